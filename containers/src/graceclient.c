@@ -1,0 +1,267 @@
+/* graceclient: the lesson's interactive client. select() watches standard input
+ * and the socket. The input line "close" calls close(), "shutdown" calls
+ * shutdown(SHUT_WR), anything else is sent. Replies are printed as they come;
+ * EOF from the server ends the program. Every call that matters is also written
+ * to the event stream. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+
+#define MAXLINE 4096
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: graceclient [--port N] [--after-close SECONDS] [--sigpipe ignore|default|handler]\n"
+            "                   [--events PATH | --events-fd N] SERVER\n");
+    exit(2);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int connect_to(const char *server, const char *port)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *found;
+    int rc = getaddrinfo(server, port, &hints, &found);
+    if (rc != 0) {
+        struct event e;
+        event_begin(&e, "resolve");
+        event_str(&e, "host", server);
+        event_str(&e, "error", gai_strerror(rc));
+        event_end(&e);
+        printf("cannot resolve %s: %s\n", server, gai_strerror(rc));
+        exit_with(1);
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = found; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int ret = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        err = errno;
+        struct event e;
+        event_begin(&e, "connect");
+        event_int(&e, "fd", fd);
+        event_int(&e, "ret", ret);
+        event_addr(&e, "peer", ai->ai_addr, ai->ai_addrlen);
+        if (ret == 0) {
+            struct sockaddr_storage local;
+            socklen_t len = sizeof(local);
+            getsockname(fd, (struct sockaddr *)&local, &len);
+            event_addr(&e, "local", (struct sockaddr *)&local, len);
+        } else {
+            event_errno(&e, err);
+        }
+        event_end(&e);
+        if (ret == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(found);
+    if (fd < 0) {
+        printf("connect failed: %s\n", strerror(err));
+        exit_with(1);
+    }
+    return fd;
+}
+
+/* Returns 1 when the socket was closed or shut down and standard input is done with. */
+static int handle_line(int *sock, char *line, double after_close, double *deadline)
+{
+    if (*sock < 0) {
+        printf("the connection is closed; ignoring: %s\n", line);
+        return 0;
+    }
+    if (strcmp(line, "shutdown") == 0) {
+        int ret = shutdown(*sock, SHUT_WR);
+        event_result("shutdown", *sock, ret, errno);
+        if (ret < 0) {
+            printf("shutdown failed: %s\n", strerror(errno));
+            exit_with(1);
+        }
+        return 1;
+    }
+    if (strcmp(line, "close") == 0) {
+        int fd = *sock;
+        int ret = close(fd);
+        event_result("close", fd, ret, errno);
+        if (ret < 0) {
+            printf("close failed: %s\n", strerror(errno));
+            exit_with(1);
+        }
+        *sock = -1;
+        *deadline = now() + after_close;
+        return 0;
+    }
+    printf("now sending %s\n", line);
+    ssize_t sent = write(*sock, line, strlen(line));
+    int err = errno;
+    struct event e;
+    event_begin(&e, "write");
+    event_int(&e, "fd", *sock);
+    event_int(&e, "ret", (long)sent);
+    if (sent < 0)
+        event_errno(&e, err);
+    else
+        event_bytes(&e, "data", line, (size_t)sent);
+    event_end(&e);
+    if (sent < 0) {
+        printf("write failed: %s\n", strerror(err));
+        exit_with(1);
+    }
+    printf("send bytes: %zd\n", sent);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *port = "43211", *sigpipe = "default", *events_path = NULL;
+    int events_fd = -1;
+    double after_close = 6.0; /* the lesson's client sleeps 6 s after close() */
+    static const struct option options[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"after-close", required_argument, NULL, 'a'},
+        {"sigpipe", required_argument, NULL, 's'},
+        {"events", required_argument, NULL, 'e'},
+        {"events-fd", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'p': port = optarg; break;
+        case 'a': after_close = parse_seconds(optarg); break;
+        case 's': sigpipe = optarg; break;
+        case 'e': events_path = optarg; break;
+        case 'f': events_fd = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (optind != argc - 1 || after_close < 0)
+        usage();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (events_open("client", events_path, events_fd) < 0) {
+        fprintf(stderr, "graceclient: cannot open %s: %s\n", events_path, strerror(errno));
+        return 2;
+    }
+    if (sigpipe_setup(sigpipe) < 0) {
+        fprintf(stderr, "graceclient: --sigpipe must be ignore, default or handler: %s\n", sigpipe);
+        return 2;
+    }
+    struct event e;
+    event_begin(&e, "start");
+    event_str(&e, "server", argv[optind]);
+    event_str(&e, "port", port);
+    event_end(&e);
+
+    int sock = connect_to(argv[optind], port);
+    int stdin_open = 1;
+    double deadline = 0;
+    char input[MAXLINE + 1], reply[MAXLINE + 1];
+    size_t input_len = 0;
+
+    for (;;) {
+        fd_set readable;
+        FD_ZERO(&readable);
+        int top = 0;
+        if (stdin_open)
+            FD_SET(STDIN_FILENO, &readable);
+        if (sock >= 0) {
+            FD_SET(sock, &readable);
+            top = sock;
+        }
+        struct timeval wait, *timeout = NULL;
+        if (sock < 0) {
+            /* After close() only the lesson's pause remains, cut short by the end of input. */
+            double left = deadline - now();
+            if (left <= 0 || !stdin_open)
+                exit_with(0);
+            wait.tv_sec = (time_t)left;
+            wait.tv_usec = (suseconds_t)((left - (time_t)left) * 1e6);
+            timeout = &wait;
+        }
+        int rc = select(top + 1, &readable, NULL, NULL, timeout);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0) {
+            printf("select failed: %s\n", strerror(errno));
+            exit_with(1);
+        }
+        if (rc == 0)
+            exit_with(0);
+        if (sock >= 0 && FD_ISSET(sock, &readable)) {
+            ssize_t n = read(sock, reply, MAXLINE);
+            int err = errno;
+            event_begin(&e, "read");
+            event_int(&e, "fd", sock);
+            event_int(&e, "ret", (long)n);
+            if (n < 0)
+                event_errno(&e, err);
+            else if (n == 0)
+                event_str(&e, "result", "eof");
+            else
+                event_bytes(&e, "data", reply, (size_t)n);
+            event_end(&e);
+            if (n < 0) {
+                printf("read error: %s\n", strerror(err));
+                exit_with(1);
+            }
+            if (n == 0) {
+                printf("server terminated\n");
+                exit_with(0);
+            }
+            reply[n] = '\0';
+            printf("%s\n", reply);
+        }
+        if (stdin_open && FD_ISSET(STDIN_FILENO, &readable)) {
+            /* read(2), not stdio: a stdio buffer would hide lines from select(). */
+            ssize_t n = read(STDIN_FILENO, input + input_len, MAXLINE - input_len);
+            if (n <= 0) {
+                stdin_open = 0;
+                event_begin(&e, "stdin");
+                event_str(&e, "result", "eof");
+                event_end(&e);
+                if (input_len > 0) {
+                    input[input_len] = '\0';
+                    input_len = 0;
+                    handle_line(&sock, input, after_close, &deadline);
+                }
+                continue;
+            }
+            input_len += (size_t)n;
+            char *newline;
+            while ((newline = memchr(input, '\n', input_len)) != NULL) {
+                *newline = '\0';
+                size_t used = (size_t)(newline - input) + 1;
+                int done = handle_line(&sock, input, after_close, &deadline);
+                memmove(input, input + used, input_len - used);
+                input_len -= used;
+                if (done) {
+                    stdin_open = 0; /* as in the lesson: after shutdown, input is no longer read */
+                    break;
+                }
+            }
+            if (input_len == MAXLINE) {
+                input[input_len] = '\0';
+                input_len = 0;
+                handle_line(&sock, input, after_close, &deadline);
+            }
+        }
+    }
+}

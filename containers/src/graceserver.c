@@ -1,0 +1,157 @@
+/* graceserver: accepts one connection; for each message it prints what it got,
+ * waits the processing time, and replies "Hi, <message>". On EOF it exits
+ * without close(): the kernel closes the socket of a dying process (and sends
+ * the FIN). Every call that matters is also written to the event stream. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "events.h"
+
+#define MAXLINE 4096
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: graceserver [--port N] [--server-delay SECONDS] "
+            "[--sigpipe ignore|default|handler] [--events PATH | --events-fd N]\n");
+    exit(2);
+}
+
+static void pause_for(double seconds)
+{
+    struct timespec left = {(time_t)seconds, (long)((seconds - (time_t)seconds) * 1e9)};
+    while (nanosleep(&left, &left) < 0 && errno == EINTR)
+        ;
+}
+
+static void fail(const char *what, int err)
+{
+    printf("%s: %s\n", what, strerror(err));
+    exit_with(1);
+}
+
+int main(int argc, char **argv)
+{
+    int port = 43211, events_fd = -1;
+    double delay = 5.0;
+    const char *sigpipe = "ignore", *events_path = NULL;
+    static const struct option options[] = {
+        {"port", required_argument, NULL, 'p'},
+        {"server-delay", required_argument, NULL, 'd'},
+        {"sigpipe", required_argument, NULL, 's'},
+        {"events", required_argument, NULL, 'e'},
+        {"events-fd", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'p': port = atoi(optarg); break;
+        case 'd': delay = parse_seconds(optarg); break;
+        case 's': sigpipe = optarg; break;
+        case 'e': events_path = optarg; break;
+        case 'f': events_fd = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (optind != argc || port <= 0 || port > 65535 || delay < 0)
+        usage();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (events_open("server", events_path, events_fd) < 0) {
+        fprintf(stderr, "graceserver: cannot open %s: %s\n", events_path, strerror(errno));
+        return 2;
+    }
+    if (sigpipe_setup(sigpipe) < 0) {
+        fprintf(stderr, "graceserver: --sigpipe must be ignore, default or handler: %s\n", sigpipe);
+        return 2;
+    }
+    struct event e;
+    event_begin(&e, "start");
+    event_int(&e, "port", port);
+    event_str(&e, "sigpipe", sigpipe);
+    event_int(&e, "server_delay_ms", (long)(delay * 1000));
+    event_end(&e);
+
+    int listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port),
+                               .sin_addr.s_addr = htonl(INADDR_ANY)};
+    if (bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        event_result("bind", listen_fd, -1, errno);
+        fail("bind failed", errno);
+    }
+    if (listen(listen_fd, 16) < 0) {
+        event_result("listen", listen_fd, -1, errno);
+        fail("listen failed", errno);
+    }
+    event_begin(&e, "listen");
+    event_int(&e, "fd", listen_fd);
+    event_int(&e, "port", port);
+    event_end(&e);
+    printf("listening on port %d\n", port);
+
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+    int conn_fd = accept(listen_fd, (struct sockaddr *)&peer, &peer_len);
+    if (conn_fd < 0) {
+        event_result("accept", listen_fd, -1, errno);
+        fail("accept failed", errno);
+    }
+    struct sockaddr_storage local;
+    socklen_t local_len = sizeof(local);
+    getsockname(conn_fd, (struct sockaddr *)&local, &local_len);
+    event_begin(&e, "accept");
+    event_int(&e, "fd", conn_fd);
+    event_addr(&e, "local", (struct sockaddr *)&local, local_len);
+    event_addr(&e, "peer", (struct sockaddr *)&peer, peer_len);
+    event_end(&e);
+
+    char message[MAXLINE + 1], reply[MAXLINE + 16];
+    for (;;) {
+        ssize_t n = read(conn_fd, message, MAXLINE);
+        int err = errno;
+        event_begin(&e, "read");
+        event_int(&e, "fd", conn_fd);
+        event_int(&e, "ret", (long)n);
+        if (n < 0)
+            event_errno(&e, err);
+        else if (n == 0)
+            event_str(&e, "result", "eof");
+        else
+            event_bytes(&e, "data", message, (size_t)n);
+        event_end(&e);
+        if (n < 0)
+            fail("error read", err);
+        if (n == 0) {
+            printf("client closed\n");
+            exit_with(0);
+        }
+        message[n] = '\0';
+        printf("received %zd bytes: %s\n", n, message);
+
+        int len = snprintf(reply, sizeof(reply), "Hi, %s", message);
+        pause_for(delay);
+        ssize_t sent = send(conn_fd, reply, (size_t)len, 0);
+        err = errno;
+        event_begin(&e, "write");
+        event_int(&e, "fd", conn_fd);
+        event_int(&e, "ret", (long)sent);
+        if (sent < 0)
+            event_errno(&e, err);
+        else
+            event_bytes(&e, "data", reply, (size_t)sent);
+        event_end(&e);
+        if (sent < 0)
+            fail("error write", err);
+        printf("send bytes: %zd\n", sent);
+    }
+}
