@@ -1,0 +1,3 @@
+"""netkit: a two-host lab for TCP connection-teardown experiments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,68 @@
+"""The Compose CLI: v2 (`docker compose`) where present, else v1 (`docker-compose`).
+
+Compose owns the lab's lifecycle (up, down) so that docker-compose.yml stays the one
+description of the topology; everything inside a run goes through docker-py.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import EnvironmentProblem, LabFailure
+
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+
+
+@dataclass(frozen=True)
+class ComposeCli:
+    command: tuple[str, ...]
+    version: str
+
+    def run(self, project: str, *args: str, env: dict | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run one Compose command for ``project``; raise with Compose's own words on failure."""
+        full = [*self.command, "-f", str(COMPOSE_FILE), "-p", project, *args]
+        try:
+            # A session of its own: the terminal's Ctrl-C must not kill a teardown half-way.
+            result = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True,
+                                    text=True, timeout=timeout, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            raise LabFailure(f"'{' '.join(full[:2])} {' '.join(args)}' took more than "
+                             f"{timeout:.0f} s; is the Docker engine overloaded?") from None
+        if result.returncode != 0:
+            words = (result.stderr.strip() or result.stdout.strip()).splitlines()
+            raise LabFailure(f"compose {args[0]} failed for {project}: "
+                             f"{words[-1] if words else 'exit ' + str(result.returncode)}")
+        return result
+
+
+def _version_of(command: list[str]) -> str | None:
+    try:
+        result = subprocess.run([*command, "version", "--short"], capture_output=True, text=True,
+                                timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+@functools.lru_cache(maxsize=1)
+def compose_cli() -> ComposeCli:
+    """The Compose CLI to use; NETKIT_COMPOSE=v1|v2 forces one."""
+    forced = os.environ.get("NETKIT_COMPOSE", "")
+    candidates = []
+    if forced != "v1" and shutil.which("docker"):
+        candidates.append(["docker", "compose"])
+    if forced != "v2" and shutil.which("docker-compose"):
+        candidates.append(["docker-compose"])
+    for command in candidates:
+        version = _version_of(command)
+        if version:
+            return ComposeCli(tuple(command), version)
+    raise EnvironmentProblem(
+        "Docker Compose is not installed: install the Compose plugin ('docker compose', "
+        "package docker-compose-plugin) or docker-compose")

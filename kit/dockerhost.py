@@ -1,0 +1,54 @@
+"""Reaching the Docker engine, with one clear line when it cannot be reached."""
+
+from __future__ import annotations
+
+import functools
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from kit.errors import EnvironmentProblem
+
+
+@functools.lru_cache(maxsize=1)
+def client() -> docker.DockerClient:
+    """The engine's client (``DOCKER_HOST`` and friends are honoured), checked with a ping."""
+    try:
+        engine = docker.from_env(timeout=120)
+        engine.ping()
+    except docker.errors.DockerException as error:
+        raise EnvironmentProblem(_explain(error)) from None
+    except requests.exceptions.RequestException as error:
+        raise EnvironmentProblem(_explain(error)) from None
+    return engine
+
+
+def _explain(error: Exception) -> str:
+    text = str(error)
+    if "Permission denied" in text or "PermissionError" in text:
+        return ("no permission on the Docker socket: add your user to the 'docker' group "
+                "(then log in again) or run as root")
+    if "FileNotFoundError" in text or "No such file" in text or "Connection refused" in text \
+            or "Connection aborted" in text:
+        return ("cannot reach the Docker engine: start it (systemctl start docker) "
+                "or point DOCKER_HOST at a running one")
+    return f"cannot use the Docker engine: {text}"
+
+
+def image_exists(name: str) -> bool:
+    try:
+        client().images.get(name)
+    except docker.errors.ImageNotFound:
+        return False
+    return True
+
+
+def versions() -> dict:
+    """Engine facts recorded with every run."""
+    info = client().version()
+    return {
+        "docker_engine": info.get("Version"),
+        "docker_api": info.get("ApiVersion"),
+        "docker_kernel": info.get("KernelVersion"),
+    }

@@ -1,0 +1,129 @@
+"""The lab: one Compose project per run, torn down in a ``finally`` whatever happens."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import docker.errors
+
+from kit import labels
+from kit.compose import compose_cli
+from kit.dockerhost import client
+from kit.errors import LabFailure
+from kit.hosts.docker import DockerHost
+from kit.interrupts import deferred_interrupt
+from kit.progress import say
+
+ROLES = ("client", "server")
+
+
+def new_run_id() -> str:
+    """Short, unique, and valid as a Compose project name."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+class Lab:
+    """A client and a server container on a network of their own.
+
+    Use as a context manager: leaving the block removes the containers and the network,
+    also when start-up fails half-way or the user presses Ctrl-C (unless ``keep``).
+    """
+
+    START_TIMEOUT = 30.0
+
+    def __init__(self, run_id: str, image: str, keep: bool = False):
+        self.run_id = run_id
+        self.image = image
+        self.keep = keep
+        self.project = labels.PROJECT_PREFIX + run_id
+        self.hosts: dict[str, DockerHost] = {}
+
+    @property
+    def _env(self) -> dict:
+        return {"NETKIT_IMAGE": self.image, "NETKIT_RUN_ID": self.run_id}
+
+    def __enter__(self) -> "Lab":
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.keep:
+            say(f"lab {self.project} kept up: 'invoke shell --run {self.run_id}' to look "
+                f"around, 'invoke down --run {self.run_id}' to remove it")
+            for host in self.hosts.values():
+                host.close()
+        else:
+            self.down()
+
+    def up(self) -> None:
+        compose_cli().run(self.project, "up", "-d", "--no-build", env=self._env)
+        self.hosts = attach(self.run_id, timeout=self.START_TIMEOUT)
+
+    def down(self) -> None:
+        with deferred_interrupt():
+            for host in self.hosts.values():
+                host.close()
+            failure = None
+            try:
+                compose_cli().run(self.project, "down", "--volumes", "--remove-orphans",
+                                  "--timeout", "1", env=self._env)
+            except LabFailure as error:
+                failure = error
+            # Compose may have failed or been killed mid-way: the labels catch the rest.
+            remove_by_label(self.run_id)
+            if failure is not None and _leftovers(self.run_id):
+                raise failure
+
+    def address(self, role: str) -> str:
+        """The host's address on the lab network."""
+        container = self.hosts[role].container
+        container.reload()
+        networks = container.attrs["NetworkSettings"]["Networks"]
+        return next(iter(networks.values()))["IPAddress"]
+
+
+def attach(run_id: str, timeout: float = 30.0) -> dict[str, DockerHost]:
+    """The running hosts of a run's lab, waiting until both run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = client().containers.list(all=True, filters=labels.managed_filter(run_id))
+        by_role = {c.labels.get(labels.ROLE): c for c in found}
+        if all(role in by_role and by_role[role].status == "running" for role in ROLES):
+            return {role: DockerHost(by_role[role], role) for role in ROLES}
+        if time.monotonic() > deadline:
+            states = ", ".join(f"{role}: {by_role[role].status if role in by_role else 'missing'}"
+                               for role in ROLES)
+            logs = "".join(by_role[r].logs(tail=3).decode(errors="replace") for r in by_role)
+            raise LabFailure(f"the lab of run {run_id} did not start within {timeout:.0f} s "
+                             f"({states}){'; last output: ' + logs.strip() if logs.strip() else ''}")
+        time.sleep(0.1)
+
+
+def remove_by_label(run_id: str | None = None) -> tuple[int, int]:
+    """Remove the kit's containers and networks (of one run, or all); return the counts."""
+    engine = client()
+    filters = labels.managed_filter(run_id)
+    containers = engine.containers.list(all=True, filters=filters)
+    for container in containers:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+    networks = engine.networks.list(filters=filters)
+    for network in networks:
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            pass
+    return len(containers), len(networks)
+
+
+def _leftovers(run_id: str) -> bool:
+    filters = labels.managed_filter(run_id)
+    return bool(client().containers.list(all=True, filters=filters)
+                or client().networks.list(filters=filters))

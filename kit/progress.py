@@ -1,0 +1,64 @@
+"""Progress for long work: a live spinner on a terminal, plain lines elsewhere (CI logs)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+from rich.console import Console
+
+console = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal:
+    # Logs and CI: wide enough that tables keep one check a line.
+    console.width = 140
+
+
+class Step:
+    """One long piece of work; ``update()`` reports where it is."""
+
+    # Off a terminal a line per update would flood CI logs; print one every few seconds.
+    PLAIN_EVERY_SECONDS = 5.0
+
+    def __init__(self, title: str, status=None):
+        self.title = title
+        self._status = status
+        self._started = time.monotonic()
+        self._last_plain = 0.0
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def update(self, detail: str) -> None:
+        text = f"{self.title}: {detail} ({self.elapsed():.0f} s)"
+        if self._status is not None:
+            self._status.update(text)
+        elif time.monotonic() - self._last_plain >= self.PLAIN_EVERY_SECONDS:
+            self._last_plain = time.monotonic()
+            console.print(f"  {text}")
+
+
+@contextmanager
+def step(title: str):
+    """Show ``title`` while the block runs, then one line with how long it took."""
+    if console.is_terminal:
+        with console.status(title) as status:
+            current = Step(title, status)
+            yield current
+    else:
+        console.print(f"{title} ...")
+        current = Step(title)
+        yield current
+    console.print(f"{title}: done in {current.elapsed():.1f} s")
+
+
+def say(line: str) -> None:
+    console.print(line)
+
+
+def warn(line: str) -> None:
+    console.print(f"[yellow]{line}[/yellow]" if console.is_terminal else line)
+
+
+def is_interactive() -> bool:
+    return sys.stdin.isatty()
