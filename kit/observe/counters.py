@@ -1,0 +1,36 @@
+"""The kernel's SNMP counters of a host's network namespace (`nstat`).
+
+Counters are per network namespace, so a container's counters count only the lab's
+own traffic: an RST the client's kernel sent shows as TcpOutRsts going up there.
+"""
+
+from __future__ import annotations
+
+from kit.hosts import Host
+
+# The counters the verdict reads; the full set is kept in the results.
+RST_SENT = "TcpOutRsts"
+RESET_ON_DATA = "TcpExtTCPAbortOnData"       # data arrived for a closed socket: RST
+RESET_ON_CLOSE = "TcpExtTCPAbortOnClose"     # close() with unread data: RST
+RESETS_IN_ESTABLISHED = "TcpEstabResets"     # a connection in ESTABLISHED/CLOSE-WAIT was reset
+
+
+def parse_nstat(text: str) -> dict[str, int]:
+    """`nstat -saz` output: 'NAME  VALUE  RATE' lines after '#kernel'."""
+    counters = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and not line.startswith("#") and parts[1].isdigit():
+            counters[parts[0]] = int(parts[1])
+    return counters
+
+
+def read_counters(host: Host) -> dict[str, int]:
+    # -s: leave nstat's history file alone; -a: absolute values; -z: zeros too.
+    return parse_nstat(host.run(["nstat", "-saz"], timeout=10).stdout)
+
+
+def difference(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """What changed during the run (counters that did not move are left out)."""
+    return {name: after[name] - before.get(name, 0) for name in after
+            if after[name] != before.get(name, 0)}

@@ -1,0 +1,1 @@
+"""Human-readable reports built from a run directory alone."""

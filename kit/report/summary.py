@@ -1,0 +1,112 @@
+"""summary.md for one run, and the side-by-side comparison of several variants.
+
+Both are built from the run directory's files alone, so they can be rebuilt offline.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from kit.observe.ss import SocketRecord, state_path
+from kit.results import RunDirectory, atomic_write
+
+ROLES = ("client", "server")
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def load_states(root: Path, role: str) -> list[tuple[str, float | None]]:
+    records = []
+    for line in _read(root / "ss" / f"{role}.jsonl").splitlines():
+        records.append(SocketRecord(**json.loads(line)))
+    return state_path(records)
+
+
+def states_text(path: list[tuple[str, float | None]]) -> str:
+    return " -> ".join(f"{state} (+{t:.2f} s)" if t is not None else state
+                       for state, t in path) or "(no samples)"
+
+
+def verdict_word(record: dict) -> str:
+    word = record.get("verdict", "error").upper()
+    return word if record.get("complete") else f"{word} (incomplete)"
+
+
+def write_summary(directory: RunDirectory) -> Path:
+    root = directory.root
+    record = directory.read_json("run.json")
+    params = record.get("parameters", {})
+    env = record.get("environment", {})
+    lines = [
+        f"# {record['scenario']} / {record['variant']}: {verdict_word(record)}",
+        "",
+        record.get("description", ""),
+        "",
+        f"- server delay {params.get('server_delay')} s, server SIGPIPE "
+        f"{params.get('sigpipe')}, ss every {params.get('ss_interval')} s, port {params.get('port')}",
+        f"- run {record.get('run_id')} started {record.get('started_at')}; kernel "
+        f"{env.get('kernel')}, Docker {env.get('docker_engine')}, {env.get('compose')}, "
+        f"kit {env.get('kit_version')}",
+    ]
+    if record.get("error"):
+        lines += ["", f"**Error:** {record['error']}"]
+    for role in ROLES:
+        program = record.get("programs", {}).get(role, {})
+        lines += ["", f"## {role.capitalize()} transcript "
+                      f"({program.get('exit', 'did not finish')})", "", "```",
+                  _read(root / "logs" / f"{role}.log").rstrip() or "(no output)", "```"]
+    lines += ["", "## Socket states (from ss samples)", ""]
+    for role in ROLES:
+        lines.append(f"- {role}: {states_text(load_states(root, role))}")
+    lines += ["", "## Checks", "", "| check | claims | result | expected | observed |",
+              "|---|---|---|---|---|"]
+    for check in record.get("checks", []):
+        cells = [check["name"], check["claim"], "pass" if check["passed"] else "**FAIL**",
+                 check["expected"], check["observed"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if not record.get("checks"):
+        lines.append("| (none: the run did not finish) | | | | |")
+    lines += ["", "Files: run.json, events/, ss/, logs/, counters.json, raw/ "
+                  "(docs/results.md describes them).", ""]
+    return directory.write_text("summary.md", "\n".join(lines))
+
+
+def comparison_table(records: list[tuple[Path, dict]]) -> Table:
+    """The variants side by side, as the lesson shows its two transcripts."""
+    table = Table(title=f"{records[0][1]['scenario']}: the variants side by side",
+                  show_lines=True)
+    table.add_column("")
+    for _, record in records:
+        table.add_column(f"{record['variant']}: {verdict_word(record)}")
+    for role in ROLES:
+        table.add_row(f"{role} output",
+                      *[_read(root / "logs" / f"{role}.log").rstrip() for root, _ in records])
+        table.add_row(f"{role} exit",
+                      *[r.get("programs", {}).get(role, {}).get("exit", "?") for _, r in records])
+        table.add_row(f"{role} states",
+                      *[states_text(load_states(root, role)).replace(" -> ", "\n-> ")
+                        for root, _ in records])
+    table.add_row("checks", *["\n".join(("ok   " if c["passed"] else "FAIL ") + c["name"]
+                                        for c in r.get("checks", [])) or "-"
+                              for _, r in records])
+    return table
+
+
+def write_comparison(out: Path, records: list[tuple[Path, dict]], name: str) -> Path:
+    """A Markdown file linking the variants' summaries, with the table as text."""
+    console = Console(record=True, width=140, file=io.StringIO())
+    console.print(comparison_table(records))
+    lines = [f"# {records[0][1]['scenario']}: variants compared", ""]
+    for root, record in records:
+        lines.append(f"- [{record['variant']}]({root.name}/summary.md): {verdict_word(record)}")
+    lines += ["", "```", console.export_text().rstrip(), "```", ""]
+    path = out / name
+    atomic_write(path, "\n".join(lines).encode())
+    return path

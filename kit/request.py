@@ -1,0 +1,72 @@
+"""What the user asked for, validated before anything starts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import BadInput
+from kit.scenarios import RunParameters, get_scenario
+
+SIGPIPE_CHOICES = ("ignore", "default", "handler")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    scenario: str
+    variants: tuple[str, ...]
+    params: RunParameters
+    out: Path
+    keep: bool = False
+    base_image: str = "debian:bookworm-slim"
+
+
+def seconds(option: str, text, low: float, high: float) -> float:
+    """A number of seconds within [low, high]; '0.5', '0.5s' and '500ms' are accepted."""
+    raw = str(text).strip()
+    try:
+        if raw.endswith("ms"):
+            value = float(raw[:-2]) / 1000
+        else:
+            value = float(raw[:-1] if raw.endswith("s") else raw)
+    except ValueError:
+        raise BadInput(f"--{option} must be a number of seconds (like 1, 0.5 or 500ms): "
+                       f"got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadInput(f"--{option} must be between {low:g} s and {high:g} s: got {raw}")
+    return value
+
+
+def build_request(scenario: str, variant: str | None = None, server_delay="1",
+                  sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
+                  keep: bool = False, base_image: str = "debian:bookworm-slim") -> RunRequest:
+    chosen = get_scenario(scenario)
+    if variant:
+        if variant not in chosen.variants:
+            raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
+                           f"{', '.join(chosen.variants)}")
+        variants = (variant,)
+    else:
+        variants = tuple(chosen.variants)
+    if sigpipe not in SIGPIPE_CHOICES:
+        raise BadInput(f"--sigpipe must be one of {', '.join(SIGPIPE_CHOICES)}: got {sigpipe!r}")
+    if keep and len(variants) > 1:
+        raise BadInput("--keep keeps one lab up: give --variant too")
+    params = RunParameters(server_delay=seconds("server-delay", server_delay, 0.1, 60),
+                           sigpipe=sigpipe,
+                           ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0))
+    out_path = Path(out)
+    if out_path.exists() and not out_path.is_dir():
+        raise BadInput(f"--out must be a directory: {out} is a file")
+    probe = out_path if out_path.exists() else _existing_parent(out_path)
+    if not os.access(probe, os.W_OK):
+        raise BadInput(f"--out {out}: {probe} is not writable; choose another directory")
+    return RunRequest(scenario, variants, params, out_path, keep, base_image)
+
+
+def _existing_parent(path: Path) -> Path:
+    for parent in path.absolute().parents:
+        if parent.exists():
+            return parent
+    return Path("/")

@@ -1,0 +1,62 @@
+"""The run directory: a stable layout other tools script against (docs/results.md).
+
+Every file is written atomically (a temporary file, then a rename), so an interrupted
+run never leaves a half-written file, and what was written before stays.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+class RunDirectory:
+    """``<out>/<timestamp>-<scenario>-<variant>/`` and the files in it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    @classmethod
+    def create(cls, out: Path, scenario: str, variant: str, stamp: str | None = None) -> "RunDirectory":
+        stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+        root = out / f"{stamp}-{scenario}-{variant}"
+        suffix = 1
+        while root.exists():   # two runs in the same second
+            suffix += 1
+            root = out / f"{stamp}-{scenario}-{variant}-{suffix}"
+        root.mkdir(parents=True)
+        return cls(root)
+
+    def write_text(self, relative: str, text: str) -> Path:
+        path = self.root / relative
+        atomic_write(path, text.encode())
+        return path
+
+    def write_bytes(self, relative: str, data: bytes) -> Path:
+        path = self.root / relative
+        atomic_write(path, data)
+        return path
+
+    def write_json(self, relative: str, value) -> Path:
+        return self.write_text(relative, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+    def write_jsonl(self, relative: str, rows) -> Path:
+        return self.write_text(relative, "".join(json.dumps(row) + "\n" for row in rows))
+
+    def read_json(self, relative: str):
+        return json.loads((self.root / relative).read_text())

@@ -1,0 +1,241 @@
+"""One run: start the lab, observe, play the scenario, collect, judge, write, tear down.
+
+Each step takes plain data and ``Host`` objects, so the scenario never knows whether
+its hosts are containers or machines reached over SSH.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from kit import __version__
+from kit.compose import compose_cli
+from kit.dockerhost import versions
+from kit.errors import KitError, LabFailure
+from kit.hosts import Host, Process
+from kit.hosts.base import describe_exit
+from kit.image import LabImage
+from kit.lab import ROLES, Lab, new_run_id
+from kit.observe.counters import difference, read_counters
+from kit.observe.events import parse_events
+from kit.observe.ss import RUN_DIR, SocketRecord, SocketSampler, parse_samples
+from kit.progress import say
+from kit.report.summary import write_summary
+from kit.results import RunDirectory
+from kit.scenarios import Evidence, Plan, RunParameters, Scenario
+
+PROGRAMS = {"server": "graceserver", "client": "graceclient"}
+EVENTS_FILE = f"{RUN_DIR}/events.jsonl"
+LOG_FILE = f"{RUN_DIR}/program.log"
+LISTEN_TIMEOUT = 10.0
+
+
+@dataclass
+class RunOutcome:
+    directory: Path
+    verdict: str                      # pass | fail | error
+    record: dict = field(default_factory=dict)
+
+
+@dataclass
+class Timings:
+    """Where a run's time went (reported by the benchmark)."""
+
+    lab_up: float = 0.0
+    scenario: float = 0.0
+    collect: float = 0.0
+    lab_down: float = 0.0
+    total: float = 0.0
+
+
+def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: LabImage,
+                out: Path, keep: bool = False, stamp: str | None = None) -> RunOutcome:
+    """Run one variant in a fresh lab and write its run directory."""
+    run_id = new_run_id()
+    directory = RunDirectory.create(out, scenario.name, variant, stamp)
+    started = time.monotonic()
+    timings = Timings()
+    record = {
+        "scenario": scenario.name,
+        "variant": variant,
+        "description": scenario.variants[variant],
+        "run_id": run_id,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "parameters": asdict(params),
+        "environment": environment(image),
+        "complete": False,
+        "verdict": "error",
+        "checks": [],
+    }
+    directory.write_json("run.json", record)
+    say(f"{scenario.name}/{variant}: running in lab netkit-{run_id} -> {directory.root}")
+    try:
+        plan = scenario.plan(variant, params)
+        record["programs"] = {role: {"command": [PROGRAMS[role], *args]}
+                              for role, args in (("server", plan.server_args),
+                                                 ("client", plan.client_args))}
+        lab = Lab(run_id, image.name, keep=keep)
+        phase = time.monotonic()
+        evidence = Evidence(events={}, samples={}, counters={}, exit_status={})
+        with lab:
+            timings.lab_up = time.monotonic() - phase
+            t0 = record["t0"] = time.time()
+            phase = time.monotonic()
+            try:
+                play(lab.hosts, plan, params, directory, evidence, t0)
+                timings.scenario = time.monotonic() - phase
+            finally:
+                # Whatever happened, keep what the hosts wrote: it says why.
+                phase = time.monotonic()
+                collect(lab.hosts, evidence, t0, directory)
+                timings.collect = time.monotonic() - phase
+            phase = time.monotonic()
+        timings.lab_down = time.monotonic() - phase
+        for role in ROLES:
+            status = evidence.exit_status.get(role)
+            record["programs"][role].update(exit_status=status, exit=describe_exit(status))
+        record["counters"] = evidence.counters
+        checks = scenario.judge(variant, params, evidence)
+        record["checks"] = [check.to_json() for check in checks]
+        record["verdict"] = "pass" if all(check.passed for check in checks) else "fail"
+        record["complete"] = True
+    except KeyboardInterrupt:
+        record["error"] = "interrupted (Ctrl-C): the run is incomplete"
+        raise
+    except KitError as error:
+        record["error"] = str(error)
+        raise
+    finally:
+        timings.total = time.monotonic() - started
+        record["timings_s"] = {name: round(value, 3) for name, value in asdict(timings).items()}
+        record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        directory.write_json("run.json", record)
+        write_summary(directory)
+    return RunOutcome(directory.root, record["verdict"], record)
+
+
+def environment(image: LabImage) -> dict:
+    facts = {"kit_version": __version__, "kernel": platform.release(),
+             "python": platform.python_version(), "image": image.name, "image_id": image.id,
+             "base_image": image.base}
+    facts.update(versions())
+    cli = compose_cli()
+    facts["compose"] = f"{' '.join(cli.command)} {cli.version}"
+    return facts
+
+
+def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: RunDirectory,
+         evidence: Evidence, t0: float) -> None:
+    """Start the observers and the programs, feed the client its script, wait for the end.
+
+    Fills ``evidence`` as it goes (exit statuses, counters, step snapshots), so a run that
+    fails half-way still has what was seen until then.
+    """
+    server, client = hosts["server"], hosts["client"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        before = dict(zip(ROLES, pool.map(read_counters, (client, server))))
+        samplers = {role: SocketSampler(hosts[role], params.port, params.ss_interval)
+                    for role in ROLES}
+        for sampler in samplers.values():
+            sampler.start()
+        snapshots: list = []
+
+        def snapshot(label: str) -> None:
+            # Both hosts at once, off the script's clock so the steps keep their timing.
+            for role, sampler in samplers.items():
+                snapshots.append((role, pool.submit(sampler.snapshot, t0, label)))
+
+        processes: dict[str, Process] = {}
+        processes["server"] = server.start(
+            [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
+        wait_for_listen(server, processes["server"], params.port)
+        processes["client"] = client.start(
+            [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE], stdin=True,
+            output=LOG_FILE)
+        wait_for_connection(server, processes["client"], params.port)
+        snapshot("connected")
+
+        script_start = time.monotonic()
+        for step in plan.script:
+            pause = script_start + step.at - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)   # the script's own timing, not a wait for readiness
+            processes["client"].write(step.line.encode() + b"\n")
+            snapshot(f"after {step.line}")
+
+        exit_status = evidence.exit_status
+        try:
+            exit_status["server"] = processes["server"].wait(plan.server_finish_timeout)
+        except LabFailure as error:
+            raise LabFailure(f"{error}; see {directory.root}/logs once collected") from None
+        snapshot("server exited")
+        processes["client"].close_stdin()
+        exit_status["client"] = processes["client"].wait(plan.client_finish_timeout)
+        snapshot("client exited")
+        after = dict(zip(ROLES, pool.map(read_counters, (client, server))))
+        for sampler in samplers.values():
+            sampler.stop()
+        steps: dict[str, list[SocketRecord]] = {role: [] for role in ROLES}
+        for role, future in snapshots:
+            steps[role].extend(future.result())
+    evidence.samples.update(steps)
+    evidence.counters.update({role: difference(before[role], after[role]) for role in ROLES})
+    directory.write_json("counters.json", {role: {"before": before[role], "after": after[role]}
+                                           for role in ROLES})
+
+
+def wait_for_listen(server: Host, process: Process, port: int,
+                    timeout: float = LISTEN_TIMEOUT) -> None:
+    """Wait until the server listens on ``port``; fail with its output if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.run(["ss", "-H", "-l", "-t", "-n", f"sport = :{port}"], timeout=5).stdout.strip():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.02)
+    output = server.run(["cat", LOG_FILE], check=False).stdout.strip()
+    raise LabFailure(f"the server did not listen on port {port} within {timeout:g} s "
+                     f"({describe_exit(process.poll())}); its output: {output or 'none'}")
+
+
+def wait_for_connection(server: Host, client_process: Process, port: int,
+                        timeout: float = LISTEN_TIMEOUT) -> None:
+    """Wait until the server side of the connection is established."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.run(["ss", "-H", "-t", "-n", "state", "established", f"sport = :{port}"],
+                      timeout=5).stdout.strip():
+            return
+        if client_process.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise LabFailure(f"the client did not connect within {timeout:g} s "
+                     f"({describe_exit(client_process.poll())}); see the client's log")
+
+
+def collect(hosts: dict[str, Host], evidence: Evidence, t0: float,
+            directory: RunDirectory) -> None:
+    """Copy the hosts' files into the run directory and parse them into the evidence."""
+    for role, host in hosts.items():
+        raw = directory.root / "raw" / role
+        try:
+            files = {path.name: path for path in host.fetch_dir(RUN_DIR, raw)}
+        except KitError as error:
+            say(f"could not copy {role}'s files: {error}")
+            files = {}
+        events_text = files["events.jsonl"].read_text() if "events.jsonl" in files else ""
+        log_text = files["program.log"].read_text() if "program.log" in files else ""
+        samples_text = files["ss.raw"].read_text() if "ss.raw" in files else ""
+        evidence.events[role] = parse_events(events_text, t0)
+        evidence.logs[role] = log_text
+        sampled = parse_samples(samples_text, t0)
+        evidence.samples[role] = sorted(sampled + evidence.samples.get(role, []),
+                                        key=lambda record: record.rt)
+        directory.write_jsonl(f"events/{role}.jsonl", evidence.events[role])
+        directory.write_text(f"logs/{role}.log", log_text)
+        directory.write_jsonl(f"ss/{role}.jsonl", [r.to_json() for r in evidence.samples[role]])

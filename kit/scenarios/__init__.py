@@ -1,0 +1,20 @@
+"""The scenario catalog."""
+
+from __future__ import annotations
+
+from kit.errors import BadInput
+from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.close import CloseScenario
+
+CATALOG: dict[str, Scenario] = {s.name: s for s in (CloseScenario(),)}
+
+__all__ = ["CATALOG", "Check", "Evidence", "Plan", "RunParameters", "Scenario", "ScriptStep",
+           "get_scenario"]
+
+
+def get_scenario(name: str) -> Scenario:
+    try:
+        return CATALOG[name]
+    except KeyError:
+        raise BadInput(f"unknown scenario {name!r}: choose one of {', '.join(sorted(CATALOG))} "
+                       "('invoke scenarios' describes them)") from None

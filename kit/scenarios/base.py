@@ -1,0 +1,86 @@
+"""What a scenario is: variants, each program's plan, and the checks on the evidence.
+
+Adding a scenario means adding one module that defines a ``Scenario`` and registering
+it in kit.scenarios; the runner never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from kit.observe.ss import SocketRecord, state_path
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """The validated knobs of one run (see kit.request for the limits)."""
+
+    server_delay: float = 1.0
+    sigpipe: str = "ignore"
+    ss_interval: float = 0.04
+    port: int = 43211
+
+
+@dataclass(frozen=True)
+class ScriptStep:
+    at: float   # seconds after the client started
+    line: str   # what is typed on the client's standard input
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the programs are started and what the client is fed."""
+
+    server_args: list[str]
+    client_args: list[str]
+    script: list[ScriptStep]
+    # After the script, how long the server may take to finish on its own.
+    server_finish_timeout: float
+    # After the server finished, how long the client may take once its input is closed.
+    client_finish_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    claim: str        # the lesson's claim ids it judges, e.g. "C10"
+    passed: bool
+    expected: str
+    observed: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Evidence:
+    """Everything observed in one run, on one clock (``t``: seconds since the run began)."""
+
+    events: dict[str, list[dict]]
+    samples: dict[str, list[SocketRecord]]
+    counters: dict[str, dict[str, int]]      # per host: what moved during the run
+    exit_status: dict[str, int | None]
+    logs: dict[str, str] = field(default_factory=dict)
+
+    def calls(self, role: str, name: str) -> list[dict]:
+        return [e for e in self.events.get(role, []) if e["event"] == name]
+
+    def first(self, role: str, name: str) -> dict | None:
+        found = self.calls(role, name)
+        return found[0] if found else None
+
+    def states(self, role: str) -> list[tuple[str, float | None]]:
+        return state_path(self.samples.get(role, []))
+
+
+class Scenario:
+    name: str = ""
+    summary: str = ""
+    claims: tuple[str, ...] = ()
+    variants: dict[str, str] = {}   # name -> one-line description
+
+    def plan(self, variant: str, params: RunParameters) -> Plan:
+        raise NotImplementedError
+
+    def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
+        raise NotImplementedError
