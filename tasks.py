@@ -1,0 +1,141 @@
+"""Tasks of the netkit lab. Each one parses its options and calls into kit/.
+
+    invoke run --scenario close          both variants of the lesson's experiment
+    invoke --help run                    every option
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+
+def _boundary(function):
+    """Turn the kit's errors into one line and an exit code; never a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from kit.errors import KitError
+
+        try:
+            return function(*args, **kwargs)
+        except KitError as error:
+            raise Exit(f"error: {error}", code=error.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+@task(
+    help={
+        "scenario": "scenario to run ('invoke scenarios' lists them)",
+        "variant": "one variant only (default: every variant, each in a fresh lab)",
+        "server_delay": "the server's processing time before each reply, in seconds "
+                        "(0.1 to 60; the lesson uses 5; default 1)",
+        "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
+                   "(killed by the signal) or handler",
+        "ss_interval": "seconds between socket samples on each host (0.01 to 1; default 0.04)",
+        "out": "directory for the results (default results/)",
+        "keep": "leave the lab up after the run, to look around (needs --variant)",
+        "base_image": "base of the lab image (default debian:bookworm-slim; built here "
+                      "with debootstrap when no registry has it)",
+    }
+)
+@_boundary
+def run(c, scenario, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
+        out="results", keep=False, base_image="debian:bookworm-slim"):
+    """Run a scenario between a client and a server container; exit 0 if every check passed."""
+    from kit import commands
+
+    code = commands.run(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
+                        base_image)
+    if code:
+        raise Exit(code=code)
+
+
+@task
+@_boundary
+def scenarios(c):
+    """List the scenarios, their variants and the lesson's claims they judge."""
+    from kit import commands
+    from kit.progress import console
+
+    console.print(commands.scenarios())
+
+
+@task(help={"base_image": "base of the lab image (default debian:bookworm-slim)",
+            "rebuild": "rebuild the lab image even if it is up to date"})
+@_boundary
+def build(c, base_image="debian:bookworm-slim", rebuild=False):
+    """Build the lab image (and, without a registry, its base image with debootstrap)."""
+    from kit import commands
+
+    commands.build(base_image, rebuild)
+
+
+@task(help={"base_image": "base of the lab image (default debian:bookworm-slim)"})
+@_boundary
+def up(c, base_image="debian:bookworm-slim"):
+    """Start a client and a server container to explore by hand."""
+    from kit import commands
+
+    commands.up(base_image)
+
+
+@task(help={"run": "the run id of the lab (needed when several are up)"})
+@_boundary
+def down(c, run=None):
+    """Remove a lab started with 'invoke up' (or kept with 'invoke run --keep')."""
+    from kit import commands
+
+    commands.down(run)
+
+
+@task(help={"role": "client or server", "run": "the run id of the lab (when several are up)"})
+@_boundary
+def shell(c, role="client", run=None):
+    """Open a shell in the client or server container of a lab that is up."""
+    from kit import commands
+
+    raise Exit(code=commands.shell_exec(commands.shell_command(role, run)))
+
+
+@task(help={"directory": "a run directory (default: the latest one in --out)",
+            "out": "where to look for the latest run (default results/)"})
+@_boundary
+def logs(c, directory=None, out="results"):
+    """Show the client's and the server's output of a run."""
+    from kit import commands
+
+    sys.stdout.write(commands.logs(directory, out))
+
+
+@task(help={"images": "also remove the kit's images (they are rebuilt on the next run)"})
+@_boundary
+def clean(c, images=False):
+    """Remove every container and network the kit left behind, found by label."""
+    from kit import commands
+
+    commands.clean(images)
+
+
+@task(help={"unit": "unit tests only (no Docker needed)", "k": "only tests matching this"})
+def test(c, unit=False, k=None):
+    """Run the tests (unit and integration; integration tests need Docker)."""
+    target = "tests/unit" if unit else "tests"
+    selection = f" -k '{k}'" if k else ""
+    c.run(f"{sys.executable} -m pytest -ra {target}{selection}", pty=sys.stdout.isatty())
+
+
+@task
+def bench(c):
+    """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle."""
+    c.run(f"{sys.executable} -m kit.bench", pty=sys.stdout.isatty())
+
+
+namespace = Collection(run, scenarios, build, up, down, shell, logs, clean, test, bench)
