@@ -208,7 +208,7 @@ def _import_tree(tree: Path, name: str) -> None:
     repository, _, tag = name.partition(":")
     size = int(subprocess.run(["du", "-sb", str(tree)], capture_output=True, text=True,
                               check=True).stdout.split()[0])
-    changes = [f"LABEL {labels.MANAGED}=true", 'CMD ["bash"]']
+    changes = [f"LABEL {labels.IMAGE}=base", 'CMD ["bash"]']
     with step(f"importing the tree as {name}") as progress:
         tar = subprocess.Popen(["tar", "-C", str(tree), "--numeric-owner", "-c", "."],
                                stdout=subprocess.PIPE)
@@ -236,13 +236,17 @@ def _remove_tree(tree: Path) -> None:
 
 
 def _build_lab_image(name: str, base: str, wanted_hash: str) -> str:
+    try:
+        previous = client().images.get(name).id
+    except docker.errors.ImageNotFound:
+        previous = None
     image_id = None
     log: list[str] = []
     with step(f"building {name} from {base}") as progress:
         try:
             stream = client().api.build(
                 path=str(CONTAINERS_DIR), tag=name, buildargs={"BASE_IMAGE": base},
-                labels={labels.MANAGED: "true", labels.CONTEXT_HASH: wanted_hash},
+                labels={labels.IMAGE: "lab", labels.CONTEXT_HASH: wanted_hash},
                 rm=True, forcerm=True, pull=False, decode=True)
             for chunk in stream:
                 if "error" in chunk:
@@ -260,4 +264,15 @@ def _build_lab_image(name: str, base: str, wanted_hash: str) -> str:
             raise LabFailure(f"building {name} failed: {error.explanation or error}") from None
     image = client().images.get(name)
     image.tag(LAB_IMAGE_REPOSITORY, "latest")
+    if previous and previous != image.id:
+        _remove_if_untagged(previous)
     return image_id or image.id
+
+
+def _remove_if_untagged(image_id: str) -> None:
+    """Drop the lab image a rebuild replaced, unless something still uses it."""
+    try:
+        if not client().images.get(image_id).tags:
+            client().images.remove(image_id)
+    except docker.errors.APIError:
+        pass   # still used by a container, or already gone: leave it

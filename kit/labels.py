@@ -4,6 +4,9 @@ MANAGED = "io.netkit.managed"
 RUN_ID = "io.netkit.run"
 ROLE = "io.netkit.role"
 CONTEXT_HASH = "io.netkit.context-hash"
+# Images get their own label: containers inherit their image's labels, and a container
+# someone starts by hand from the kit's image is not the kit's to remove.
+IMAGE = "io.netkit.image"
 
 PROJECT_PREFIX = "netkit-"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import BadInput
-from kit.scenarios import RunParameters, get_scenario
+from kit.scenarios import CATALOG, RunParameters, get_scenario
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
 
@@ -41,6 +41,9 @@ def seconds(option: str, text, low: float, high: float) -> float:
 def build_request(scenario: str, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim") -> RunRequest:
+    if not scenario:
+        raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
+                       "('invoke scenarios' describes them)")
     chosen = get_scenario(scenario)
     if variant:
         if variant not in chosen.variants:

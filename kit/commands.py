@@ -1,0 +1,151 @@
+"""What each invoke task does; tasks.py only parses options and calls these."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from rich.table import Table
+
+from kit import labels
+from kit.compose import compose_cli
+from kit.dockerhost import client
+from kit.errors import BadInput, EnvironmentProblem
+from kit.image import DEFAULT_BASE_IMAGE, ensure_lab_image
+from kit.lab import Lab, attach, new_run_id, remove_by_label
+from kit.progress import console, say
+from kit.report.summary import comparison_table, write_comparison
+from kit.request import build_request
+from kit.runner import run_variant
+from kit.scenarios import CATALOG
+
+
+def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
+        ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE) -> int:
+    """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1."""
+    request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
+                            base_image)
+    preflight()
+    image = ensure_lab_image(request.base_image)
+    chosen = CATALOG[request.scenario]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    outcomes = []
+    try:
+        for name in request.variants:
+            outcomes.append(run_variant(chosen, name, request.params, image, request.out,
+                                        keep=request.keep, stamp=stamp))
+    except KeyboardInterrupt:
+        say(f"interrupted: the lab was removed; results so far are in {request.out} "
+            "(the interrupted run is marked incomplete)")
+        raise
+    records = [(outcome.directory, outcome.record) for outcome in outcomes]
+    console.print(comparison_table(records))
+    if len(records) > 1:
+        path = write_comparison(request.out, records, f"{stamp}-{request.scenario}-comparison.md")
+        say(f"comparison: {path}")
+    for outcome in outcomes:
+        say(f"{outcome.record['variant']}: {outcome.verdict.upper()} -> "
+            f"{outcome.directory}/summary.md")
+    return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
+
+
+def preflight() -> None:
+    """Fail at once, before building or writing anything, if Docker or Compose is missing."""
+    client()
+    compose_cli()
+
+
+def scenarios() -> Table:
+    table = Table(title="scenarios ('invoke run --scenario NAME [--variant V]')")
+    for column in ("scenario", "variant", "what happens", "claims"):
+        table.add_column(column)
+    for scenario in CATALOG.values():
+        for index, (variant, description) in enumerate(scenario.variants.items()):
+            table.add_row(scenario.name if index == 0 else "", variant, description,
+                          " ".join(scenario.claims) if index == 0 else "")
+    return table
+
+
+def build(base_image=DEFAULT_BASE_IMAGE, rebuild=False) -> None:
+    image = ensure_lab_image(base_image, rebuild=rebuild)
+    say(f"lab image {image.name} ({image.id[:19]}) from {image.base}")
+
+
+def up(base_image=DEFAULT_BASE_IMAGE) -> str:
+    preflight()
+    image = ensure_lab_image(base_image)
+    run_id = "manual-" + new_run_id()
+    with Lab(run_id, image.name, keep=True):
+        pass   # keep=True: leaving the block leaves the lab up (and says how to use it)
+    return run_id
+
+
+def running_labs() -> list[str]:
+    found = client().containers.list(filters=labels.managed_filter())
+    return sorted({c.labels.get(labels.RUN_ID) for c in found if c.labels.get(labels.RUN_ID)})
+
+
+def pick_lab(run_id: str | None) -> str:
+    labs = running_labs()
+    if run_id:
+        if run_id not in labs:
+            raise BadInput(f"no lab with run id {run_id!r} is up; running: "
+                           f"{', '.join(labs) or 'none'} ('invoke up' starts one)")
+        return run_id
+    if len(labs) != 1:
+        raise BadInput("no lab is up: 'invoke up' starts one" if not labs else
+                       f"several labs are up ({', '.join(labs)}): name one with --run")
+    return labs[0]
+
+
+def down(run_id: str | None = None) -> None:
+    chosen = pick_lab(run_id)
+    lab = Lab(chosen, image="unused")
+    lab.hosts = attach(chosen, timeout=5)
+    lab.down()
+    say(f"lab {labels.PROJECT_PREFIX}{chosen} removed")
+
+
+def shell_command(role: str, run_id: str | None = None) -> list[str]:
+    if role not in ("client", "server"):
+        raise BadInput(f"shell takes 'client' or 'server': got {role!r}")
+    if shutil.which("docker") is None:
+        raise EnvironmentProblem("'invoke shell' needs the docker command-line client")
+    hosts = attach(pick_lab(run_id), timeout=5)
+    return ["docker", "exec", "-it", "-w", "/var/lib/netkit", hosts[role].container.name, "bash"]
+
+
+def latest_run_directory(out="results") -> Path:
+    runs = sorted(p for p in Path(out).glob("*/run.json"))
+    if not runs:
+        raise BadInput(f"no run directory in {out}: 'invoke run --scenario close' makes one")
+    return max(runs, key=lambda p: p.stat().st_mtime).parent
+
+
+def logs(directory: str | None = None, out="results") -> str:
+    root = Path(directory) if directory else latest_run_directory(out)
+    if not (root / "run.json").exists():
+        raise BadInput(f"{root} is not a run directory (it has no run.json)")
+    parts = []
+    for role in ("client", "server"):
+        path = root / "logs" / f"{role}.log"
+        parts.append(f"== {role} ({path})\n" + (path.read_text() if path.exists() else "(none)\n"))
+    return "\n".join(parts)
+
+
+def clean(images=False) -> None:
+    containers, networks = remove_by_label()
+    removed = 0
+    if images:
+        for image in client().images.list(filters={"label": labels.IMAGE}):
+            for tag in image.tags or [image.id]:
+                client().images.remove(tag, force=True)
+                removed += 1
+    say(f"removed {containers} container(s), {networks} network(s)"
+        + (f", {removed} image tag(s)" if images else "") + " carrying the kit's labels")
+
+
+def shell_exec(command: list[str]) -> int:
+    return subprocess.call(command)

@@ -1,0 +1,65 @@
+"""Integration tests start real containers. Without Docker they skip with the reason,
+except in CI (CI=true), where a missing Docker is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kit import labels
+from kit.errors import KitError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    from kit.compose import compose_cli
+    from kit.dockerhost import client
+
+    try:
+        engine = client()
+        compose_cli()
+    except KitError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the integration tests cannot run: {error}")
+        pytest.skip(f"needs Docker and Compose: {error}")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def lab_image(docker_client):
+    """The lab image, built once (with its base image, when no registry has one)."""
+    from kit.image import ensure_lab_image
+
+    return ensure_lab_image()
+
+
+def kit_resources(engine) -> list[str]:
+    filters = labels.managed_filter()
+    return ([f"container {c.name}" for c in engine.containers.list(all=True, filters=filters)]
+            + [f"network {n.name}" for n in engine.networks.list(filters=filters)])
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind(docker_client):
+    """Every integration test must leave no container or network of the kit behind."""
+    before = set(kit_resources(docker_client))
+    yield
+    left = set(kit_resources(docker_client)) - before
+    assert not left, f"left behind: {sorted(left)}"
+
+
+def invoke(*arguments, timeout=300, **options):
+    return subprocess.run([sys.executable, "-m", "invoke", *arguments], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, **options)

@@ -1,0 +1,117 @@
+"""`invoke run --scenario close` on real containers: verdicts and the evidence behind them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit import commands
+from tests.integration.conftest import invoke
+
+REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",
+                  "ss/client.jsonl", "ss/server.jsonl", "logs/client.log", "logs/server.log"]
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run_directory(out: Path, variant: str) -> Path:
+    (found,) = out.glob(f"*-close-{variant}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def both_variants(tmp_path_factory, lab_image):
+    out = tmp_path_factory.mktemp("results")
+    result = invoke("run", "--scenario", "close", "--server-delay", "0.5", "--out", str(out))
+    return out, result
+
+
+def test_both_variants_pass_and_exit_0(both_variants):
+    out, result = both_variants
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "graceful: PASS" in result.stderr and "abrupt: PASS" in result.stderr
+    assert list(out.glob("*-close-comparison.md"))
+
+
+@pytest.mark.parametrize("variant", ["graceful", "abrupt"])
+def test_results_hold_the_contract(both_variants, variant):
+    directory = run_directory(both_variants[0], variant)
+    for name in REQUIRED_FILES:
+        assert (directory / name).is_file(), name
+    record = json.loads((directory / "run.json").read_text())
+    assert (record["scenario"], record["variant"], record["verdict"]) == ("close", variant, "pass")
+    assert record["complete"] is True
+    assert record["parameters"]["server_delay"] == 0.5
+    for fact in ("kernel", "docker_engine", "compose", "image_id", "kit_version"):
+        assert record["environment"][fact]
+    assert record["checks"] and all(set(c) >= {"name", "passed", "expected", "observed"}
+                                    for c in record["checks"])
+    samples = lines(directory / "ss" / "client.jsonl")
+    assert samples and all({"t", "state", "local", "peer", "timer"} <= set(s) for s in samples)
+    sampled = [s["t"] for s in samples if s["source"] == "sampler"]
+    gaps = sorted(b - a for a, b in zip(sampled, sampled[1:]))
+    assert gaps[len(gaps) // 2] <= 0.06   # the median interval honours the 40 ms default
+
+
+def test_graceful_evidence(both_variants):
+    directory = run_directory(both_variants[0], "graceful")
+    client = lines(directory / "events" / "client.jsonl")
+    server = lines(directory / "events" / "server.jsonl")
+    shutdown = next(e for e in client if e["event"] == "shutdown")
+    replies = [e["data"] for e in client if e["event"] == "read" and e["ret"] > 0]
+    assert replies == ["Hi, data1", "Hi, data2"]
+    assert all(e["t"] > shutdown["t"] for e in client if e["event"] == "read")
+    assert [e for e in client if e["event"] == "read"][-1]["ret"] == 0     # EOF last
+    assert any(e["event"] == "read" and e["ret"] == 0 for e in server)
+    states = [s["state"] for s in lines(directory / "ss" / "client.jsonl")]
+    assert "FIN-WAIT-2" in states and states[-1] == "TIME-WAIT"
+    assert "CLOSE-WAIT" in [s["state"] for s in lines(directory / "ss" / "server.jsonl")]
+    record = json.loads((directory / "run.json").read_text())
+    assert record["counters"]["client"].get("TcpOutRsts", 0) == 0
+    assert "server terminated" in (directory / "logs" / "client.log").read_text()
+
+
+def test_abrupt_evidence(both_variants):
+    directory = run_directory(both_variants[0], "abrupt")
+    client = lines(directory / "events" / "client.jsonl")
+    server = lines(directory / "events" / "server.jsonl")
+    closed = next(e for e in client if e["event"] == "close")
+    assert not [e for e in client if e["event"] == "read"]
+    writes = [e for e in server if e["event"] == "write"]
+    assert writes[0]["ret"] == 9 and writes[0]["t"] > closed["t"]
+    assert writes[1]["ret"] == -1 and writes[1]["errno"] == "EPIPE"
+    record = json.loads((directory / "run.json").read_text())
+    assert record["counters"]["client"]["TcpOutRsts"] >= 1
+    assert record["programs"]["server"]["exit_status"] == 1
+    assert "Hi," not in (directory / "logs" / "client.log").read_text()
+
+
+@pytest.mark.parametrize("sigpipe,server_exit", [("default", 141), ("handler", 1)])
+def test_server_sigpipe_dispositions(tmp_path, lab_image, sigpipe, server_exit):
+    code = commands.run("close", "abrupt", server_delay="0.3", sigpipe=sigpipe, out=str(tmp_path))
+    directory = run_directory(tmp_path, "abrupt")
+    record = json.loads((directory / "run.json").read_text())
+    assert code == 0, record["checks"]
+    assert record["programs"]["server"]["exit_status"] == server_exit
+    server = lines(directory / "events" / "server.jsonl")
+    if sigpipe == "handler":
+        assert any(e["event"] == "signal" and e["name"] == "SIGPIPE" for e in server)
+        assert "received SIGPIPE" in (directory / "logs" / "server.log").read_text()
+    else:
+        assert server[-1]["event"] != "exit"   # killed inside send(): no last word
+
+
+def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client):
+    result = invoke("run", "--scenario", "close", "--variant", "graceful", "--server-delay",
+                    "0.2", "--keep", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    running = commands.running_labs()
+    assert len(running) == 1
+    assert "invoke down --run" in result.stderr
+    result = invoke("down", "--run", running[0])
+    assert result.returncode == 0, result.stderr
+    assert commands.running_labs() == []

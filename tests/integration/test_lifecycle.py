@@ -1,0 +1,73 @@
+"""Teardown in every case: Ctrl-C mid-run, a failed start, and clean by label."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kit import labels
+from kit.errors import LabFailure
+from kit.lab import Lab, new_run_id
+from tests.integration.conftest import ROOT, invoke, kit_resources
+
+
+@pytest.mark.parametrize("moment", ["lab starting", "scenario running"])
+def test_ctrl_c_removes_the_lab_and_keeps_the_results(tmp_path, lab_image, docker_client, moment):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "run", "--scenario", "close", "--variant", "graceful",
+         "--server-delay", "2", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    # Wait for the run to begin (its directory), then for the chosen moment.
+    while not list(tmp_path.glob("*/run.json")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if moment == "scenario running":
+        while not docker_client.containers.list(filters=labels.managed_filter()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)      # what a terminal's Ctrl-C does
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    assert kit_resources(docker_client) == []
+    (run_json,) = tmp_path.glob("*/run.json")
+    record = json.loads(run_json.read_text())
+    assert record["complete"] is False and record["verdict"] == "error"
+    assert "interrupted" in record["error"]
+    assert (run_json.parent / "summary.md").read_text().startswith("# close / graceful: ERROR")
+
+
+def test_a_lab_that_cannot_start_is_removed(lab_image, docker_client):
+    with pytest.raises(LabFailure):
+        with Lab(new_run_id(), image="netkit/no-such-image:0"):
+            pass
+    assert kit_resources(docker_client) == []
+
+
+def test_clean_removes_by_label_only(lab_image, docker_client):
+    run_id = new_run_id()
+    kit_labels = {labels.MANAGED: "true", labels.RUN_ID: run_id}
+    network = docker_client.networks.create(f"netkit-{run_id}-stray", labels=kit_labels)
+    stray = docker_client.containers.create(lab_image.name, labels=kit_labels)
+    bystander = docker_client.containers.create(lab_image.name, name=f"bystander-{run_id}")
+    try:
+        result = invoke("clean")
+        assert result.returncode == 0, result.stderr
+        assert "removed 1 container(s), 1 network(s)" in result.stderr
+        assert kit_resources(docker_client) == []
+        bystander.reload()          # not the kit's: untouched
+    finally:
+        bystander.remove(force=True)
+        for leftover in (stray, network):
+            try:
+                leftover.remove()
+            except Exception:
+                pass

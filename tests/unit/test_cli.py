@@ -1,0 +1,43 @@
+"""The tasks' boundary: bad input is one line and exit 2, before anything is started."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def invoke(*arguments):
+    return subprocess.run([sys.executable, "-m", "invoke", *arguments], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_unknown_scenario_is_one_line_and_exit_2():
+    result = invoke("run", "--scenario", "nope")
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: unknown scenario 'nope': choose one of close "
+                                     "('invoke scenarios' describes them)")
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_bad_number_is_one_line_and_exit_2():
+    result = invoke("run", "--scenario", "close", "--server-delay", "-1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --server-delay must be between 0.1 s and 60 s: got -1"
+
+
+def test_every_task_is_listed_and_run_documents_its_options():
+    listing = invoke("--list").stdout
+    for name in ("build", "up", "down", "run", "logs", "shell", "clean", "scenarios", "test"):
+        assert f"  {name} " in listing
+    help_text = invoke("--help", "run").stdout
+    for option in ("--scenario", "--variant", "--server-delay", "--out", "--keep",
+                   "--ss-interval", "--sigpipe"):
+        assert option in help_text
+
+
+def test_scenarios_lists_close_and_its_variants():
+    result = invoke("scenarios")
+    assert result.returncode == 0
+    text = result.stdout + result.stderr
+    assert "close" in text and "graceful" in text and "abrupt" in text and "C10" in text

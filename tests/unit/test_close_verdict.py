@@ -1,0 +1,115 @@
+"""The close scenario's checks, judged on evidence recorded from real runs."""
+
+import dataclasses
+import json
+
+import pytest
+
+from kit.observe.counters import difference
+from kit.observe.events import parse_events
+from kit.observe.ss import parse_samples
+from kit.scenarios import Evidence, RunParameters, get_scenario
+
+ROLES = ("client", "server")
+close = get_scenario("close")
+
+
+def recorded(data, variant) -> Evidence:
+    t0 = float((data / f"t0-{variant}.txt").read_text())
+    counters = json.loads((data / f"counters-{variant}.json").read_text())
+    events = {r: parse_events((data / f"events-{variant}-{r}.jsonl").read_text(), t0)
+              for r in ROLES}
+    return Evidence(
+        events=events,
+        samples={r: parse_samples((data / f"ss-{variant}-{r}.txt").read_text(), t0) for r in ROLES},
+        counters={r: difference(counters[r]["before"], counters[r]["after"]) for r in ROLES},
+        exit_status={r: events[r][-1]["status"] for r in ROLES},
+        logs={r: (data / f"log-{variant}-{r}.txt").read_text() for r in ROLES},
+    )
+
+
+def verdicts(variant, evidence, params=RunParameters()):
+    return {c.name: c.passed for c in close.judge(variant, params, evidence)}
+
+
+@pytest.mark.parametrize("variant", ["graceful", "abrupt"])
+def test_recorded_runs_pass_every_check(data, variant):
+    checks = close.judge(variant, RunParameters(), recorded(data, variant))
+    assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
+
+
+def test_abrupt_checks_cite_the_evidence(data):
+    checks = {c.name: c for c in close.judge("abrupt", RunParameters(), recorded(data, "abrupt"))}
+    assert "TcpOutRsts +1" in checks["client-kernel-sent-rst"].observed
+    assert "'Hi, data1'" in checks["client-kernel-sent-rst"].observed
+    assert "EPIPE" in checks["server-next-write-fails"].observed
+
+
+def test_no_rst_means_the_rst_check_fails(data):
+    evidence = recorded(data, "abrupt")
+    evidence.counters["client"].pop("TcpOutRsts")
+    assert verdicts("abrupt", evidence)["client-kernel-sent-rst"] is False
+
+
+def test_a_reply_shown_after_close_fails(data):
+    evidence = recorded(data, "abrupt")
+    evidence.logs["client"] += "Hi, data1\n"
+    assert verdicts("abrupt", evidence)["client-shows-no-reply-after-close"] is False
+
+
+def test_replies_before_the_close_fail_the_timing_check(data):
+    evidence = recorded(data, "abrupt")
+    close_event = next(e for e in evidence.events["client"] if e["event"] == "close")
+    close_event["t"] = 99.0
+    result = verdicts("abrupt", evidence)
+    assert result["replies-after-client-close"] is False
+    # No reply was written after that close, so no RST can be blamed on it.
+    assert result["client-kernel-sent-rst"] is False
+
+
+def test_sigpipe_default_expects_death_by_signal(data):
+    evidence = recorded(data, "abrupt")
+    params = RunParameters(sigpipe="default")
+    # As recorded (SIGPIPE ignored) the server exited 1 after EPIPE: wrong for "default".
+    assert verdicts("abrupt", evidence, params)["server-next-write-fails"] is False
+    evidence.events["server"] = [e for e in evidence.events["server"]
+                                 if not (e["event"] == "write" and e["ret"] < 0)
+                                 and e["event"] != "exit"]
+    evidence.exit_status["server"] = 128 + 13
+    assert verdicts("abrupt", evidence, params)["server-next-write-fails"] is True
+
+
+def test_sigpipe_handler_needs_the_handler_to_run(data):
+    evidence = recorded(data, "abrupt")
+    params = RunParameters(sigpipe="handler")
+    assert verdicts("abrupt", evidence, params)["server-next-write-fails"] is False
+    evidence.events["server"].append({"event": "signal", "name": "SIGPIPE", "t": 2.0})
+    assert verdicts("abrupt", evidence, params)["server-next-write-fails"] is True
+
+
+def test_graceful_without_time_wait_fails_the_state_check(data):
+    evidence = recorded(data, "graceful")
+    evidence.samples["client"] = [r for r in evidence.samples["client"] if r.state != "TIME-WAIT"]
+    assert verdicts("graceful", evidence)["client-states"] is False
+
+
+def test_graceful_missing_reply_fails(data):
+    evidence = recorded(data, "graceful")
+    evidence.events["client"] = [e for e in evidence.events["client"]
+                                 if e.get("data") != "Hi, data2"]
+    assert verdicts("graceful", evidence)["client-received-both-replies"] is False
+
+
+def test_graceful_with_an_rst_fails(data):
+    evidence = recorded(data, "graceful")
+    evidence.counters["server"]["TcpOutRsts"] = 1
+    assert verdicts("graceful", evidence)["no-rst"] is False
+
+
+def test_plan_closes_before_the_first_reply():
+    for delay in (0.1, 1.0, 5.0):
+        plan = close.plan("abrupt", dataclasses.replace(RunParameters(), server_delay=delay))
+        assert [s.line for s in plan.script] == ["data1", "data2", "close"]
+        assert plan.script[-1].at < delay
+        assert plan.server_finish_timeout > 2 * delay
+    assert close.plan("graceful", RunParameters()).script[-1].line == "shutdown"

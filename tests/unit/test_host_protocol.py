@@ -1,0 +1,16 @@
+from kit.hosts import Host, Process
+from kit.hosts.base import describe_exit
+from kit.hosts.docker import DockerHost, DockerProcess
+
+
+def test_docker_backend_implements_the_protocols():
+    assert isinstance(DockerHost(container=None, name="client"), Host)
+    assert isinstance(DockerProcess(api=None, exec_id="x", host="client", command=["true"]),
+                      Process)
+
+
+def test_exit_statuses_are_described():
+    assert describe_exit(0) == "exit 0"
+    assert describe_exit(1) == "exit 1"
+    assert describe_exit(141) == "killed by SIGPIPE (13)"
+    assert describe_exit(None) == "still running"

@@ -1,0 +1,39 @@
+import pytest
+
+from kit.errors import BadInput
+from kit.request import build_request, seconds
+
+
+def test_defaults_run_both_variants(tmp_path):
+    request = build_request("close", out=str(tmp_path))
+    assert request.variants == ("graceful", "abrupt")
+    assert request.params.server_delay == 1.0
+    assert request.params.ss_interval <= 0.05
+
+
+@pytest.mark.parametrize("text,value", [("2", 2.0), ("0.5s", 0.5), ("250ms", 0.25)])
+def test_seconds_units(text, value):
+    assert seconds("server-delay", text, 0.1, 60) == value
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"scenario": "nope"}, "unknown scenario 'nope': choose one of close"),
+    ({"scenario": None}, "--scenario is required"),
+    ({"scenario": "close", "variant": "gentle"}, "has no variant 'gentle': choose one of graceful, abrupt"),
+    ({"scenario": "close", "server_delay": "150%"}, "--server-delay must be a number of seconds"),
+    ({"scenario": "close", "server_delay": "0"}, "--server-delay must be between 0.1 s and 60 s: got 0"),
+    ({"scenario": "close", "ss_interval": "5"}, "--ss-interval must be between"),
+    ({"scenario": "close", "sigpipe": "catch"}, "--sigpipe must be one of ignore, default, handler"),
+    ({"scenario": "close", "keep": True}, "--keep keeps one lab up: give --variant too"),
+])
+def test_bad_input_names_the_option(tmp_path, arguments, message):
+    with pytest.raises(BadInput) as raised:
+        build_request(out=str(tmp_path), **arguments)
+    assert message in str(raised.value)
+
+
+def test_out_must_be_a_writable_directory(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(BadInput, match="must be a directory"):
+        build_request("close", out=str(a_file))
