@@ -47,7 +47,7 @@ def _boundary(function):
     }
 )
 @_boundary
-def run(c, scenario, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
+def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim"):
     """Run a scenario between a client and a server container; exit 0 if every check passed."""
     from kit import commands
@@ -87,18 +87,19 @@ def up(c, base_image="debian:bookworm-slim"):
     commands.up(base_image)
 
 
-@task(help={"run": "the run id of the lab (needed when several are up)"})
+@task(help={"run": "the run id of the lab (needed when several are up)",
+            "all": "remove every lab that is up"})
 @_boundary
-def down(c, run=None):
+def down(c, run=None, all=False):
     """Remove a lab started with 'invoke up' (or kept with 'invoke run --keep')."""
     from kit import commands
 
-    commands.down(run)
+    commands.down(run, every=all)
 
 
 @task(help={"role": "client or server", "run": "the run id of the lab (when several are up)"})
 @_boundary
-def shell(c, role="client", run=None):
+def shell(c, role, run=None):
     """Open a shell in the client or server container of a lab that is up."""
     from kit import commands
 
@@ -132,10 +133,12 @@ def test(c, unit=False, k=None):
     c.run(f"{sys.executable} -m pytest -ra {target}{selection}", pty=sys.stdout.isatty())
 
 
-@task
-def bench(c):
+@task(help={"runs": "warm runs to measure (default 5)",
+            "cold": "also measure the cold set-up on images of its own (default on)"})
+def bench(c, runs=5, cold=True):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle."""
-    c.run(f"{sys.executable} -m kit.bench", pty=sys.stdout.isatty())
+    extra = "" if cold else " --no-cold"
+    c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 
 namespace = Collection(run, scenarios, build, up, down, shell, logs, clean, test, bench)

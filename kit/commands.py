@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -100,12 +101,14 @@ def pick_lab(run_id: str | None) -> str:
     return labs[0]
 
 
-def down(run_id: str | None = None) -> None:
-    chosen = pick_lab(run_id)
-    lab = Lab(chosen, image="unused")
-    lab.hosts = attach(chosen, timeout=5)
-    lab.down()
-    say(f"lab {labels.PROJECT_PREFIX}{chosen} removed")
+def down(run_id: str | None = None, every: bool = False) -> None:
+    chosen = running_labs() if every else [pick_lab(run_id)]
+    for lab_run_id in chosen:
+        # The image is not needed to take a lab down; Compose only reads the file.
+        Lab(lab_run_id, image="").down()
+        say(f"lab {labels.PROJECT_PREFIX}{lab_run_id} removed")
+    if not chosen:
+        say("no lab is up")
 
 
 def shell_command(role: str, run_id: str | None = None) -> list[str]:
@@ -114,7 +117,10 @@ def shell_command(role: str, run_id: str | None = None) -> list[str]:
     if shutil.which("docker") is None:
         raise EnvironmentProblem("'invoke shell' needs the docker command-line client")
     hosts = attach(pick_lab(run_id), timeout=5)
-    return ["docker", "exec", "-it", "-w", "/var/lib/netkit", hosts[role].container.name, "bash"]
+    # -t only on a terminal, so a shell can also be fed a script through a pipe.
+    terminal = ["-t"] if sys.stdin.isatty() else []
+    return ["docker", "exec", "-i", *terminal, "-w", "/var/lib/netkit",
+            hosts[role].container.name, "bash"]
 
 
 def latest_run_directory(out="results") -> Path:

@@ -106,7 +106,8 @@ def ensure_lab_image(base_image: str = DEFAULT_BASE_IMAGE, rebuild: bool = False
                 return LabImage(name=name, id=existing.id, base=base)
         except docker.errors.ImageNotFound:
             pass
-    image_id = _build_lab_image(name, base, wanted_hash)
+    image_id = build_lab_image(name, base, wanted_hash)
+    client().images.get(name).tag(LAB_IMAGE_REPOSITORY, "latest")
     return LabImage(name=name, id=image_id, base=base)
 
 
@@ -235,7 +236,7 @@ def _remove_tree(tree: Path) -> None:
     shutil.rmtree(tree, ignore_errors=True)
 
 
-def _build_lab_image(name: str, base: str, wanted_hash: str) -> str:
+def build_lab_image(name: str, base: str, wanted_hash: str) -> str:
     try:
         previous = client().images.get(name).id
     except docker.errors.ImageNotFound:
@@ -263,7 +264,6 @@ def _build_lab_image(name: str, base: str, wanted_hash: str) -> str:
         except docker.errors.APIError as error:
             raise LabFailure(f"building {name} failed: {error.explanation or error}") from None
     image = client().images.get(name)
-    image.tag(LAB_IMAGE_REPOSITORY, "latest")
     if previous and previous != image.id:
         _remove_if_untagged(previous)
     return image_id or image.id

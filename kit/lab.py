@@ -53,8 +53,9 @@ class Lab:
 
     def __exit__(self, *exc_info) -> None:
         if self.keep:
-            say(f"lab {self.project} kept up: 'invoke shell --run {self.run_id}' to look "
-                f"around, 'invoke down --run {self.run_id}' to remove it")
+            say(f"lab {self.project} is up: 'invoke shell client' or 'invoke shell server' to "
+                f"look around (add --run {self.run_id} when several labs are up), "
+                f"'invoke down --run {self.run_id}' to remove it")
             for host in self.hosts.values():
                 host.close()
         else:
@@ -78,6 +79,13 @@ class Lab:
             remove_by_label(self.run_id)
             if failure is not None and _leftovers(self.run_id):
                 raise failure
+
+    @property
+    def compose_version(self) -> str | None:
+        """The Compose version that created the lab, as it labels its containers."""
+        for host in self.hosts.values():
+            return host.container.labels.get("com.docker.compose.version")
+        return None
 
     def address(self, role: str) -> str:
         """The host's address on the lab network."""

@@ -83,6 +83,8 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         evidence = Evidence(events={}, samples={}, counters={}, exit_status={})
         with lab:
             timings.lab_up = time.monotonic() - phase
+            record["environment"]["compose"] = (f"{' '.join(compose_cli().command)} "
+                                                f"{lab.compose_version or compose_cli().version}")
             t0 = record["t0"] = time.time()
             phase = time.monotonic()
             try:
@@ -123,8 +125,7 @@ def environment(image: LabImage) -> dict:
              "python": platform.python_version(), "image": image.name, "image_id": image.id,
              "base_image": image.base}
     facts.update(versions())
-    cli = compose_cli()
-    facts["compose"] = f"{' '.join(cli.command)} {cli.version}"
+    facts["compose"] = " ".join(compose_cli().command)   # with its version once the lab is up
     return facts
 
 

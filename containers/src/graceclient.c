@@ -19,12 +19,12 @@
 
 #define MAXLINE 4096
 
-static void usage(void)
+static void usage(int status)
 {
-    fprintf(stderr,
+    fprintf(status == 0 ? stdout : stderr,
             "usage: graceclient [--port N] [--after-close SECONDS] [--sigpipe ignore|default|handler]\n"
             "                   [--events PATH | --events-fd N] SERVER\n");
-    exit(2);
+    exit(status);
 }
 
 static double now(void)
@@ -140,6 +140,7 @@ int main(int argc, char **argv)
         {"sigpipe", required_argument, NULL, 's'},
         {"events", required_argument, NULL, 'e'},
         {"events-fd", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -150,11 +151,12 @@ int main(int argc, char **argv)
         case 's': sigpipe = optarg; break;
         case 'e': events_path = optarg; break;
         case 'f': events_fd = atoi(optarg); break;
-        default: usage();
+        case 'h': usage(0); break;
+        default: usage(2);
         }
     }
     if (optind != argc - 1 || after_close < 0)
-        usage();
+        usage(2);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (events_open("client", events_path, events_fd) < 0) {
         fprintf(stderr, "graceclient: cannot open %s: %s\n", events_path, strerror(errno));

@@ -17,12 +17,12 @@
 
 #define MAXLINE 4096
 
-static void usage(void)
+static void usage(int status)
 {
-    fprintf(stderr,
+    fprintf(status == 0 ? stdout : stderr,
             "usage: graceserver [--port N] [--server-delay SECONDS] "
             "[--sigpipe ignore|default|handler] [--events PATH | --events-fd N]\n");
-    exit(2);
+    exit(status);
 }
 
 static void pause_for(double seconds)
@@ -49,6 +49,7 @@ int main(int argc, char **argv)
         {"sigpipe", required_argument, NULL, 's'},
         {"events", required_argument, NULL, 'e'},
         {"events-fd", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -59,11 +60,12 @@ int main(int argc, char **argv)
         case 's': sigpipe = optarg; break;
         case 'e': events_path = optarg; break;
         case 'f': events_fd = atoi(optarg); break;
-        default: usage();
+        case 'h': usage(0); break;
+        default: usage(2);
         }
     }
     if (optind != argc || port <= 0 || port > 65535 || delay < 0)
-        usage();
+        usage(2);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (events_open("server", events_path, events_fd) < 0) {
         fprintf(stderr, "graceserver: cannot open %s: %s\n", events_path, strerror(errno));
