@@ -127,8 +127,18 @@ def clean(c, images=False):
 
 @task(help={"unit": "unit tests only (no Docker needed)", "k": "only tests matching this"})
 def test(c, unit=False, k=None):
-    """Run the tests (unit and integration; integration tests need Docker)."""
-    target = "tests/unit" if unit else "tests"
+    """Run the tests: unit tests, then integration tests on real containers (need Docker)."""
+    from kit import commands
+    from kit.errors import KitError
+
+    if not unit:
+        try:
+            # Build here, with progress shown, rather than silently inside a test fixture.
+            commands.preflight()
+            commands.build()
+        except KitError as error:
+            print(f"integration tests will not find a lab: {error}", file=sys.stderr)
+    target = "tests/unit" if unit else "tests/unit tests/integration"
     selection = f" -k '{k}'" if k else ""
     c.run(f"{sys.executable} -m pytest -ra {target}{selection}", pty=sys.stdout.isatty())
 

@@ -23,7 +23,7 @@ from kit.lab import ROLES, Lab, new_run_id
 from kit.observe.counters import difference, read_counters
 from kit.observe.events import parse_events
 from kit.observe.ss import RUN_DIR, SocketRecord, SocketSampler, parse_samples
-from kit.progress import say
+from kit.progress import say, step
 from kit.report.summary import write_summary
 from kit.results import RunDirectory
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
@@ -72,31 +72,36 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         "checks": [],
     }
     directory.write_json("run.json", record)
-    say(f"{scenario.name}/{variant}: running in lab netkit-{run_id} -> {directory.root}")
+    say(f"{scenario.name}/{variant}: lab netkit-{run_id}, results in {directory.root}")
     try:
         plan = scenario.plan(variant, params)
         record["programs"] = {role: {"command": [PROGRAMS[role], *args]}
                               for role, args in (("server", plan.server_args),
                                                  ("client", plan.client_args))}
         lab = Lab(run_id, image.name, keep=keep)
-        phase = time.monotonic()
         evidence = Evidence(events={}, samples={}, counters={}, exit_status={})
-        with lab:
-            timings.lab_up = time.monotonic() - phase
-            record["environment"]["compose"] = (f"{' '.join(compose_cli().command)} "
-                                                f"{lab.compose_version or compose_cli().version}")
-            t0 = record["t0"] = time.time()
+        with step(f"{scenario.name}/{variant}") as progress:
+            progress.update("starting the lab")
             phase = time.monotonic()
-            try:
-                play(lab.hosts, plan, params, directory, evidence, t0)
-                timings.scenario = time.monotonic() - phase
-            finally:
-                # Whatever happened, keep what the hosts wrote: it says why.
+            with lab:
+                timings.lab_up = time.monotonic() - phase
+                record["environment"]["compose"] = (
+                    f"{' '.join(compose_cli().command)} "
+                    f"{lab.compose_version or compose_cli().version}")
+                t0 = record["t0"] = time.time()
                 phase = time.monotonic()
-                collect(lab.hosts, evidence, t0, directory)
-                timings.collect = time.monotonic() - phase
-            phase = time.monotonic()
-        timings.lab_down = time.monotonic() - phase
+                try:
+                    play(lab.hosts, plan, params, directory, evidence, t0, progress.update)
+                    timings.scenario = time.monotonic() - phase
+                finally:
+                    # Whatever happened, keep what the hosts wrote: it says why.
+                    progress.update("collecting the evidence")
+                    phase = time.monotonic()
+                    collect(lab.hosts, evidence, t0, directory)
+                    timings.collect = time.monotonic() - phase
+                progress.update("removing the lab")
+                phase = time.monotonic()
+            timings.lab_down = time.monotonic() - phase
         for role in ROLES:
             status = evidence.exit_status.get(role)
             record["programs"][role].update(exit_status=status, exit=describe_exit(status))
@@ -110,6 +115,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         raise
     except KitError as error:
         record["error"] = str(error)
+        say(f"{scenario.name}/{variant}: no verdict; what was seen is in {directory.root}")
         raise
     finally:
         timings.total = time.monotonic() - started
@@ -130,7 +136,7 @@ def environment(image: LabImage) -> dict:
 
 
 def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: RunDirectory,
-         evidence: Evidence, t0: float) -> None:
+         evidence: Evidence, t0: float, report=lambda text: None) -> None:
     """Start the observers and the programs, feed the client its script, wait for the end.
 
     Fills ``evidence`` as it goes (exit statuses, counters, step snapshots), so a run that
@@ -151,6 +157,7 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                 snapshots.append((role, pool.submit(sampler.snapshot, t0, label)))
 
         processes: dict[str, Process] = {}
+        report("starting the server")
         processes["server"] = server.start(
             [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
         wait_for_listen(server, processes["server"], params.port)
@@ -165,10 +172,12 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
             pause = script_start + step.at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)   # the script's own timing, not a wait for readiness
+            report(f"client types {step.line!r}")
             processes["client"].write(step.line.encode() + b"\n")
             snapshot(f"after {step.line}")
 
         exit_status = evidence.exit_status
+        report("waiting for the server to finish")
         try:
             exit_status["server"] = processes["server"].wait(plan.server_finish_timeout)
         except LabFailure as error:
