@@ -133,6 +133,21 @@ void event_result(const char *name, int fd, long ret, int err)
     event_end(&e);
 }
 
+void event_io(const char *name, int fd, long ret, int err, const char *data)
+{
+    struct event e;
+    event_begin(&e, name);
+    event_int(&e, "fd", fd);
+    event_int(&e, "ret", ret);
+    if (ret < 0)
+        event_errno(&e, err);
+    else if (ret == 0)
+        event_str(&e, "result", "eof");
+    else
+        event_bytes(&e, "data", data, (size_t)ret);
+    event_end(&e);
+}
+
 /* Runs in signal context: it only formats into a local buffer and calls write(2).
  * It returns, so the interrupted send() then fails with EPIPE. */
 static void on_sigpipe(int signo)
@@ -164,6 +179,22 @@ int sigpipe_setup(const char *mode)
     else
         return -1;
     return sigaction(SIGPIPE, &sa, NULL);
+}
+
+int program_setup(const char *program, const char *events_path, int events_fd,
+                  const char *sigpipe)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (events_open(program, events_path, events_fd) < 0) {
+        fprintf(stderr, "grace%s: cannot open %s: %s\n", program, events_path, strerror(errno));
+        return 2;
+    }
+    if (sigpipe_setup(sigpipe) < 0) {
+        fprintf(stderr, "grace%s: --sigpipe must be ignore, default or handler: %s\n",
+                program, sigpipe);
+        return 2;
+    }
+    return 0;
 }
 
 void exit_with(int status)

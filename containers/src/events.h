@@ -25,6 +25,14 @@ void event_end(struct event *e);
 /* Shorthand for an event that is only a call's result: ret, and errno when ret < 0. */
 void event_result(const char *name, int fd, long ret, int err);
 
+/* A read or write: its result, then the bytes moved, "eof" (ret 0) or the errno. */
+void event_io(const char *name, int fd, long ret, int err, const char *data);
+
+/* Open the event stream and set the SIGPIPE disposition; on bad options, say which
+ * and return 2 (the exit status for usage errors). */
+int program_setup(const char *program, const char *events_path, int events_fd,
+                  const char *sigpipe);
+
 /* SIGPIPE disposition shared by both programs: "ignore", "default" or "handler". */
 int sigpipe_setup(const char *mode);
 

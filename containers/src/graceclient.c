@@ -112,15 +112,7 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
     printf("now sending %s\n", line);
     ssize_t sent = write(*sock, line, strlen(line));
     int err = errno;
-    struct event e;
-    event_begin(&e, "write");
-    event_int(&e, "fd", *sock);
-    event_int(&e, "ret", (long)sent);
-    if (sent < 0)
-        event_errno(&e, err);
-    else
-        event_bytes(&e, "data", line, (size_t)sent);
-    event_end(&e);
+    event_io("write", *sock, (long)sent, err, line);
     if (sent < 0) {
         printf("write failed: %s\n", strerror(err));
         exit_with(1);
@@ -157,15 +149,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc - 1 || after_close < 0)
         usage(2);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (events_open("client", events_path, events_fd) < 0) {
-        fprintf(stderr, "graceclient: cannot open %s: %s\n", events_path, strerror(errno));
+    if (program_setup("client", events_path, events_fd, sigpipe) != 0)
         return 2;
-    }
-    if (sigpipe_setup(sigpipe) < 0) {
-        fprintf(stderr, "graceclient: --sigpipe must be ignore, default or handler: %s\n", sigpipe);
-        return 2;
-    }
     struct event e;
     event_begin(&e, "start");
     event_str(&e, "server", argv[optind]);
@@ -210,16 +195,7 @@ int main(int argc, char **argv)
         if (sock >= 0 && FD_ISSET(sock, &readable)) {
             ssize_t n = read(sock, reply, MAXLINE);
             int err = errno;
-            event_begin(&e, "read");
-            event_int(&e, "fd", sock);
-            event_int(&e, "ret", (long)n);
-            if (n < 0)
-                event_errno(&e, err);
-            else if (n == 0)
-                event_str(&e, "result", "eof");
-            else
-                event_bytes(&e, "data", reply, (size_t)n);
-            event_end(&e);
+            event_io("read", sock, (long)n, err, reply);
             if (n < 0) {
                 printf("read error: %s\n", strerror(err));
                 exit_with(1);

@@ -66,15 +66,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc || port <= 0 || port > 65535 || delay < 0)
         usage(2);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (events_open("server", events_path, events_fd) < 0) {
-        fprintf(stderr, "graceserver: cannot open %s: %s\n", events_path, strerror(errno));
+    if (program_setup("server", events_path, events_fd, sigpipe) != 0)
         return 2;
-    }
-    if (sigpipe_setup(sigpipe) < 0) {
-        fprintf(stderr, "graceserver: --sigpipe must be ignore, default or handler: %s\n", sigpipe);
-        return 2;
-    }
     struct event e;
     event_begin(&e, "start");
     event_int(&e, "port", port);
@@ -121,16 +114,7 @@ int main(int argc, char **argv)
     for (;;) {
         ssize_t n = read(conn_fd, message, MAXLINE);
         int err = errno;
-        event_begin(&e, "read");
-        event_int(&e, "fd", conn_fd);
-        event_int(&e, "ret", (long)n);
-        if (n < 0)
-            event_errno(&e, err);
-        else if (n == 0)
-            event_str(&e, "result", "eof");
-        else
-            event_bytes(&e, "data", message, (size_t)n);
-        event_end(&e);
+        event_io("read", conn_fd, (long)n, err, message);
         if (n < 0)
             fail("error read", err);
         if (n == 0) {
@@ -144,14 +128,7 @@ int main(int argc, char **argv)
         pause_for(delay);
         ssize_t sent = send(conn_fd, reply, (size_t)len, 0);
         err = errno;
-        event_begin(&e, "write");
-        event_int(&e, "fd", conn_fd);
-        event_int(&e, "ret", (long)sent);
-        if (sent < 0)
-            event_errno(&e, err);
-        else
-            event_bytes(&e, "data", reply, (size_t)sent);
-        event_end(&e);
+        event_io("write", conn_fd, (long)sent, err, reply);
         if (sent < 0)
             fail("error write", err);
         printf("send bytes: %zd\n", sent);

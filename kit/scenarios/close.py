@@ -19,6 +19,14 @@ def at(event: dict | None) -> str:
     return f"+{event['t']:.3f} s" if event and event.get("t") is not None else "(never)"
 
 
+def read_result(event: dict | None) -> str:
+    if event is None:
+        return "none"
+    if event["ret"] > 0:
+        return f"{event['ret']} bytes"
+    return "EOF" if event["ret"] == 0 else event.get("errno", "error")
+
+
 def path_text(path: list[tuple[str, float | None]]) -> str:
     return " -> ".join(f"{state} ({'+%.2f s' % t if t is not None else '?'})"
                        for state, t in path) or "no socket seen"
@@ -187,8 +195,7 @@ class CloseScenario(Scenario):
         passed = bool(last) and last["ret"] == 0 and len(reads) > 1
         return Check("client-read-eof", "C11", passed,
                      "the client reads EOF after the replies (server terminated)",
-                     f"client's last read: {'EOF' if last and last['ret'] == 0 else last and last.get('errno') or 'none'} "
-                     f"at {at(last)}")
+                     f"client's last read: {read_result(last)} at {at(last)}")
 
     @staticmethod
     def _server_read_eof(ev: Evidence) -> Check:
