@@ -44,16 +44,19 @@ def _boundary(function):
         "keep": "leave the lab up after the run, to look around (needs --variant)",
         "base_image": "base of the lab image (default debian:bookworm-slim; built here "
                       "with debootstrap when no registry has it)",
+        "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
+                        "turns it off; where tracefs cannot be reached the run goes on "
+                        "without it and run.json says why)",
     }
 )
 @_boundary
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
-        out="results", keep=False, base_image="debian:bookworm-slim"):
+        out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True):
     """Run a scenario between a client and a server container; exit 0 if every check passed."""
     from kit import commands
 
     code = commands.run(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                        base_image)
+                        base_image, kernel_trace)
     if code:
         raise Exit(code=code)
 
@@ -116,6 +119,17 @@ def logs(c, directory=None, out="results"):
     sys.stdout.write(commands.logs(directory, out))
 
 
+@task(help={"directory": "a run directory, or a results directory (every run in it)"})
+@_boundary
+def report(c, directory):
+    """Rebuild summary.md, timeline.jsonl, sequence.svg and report.html offline."""
+    from kit import commands
+    from kit.progress import say
+
+    for path in commands.report(directory):
+        say(f"wrote {path}")
+
+
 @task(help={"images": "also remove the kit's images (they are rebuilt on the next run)"})
 @_boundary
 def clean(c, images=False):
@@ -151,4 +165,4 @@ def bench(c, runs=5, cold=True):
     c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 
-namespace = Collection(run, scenarios, build, up, down, shell, logs, clean, test, bench)
+namespace = Collection(run, scenarios, build, up, down, shell, logs, report, clean, test, bench)

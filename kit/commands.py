@@ -2,32 +2,38 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import docker.errors
 from rich.table import Table
 
 from kit import labels
 from kit.compose import compose_cli
 from kit.dockerhost import client
-from kit.errors import BadInput, EnvironmentProblem
-from kit.image import DEFAULT_BASE_IMAGE, ensure_lab_image
+from kit.errors import BadInput, EnvironmentProblem, KitError
+from kit.image import DEFAULT_BASE_IMAGE, LAB_IMAGE_REPOSITORY, ensure_lab_image
 from kit.lab import Lab, attach, new_run_id, remove_by_label
 from kit.progress import console, say
+from kit.observe.kernel import leftover_instances
+from kit.report import render_comparison, write_reports
 from kit.report.summary import comparison_table, write_comparison
+from kit.results import RunDirectory, atomic_write
 from kit.request import build_request
 from kit.runner import run_variant
 from kit.scenarios import CATALOG
 
 
 def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
-        ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE) -> int:
+        ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
+        kernel_trace=True) -> int:
     """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1."""
     request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                            base_image)
+                            base_image, kernel_trace)
     preflight()
     image = ensure_lab_image(request.base_image)
     chosen = CATALOG[request.scenario]
@@ -44,11 +50,12 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
     records = [(outcome.directory, outcome.record) for outcome in outcomes]
     console.print(comparison_table(records))
     if len(records) > 1:
-        path = write_comparison(request.out, records, f"{stamp}-{request.scenario}-comparison.md")
+        path = write_comparisons(request.out, [outcome.directory for outcome in outcomes],
+                                 f"{stamp}-{request.scenario}")
         say(f"comparison: {path}")
     for outcome in outcomes:
         say(f"{outcome.record['variant']}: {outcome.verdict.upper()} -> "
-            f"{outcome.directory}/summary.md")
+            f"{outcome.directory}/report.html")
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 
@@ -141,8 +148,46 @@ def logs(directory: str | None = None, out="results") -> str:
     return "\n".join(parts)
 
 
+def write_comparisons(out: Path, roots: list[Path], prefix: str) -> Path:
+    """<prefix>-comparison.md and <prefix>-report.html: the variants side by side."""
+    records = [(root, json.loads((root / "run.json").read_text())) for root in roots]
+    write_comparison(out, records, f"{prefix}-comparison.md")
+    page = out / f"{prefix}-report.html"
+    atomic_write(page, render_comparison(roots, out).encode())
+    return page
+
+
+def report(directory: str) -> list[Path]:
+    """Rebuild the reports of a run directory, or of every run in a results directory."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise BadInput(f"{directory} is not a directory: give a run directory or --out's")
+    runs = [root] if (root / "run.json").exists() else sorted(
+        p.parent for p in root.glob("*/run.json"))
+    if not runs:
+        raise BadInput(f"{directory} holds no run (no run.json in it or its subdirectories)")
+    for run_root in runs:
+        write_reports(RunDirectory(run_root))
+    written = [run_root / "report.html" for run_root in runs]
+    # Runs started together (same stamp and scenario) get their side-by-side pages again.
+    groups: dict[str, list[tuple[int, Path]]] = {}
+    for run_root in runs:
+        record = json.loads((run_root / "run.json").read_text())
+        prefix = run_root.name[:len("YYYYmmdd-HHMMSS")] + f"-{record['scenario']}"
+        # In the catalog's order of variants, as a run of every variant writes them.
+        order = list(CATALOG[record["scenario"]].variants) if record["scenario"] in CATALOG else []
+        rank = order.index(record["variant"]) if record["variant"] in order else len(order)
+        groups.setdefault(prefix, []).append((rank, run_root))
+    for prefix, members in groups.items():
+        if len(members) > 1:
+            roots = [root for _, root in sorted(members)]
+            written.append(write_comparisons(roots[0].parent, roots, prefix))
+    return written
+
+
 def clean(images=False) -> None:
     containers, networks = remove_by_label()
+    instances = _remove_trace_instances()
     removed = 0
     if images:
         for image in client().images.list(filters={"label": labels.IMAGE}):
@@ -150,7 +195,20 @@ def clean(images=False) -> None:
                 client().images.remove(tag, force=True)
                 removed += 1
     say(f"removed {containers} container(s), {networks} network(s)"
-        + (f", {removed} image tag(s)" if images else "") + " carrying the kit's labels")
+        + (f", {removed} image tag(s)" if images else "") + " carrying the kit's labels, "
+        f"and {instances} tracefs instance(s) of killed runs")
+
+
+def _remove_trace_instances() -> int:
+    """Trace instances outlive a killed run (they are the kernel's, not Docker's)."""
+    try:
+        image = client().images.get(f"{LAB_IMAGE_REPOSITORY}:latest")
+    except docker.errors.ImageNotFound:
+        return 0   # never built here, so no run could have traced
+    try:
+        return len(leftover_instances(image.tags[0], remove=True))
+    except KitError:
+        return 0
 
 
 def shell_exec(command: list[str]) -> int:

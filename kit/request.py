@@ -40,7 +40,8 @@ def seconds(option: str, text, low: float, high: float) -> float:
 
 def build_request(scenario: str, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
-                  keep: bool = False, base_image: str = "debian:bookworm-slim") -> RunRequest:
+                  keep: bool = False, base_image: str = "debian:bookworm-slim",
+                  kernel_trace: bool = True) -> RunRequest:
     if not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
                        "('invoke scenarios' describes them)")
@@ -58,7 +59,8 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
         raise BadInput("--keep keeps one lab up: give --variant too")
     params = RunParameters(server_delay=seconds("server-delay", server_delay, 0.1, 60),
                            sigpipe=sigpipe,
-                           ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0))
+                           ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0),
+                           kernel_trace=kernel_trace)
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise BadInput(f"--out must be a directory: {out} is a file")

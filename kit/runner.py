@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,11 +21,13 @@ from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
 from kit.image import LabImage
 from kit.lab import ROLES, Lab, new_run_id
+from kit.observe.capture import PacketCapture, parse_pcap, segments
 from kit.observe.counters import difference, read_counters
 from kit.observe.events import parse_events
+from kit.observe.kernel import KernelTracer, TraceUnavailable, for_lab, parse_trace
 from kit.observe.ss import RUN_DIR, SocketRecord, SocketSampler, parse_samples
 from kit.progress import say, step
-from kit.report.summary import write_summary
+from kit.report import write_reports
 from kit.results import RunDirectory
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
 
@@ -46,6 +49,7 @@ class Timings:
     """Where a run's time went (reported by the benchmark)."""
 
     lab_up: float = 0.0
+    tracer_start: float = 0.0
     scenario: float = 0.0
     collect: float = 0.0
     lab_down: float = 0.0
@@ -83,11 +87,20 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         with step(f"{scenario.name}/{variant}") as progress:
             progress.update("starting the lab")
             phase = time.monotonic()
-            with lab:
+            with lab, ExitStack() as cleanup:
                 timings.lab_up = time.monotonic() - phase
                 record["environment"]["compose"] = (
                     f"{' '.join(compose_cli().command)} "
                     f"{lab.compose_version or compose_cli().version}")
+                addresses = {role: lab.address(role) for role in ROLES}
+                record["hosts"] = {role: {"address": addresses[role],
+                                          "container": lab.hosts[role].container.name}
+                                   for role in ROLES}
+                phase = time.monotonic()
+                tracer = start_kernel_trace(run_id, image.name, params, record, progress.update)
+                if tracer is not None:
+                    cleanup.callback(tracer.close)   # the instance goes, even on Ctrl-C
+                timings.tracer_start = time.monotonic() - phase
                 t0 = record["t0"] = time.time()
                 phase = time.monotonic()
                 try:
@@ -97,7 +110,9 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     # Whatever happened, keep what the hosts wrote: it says why.
                     progress.update("collecting the evidence")
                     phase = time.monotonic()
-                    collect(lab.hosts, evidence, t0, directory)
+                    trace_text = tracer.stop() if tracer is not None else None
+                    collect(lab.hosts, evidence, t0, directory, addresses, params.port,
+                            trace_text)
                     timings.collect = time.monotonic() - phase
                 progress.update("removing the lab")
                 phase = time.monotonic()
@@ -106,6 +121,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
             status = evidence.exit_status.get(role)
             record["programs"][role].update(exit_status=status, exit=describe_exit(status))
         record["counters"] = evidence.counters
+        record["capture"] = evidence.capture_counts
         checks = scenario.judge(variant, params, evidence)
         record["checks"] = [check.to_json() for check in checks]
         record["verdict"] = "pass" if all(check.passed for check in checks) else "fail"
@@ -122,8 +138,26 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         record["timings_s"] = {name: round(value, 3) for name, value in asdict(timings).items()}
         record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         directory.write_json("run.json", record)
-        write_summary(directory)
+        write_reports(directory)
     return RunOutcome(directory.root, record["verdict"], record)
+
+
+def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: dict,
+                       report) -> KernelTracer | None:
+    """A running tracer, or None with the reason recorded in run.json."""
+    if not params.kernel_trace:
+        record["kernel_trace"] = {"recorded": False, "reason": "turned off (--no-kernel-trace)"}
+        return None
+    report("starting the kernel tracer")
+    tracer = KernelTracer(run_id, image, params.port)
+    try:
+        tracer.start()
+    except TraceUnavailable as reason:
+        record["kernel_trace"] = {"recorded": False, "reason": str(reason)}
+        say(f"no kernel trace for this run: {reason}")
+        return None
+    record["kernel_trace"] = {"recorded": True, "instance": tracer.instance}
+    return tracer
 
 
 def environment(image: LabImage) -> dict:
@@ -149,6 +183,9 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                     for role in ROLES}
         for sampler in samplers.values():
             sampler.start()
+        report("starting the packet captures")
+        captures = [PacketCapture(hosts[role]) for role in ROLES]
+        list(pool.map(PacketCapture.start, captures))
         snapshots: list = []
 
         def snapshot(label: str) -> None:
@@ -187,6 +224,7 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         exit_status["client"] = processes["client"].wait(plan.client_finish_timeout)
         snapshot("client exited")
         after = dict(zip(ROLES, pool.map(read_counters, (client, server))))
+        evidence.capture_counts = dict(zip(ROLES, pool.map(PacketCapture.stop, captures)))
         for sampler in samplers.values():
             sampler.stop()
         steps: dict[str, list[SocketRecord]] = {role: [] for role in ROLES}
@@ -228,9 +266,10 @@ def wait_for_connection(server: Host, client_process: Process, port: int,
                      f"({describe_exit(client_process.poll())}); see the client's log")
 
 
-def collect(hosts: dict[str, Host], evidence: Evidence, t0: float,
-            directory: RunDirectory) -> None:
+def collect(hosts: dict[str, Host], evidence: Evidence, t0: float, directory: RunDirectory,
+            addresses: dict[str, str], port: int, trace_text: str | None) -> None:
     """Copy the hosts' files into the run directory and parse them into the evidence."""
+    captures = {}
     for role, host in hosts.items():
         raw = directory.root / "raw" / role
         try:
@@ -238,14 +277,40 @@ def collect(hosts: dict[str, Host], evidence: Evidence, t0: float,
         except KitError as error:
             say(f"could not copy {role}'s files: {error}")
             files = {}
-        events_text = files["events.jsonl"].read_text() if "events.jsonl" in files else ""
-        log_text = files["program.log"].read_text() if "program.log" in files else ""
-        samples_text = files["ss.raw"].read_text() if "ss.raw" in files else ""
-        evidence.events[role] = parse_events(events_text, t0)
-        evidence.logs[role] = log_text
-        sampled = parse_samples(samples_text, t0)
+
+        def text(name: str) -> str:
+            return files[name].read_text() if name in files else ""
+
+        evidence.events[role] = parse_events(text("events.jsonl"), t0)
+        evidence.logs[role] = text("program.log")
+        sampled = parse_samples(text("ss.raw"), t0)
         evidence.samples[role] = sorted(sampled + evidence.samples.get(role, []),
                                         key=lambda record: record.rt)
+        pcap = files["capture.pcap"].read_bytes() if "capture.pcap" in files else b""
+        if pcap:
+            directory.write_bytes(f"pcap/{role}.pcap", pcap)
+        captures[role] = parse_pcap(pcap, port)
         directory.write_jsonl(f"events/{role}.jsonl", evidence.events[role])
-        directory.write_text(f"logs/{role}.log", log_text)
+        directory.write_text(f"logs/{role}.log", evidence.logs[role])
         directory.write_jsonl(f"ss/{role}.jsonl", [r.to_json() for r in evidence.samples[role]])
+    evidence.packets = segments(captures, addresses, t0)
+    directory.write_jsonl("packets.jsonl", evidence.packets)
+    if trace_text is not None:
+        directory.write_text("raw/kernel.trace", trace_text)
+        offset = monotonic_offset(evidence.events, t0)
+        evidence.kernel = for_lab(parse_trace(trace_text), addresses, port, offset)
+        directory.write_jsonl("kernel.jsonl", evidence.kernel)
+
+
+def monotonic_offset(events: dict[str, list[dict]], t0: float) -> float:
+    """What to add to a CLOCK_MONOTONIC time to get seconds since t0.
+
+    The programs read both clocks for every event, on the lab's own kernel, so any
+    event gives the offset (on the host that runs the kit, the clocks may differ:
+    Docker Desktop runs the lab in a VM).
+    """
+    for stream in events.values():
+        for event in stream:
+            if "rt" in event and "mono" in event:
+                return event["rt"] - t0 - event["mono"]
+    return 0.0

@@ -1,8 +1,14 @@
+import json
 from pathlib import Path
 
 import pytest
 
 DATA = Path(__file__).parent / "data"
+
+
+def recorded_t0(variant: str) -> float:
+    """When the recorded run of ``variant`` started (its run.json's t0)."""
+    return json.loads((DATA / f"run-{variant}.json").read_text())["t0"]
 
 
 @pytest.fixture

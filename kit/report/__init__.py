@@ -1,1 +1,20 @@
-"""Human-readable reports built from a run directory alone."""
+"""Human-readable reports built from a run directory alone, so they can be rebuilt offline."""
+
+from __future__ import annotations
+
+from kit.report.html import render_comparison, render_run
+from kit.report.sequence import render_sequence
+from kit.report.summary import write_summary
+from kit.report.timeline import build_timeline
+from kit.results import RunDirectory
+
+
+def write_reports(directory: RunDirectory) -> None:
+    """summary.md, timeline.jsonl, sequence.svg and report.html of one run."""
+    write_summary(directory)
+    directory.write_jsonl("timeline.jsonl", build_timeline(directory.root))
+    directory.write_text("sequence.svg", render_sequence(directory.root))
+    directory.write_text("report.html", render_run(directory.root))
+
+
+__all__ = ["render_comparison", "write_reports"]

@@ -19,6 +19,7 @@ class RunParameters:
     sigpipe: str = "ignore"
     ss_interval: float = 0.04
     port: int = 43211
+    kernel_trace: bool = True
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class Evidence:
     counters: dict[str, dict[str, int]]      # per host: what moved during the run
     exit_status: dict[str, int | None]
     logs: dict[str, str] = field(default_factory=dict)
+    packets: list[dict] = field(default_factory=list)   # segments, both captures merged
+    kernel: list[dict] | None = None                    # None: no kernel trace this run
+    capture_counts: dict[str, dict] = field(default_factory=dict)   # tcpdump's own counts
 
     def calls(self, role: str, name: str) -> list[dict]:
         return [e for e in self.events.get(role, []) if e["event"] == name]
@@ -71,6 +75,26 @@ class Evidence:
 
     def states(self, role: str) -> list[tuple[str, float | None]]:
         return state_path(self.samples.get(role, []))
+
+    def segments(self, sender: str, flag: str | None = None, after: float | None = None,
+                 with_data: bool | None = None) -> list[dict]:
+        """Segments ``sender`` sent, optionally with ``flag``, after a time, with data."""
+        return [s for s in self.packets
+                if s["from"] == sender and (flag is None or flag in s["flags"])
+                and (after is None or s["t"] > after)
+                and (with_data is None or bool(s["length"]) == with_data)]
+
+    def kernel_events(self, role: str, name: str) -> list[dict]:
+        return [r for r in self.kernel or [] if r["host"] == role and r["event"] == name]
+
+    def transitions(self, role: str) -> list[str]:
+        """The states ``role``'s connection went through, from the kernel's tracepoint."""
+        path: list[str] = []
+        for record in self.kernel_events(role, "inet_sock_set_state"):
+            if not path:
+                path.append(record["oldstate"])
+            path.append(record["newstate"])
+        return path
 
 
 class Scenario:

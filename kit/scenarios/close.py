@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kit.hosts.base import describe_exit
 from kit.observe import counters
+from kit.observe.capture import describe
 from kit.observe.events import received_data
 from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
 
@@ -66,19 +67,57 @@ class CloseScenario(Scenario):
         )
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        checks = [self._server_received_both(evidence), self._replies_came_after_end(variant, evidence)]
+        checks = [self._captures_complete(evidence), self._server_received_both(evidence),
+                  self._replies_came_after_end(variant, evidence)]
         if variant == "abrupt":
-            checks += [self._no_reply_after_close(evidence), self._client_sent_rst(evidence),
+            checks += [self._client_sent_fin(evidence),
+                       self._no_reply_after_close(evidence), self._client_sent_rst(evidence),
                        self._server_next_write(params, evidence),
                        self._exited_normally(evidence, "client", "C10")]
+            kernel_paths = {"client": ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"],
+                            "server": ["ESTAB", "CLOSE-WAIT", "CLOSE"]}
         else:
-            checks += [self._client_got_replies(evidence), self._client_read_eof(evidence),
+            checks += [self._fins_both_ways(evidence),
+                       self._client_got_replies(evidence), self._client_read_eof(evidence),
                        self._server_read_eof(evidence),
                        self._exited_normally(evidence, "client", "C11"),
                        self._exited_normally(evidence, "server", "C11"),
                        self._client_states(evidence), self._server_states(evidence),
                        self._no_rst(evidence)]
+            kernel_paths = {"client": ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"],
+                            "server": ["ESTAB", "CLOSE-WAIT", "LAST-ACK", "CLOSE"]}
+        # Without a kernel trace (run.json says why) the transitions cannot be judged.
+        if evidence.kernel is not None:
+            checks += [self._kernel_path(evidence, role, path, variant)
+                       for role, path in kernel_paths.items()]
         return checks
+
+    # -- evidence --------------------------------------------------------------------
+
+    @staticmethod
+    def _captures_complete(ev: Evidence) -> Check:
+        counts = ev.capture_counts
+        complete = bool(counts) and all(
+            c.get("captured") == c.get("received") and not c.get("dropped")
+            for c in counts.values())
+        return Check("captures-complete", "evidence", complete and bool(ev.packets),
+                     "each host's capture holds every packet its filter received",
+                     "; ".join(f"{role}: {c.get('captured')} captured of {c.get('received')}, "
+                               f"{c.get('dropped')} dropped" for role, c in counts.items())
+                     + f"; {len(ev.packets)} segments matched")
+
+    @staticmethod
+    def _kernel_path(ev: Evidence, role: str, wanted: list[str], variant: str) -> Check:
+        path = ev.transitions(role)
+        note = ""
+        if role == "client":
+            note = (" (FIN-WAIT-2 -> CLOSE: the socket is handed to a time-wait "
+                    "mini-socket, which ss shows as " +
+                    ("TIME-WAIT)" if variant == "graceful" else "FIN-WAIT-2 until the RST)"))
+        return Check(f"{role}-kernel-transitions", "C3 C10" if variant == "abrupt" else "C11",
+                     in_order([(state, None) for state in path], wanted),
+                     f"the kernel moves the {role}'s socket through {' -> '.join(wanted)}{note}",
+                     f"{role}: {' -> '.join(path) or 'no transition traced'}")
 
     # -- both variants ---------------------------------------------------------------
 
@@ -123,25 +162,40 @@ class CloseScenario(Scenario):
                      f"replies in the client's output: {shown or 'none'}")
 
     @staticmethod
+    def _client_sent_fin(ev: Evidence) -> Check:
+        closed = ev.first("client", "close")
+        fins = ev.segments("client", "FIN")
+        # The FIN leaves inside close(), just before the call returns and is logged.
+        fin = fins[0] if fins else None
+        data_after = [s for s in ev.segments("client", with_data=True) if fin and s["t"] > fin["t"]]
+        passed = fin is not None and closed is not None and abs(fin["t"] - closed["t"]) < 0.5 \
+            and not data_after
+        return Check("client-sent-fin", "C3", passed,
+                     "close() sends what is left, then a FIN; nothing follows it",
+                     f"close() returned at {at(closed)}; client's FIN at {at(fin)} "
+                     f"({describe(fin) if fin else 'none'}); data after it: {len(data_after)}")
+
+    @staticmethod
     def _client_sent_rst(ev: Evidence) -> Check:
         closed = ev.first("client", "close")
-        moved = ev.counters.get("client", {})
-        rsts = moved.get(counters.RST_SENT, 0)
-        on_data = moved.get(counters.RESET_ON_DATA, 0)
-        reset_server = ev.counters.get("server", {}).get(counters.RESETS_IN_ESTABLISHED, 0)
-        answered = [e for e in ev.calls("server", "write")
-                    if e["ret"] > 0 and closed and e["t"] > closed["t"]]
-        passed = rsts >= 1 and bool(answered)
-        first = answered[0] if answered else None
-        observed = f"client's kernel sent {rsts} RST (TcpOutRsts +{rsts}"
-        if on_data:
-            observed += f", TcpExtTCPAbortOnData +{on_data}"
-        observed += f"); server's connection reset (TcpEstabResets +{reset_server}); "
-
-        observed += (f"it answered the server's {first['ret']}-byte write {first['data']!r} at "
-                     f"{at(first)}" if first else "the server wrote nothing after the close()")
+        rsts = ev.segments("client", "RST")
+        rst = rsts[0] if rsts else None
+        replies = [s for s in ev.segments("server", with_data=True)
+                   if closed and s["t"] > closed["t"] and (rst is None or s["t"] <= rst["t"])]
+        reply = replies[-1] if replies else None
+        passed = rst is not None and reply is not None
+        observed = (f"RST from client at {at(rst)}" if rst else "no RST from the client") + ", "
+        reasons = ev.kernel_events("client", "tcp_send_reset")
+        if reasons:
+            observed += (f"kernel: sent in state {reasons[0].get('state')}, reason "
+                         f"{reasons[0].get('reason')}, ")
+        observed += (f"answering the server's {reply['length']}-byte segment "
+                     f"\"{reply['payload']}\" at {at(reply)}" if reply
+                     else "with no server data after the close()")
+        moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)
+        observed += f"; client TcpOutRsts +{moved}"
         return Check("client-kernel-sent-rst", "C4 C10", passed,
-                     "a reply written after the client's close() draws an RST from the "
+                     "a reply arriving after the client's close() draws an RST from the "
                      "client's kernel", observed)
 
     @staticmethod
@@ -219,8 +273,27 @@ class CloseScenario(Scenario):
                      "server: " + path_text(path))
 
     @staticmethod
+    def _fins_both_ways(ev: Evidence) -> Check:
+        shut = ev.first("client", "shutdown")
+        eof = next((e for e in ev.calls("server", "read") if e["ret"] == 0), None)
+        client_fin = next(iter(ev.segments("client", "FIN")), None)
+        server_fin = next(iter(ev.segments("server", "FIN")), None)
+        between = [s for s in ev.segments("server", with_data=True)
+                   if client_fin and server_fin and client_fin["t"] < s["t"] < server_fin["t"]]
+        passed = bool(client_fin and server_fin and shut and eof and len(between) == 2
+                      and abs(client_fin["t"] - shut["t"]) < 0.5 and server_fin["t"] >= eof["t"])
+        return Check("fins-both-ways", "C1 C7 C11", passed,
+                     "the client's FIN follows its shutdown(); both replies flow after it; the "
+                     "server's FIN follows its EOF (the kernel closes the exiting server's socket)",
+                     f"client FIN at {at(client_fin)} (shutdown at {at(shut)}); replies between "
+                     f"the FINs: {', '.join(repr(s['payload']) for s in between) or 'none'}; "
+                     f"server FIN at {at(server_fin)} (EOF read at {at(eof)})")
+
+    @staticmethod
     def _no_rst(ev: Evidence) -> Check:
         sent = {role: ev.counters.get(role, {}).get(counters.RST_SENT, 0) for role in ("client", "server")}
-        return Check("no-rst", "C5 C11", not any(sent.values()),
+        on_wire = [s for s in ev.packets if "RST" in s["flags"]]
+        return Check("no-rst", "C5 C11", not any(sent.values()) and not on_wire,
                      "a half-close ends without any RST",
-                     f"RSTs sent: client {sent['client']}, server {sent['server']}")
+                     f"RST segments captured: {len(on_wire)}; TcpOutRsts: client "
+                     f"{sent['client']}, server {sent['server']}")

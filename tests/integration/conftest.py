@@ -63,3 +63,14 @@ def nothing_left_behind(docker_client):
 def invoke(*arguments, timeout=300, **options):
     return subprocess.run([sys.executable, "-m", "invoke", *arguments], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, **options)
+
+
+@pytest.fixture(autouse=True)
+def no_trace_instance_left(lab_image):
+    """No run may leave its tracefs instance behind (the kernel's, not Docker's)."""
+    from kit.observe.kernel import leftover_instances
+
+    before = set(leftover_instances(lab_image.name))
+    yield
+    left = set(leftover_instances(lab_image.name)) - before
+    assert not left, f"tracefs instances left behind: {sorted(left)}"

@@ -11,7 +11,9 @@ from kit import commands
 from tests.integration.conftest import invoke
 
 REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",
-                  "ss/client.jsonl", "ss/server.jsonl", "logs/client.log", "logs/server.log"]
+                  "ss/client.jsonl", "ss/server.jsonl", "logs/client.log", "logs/server.log",
+                  "pcap/client.pcap", "pcap/server.pcap", "packets.jsonl", "kernel.jsonl",
+                  "timeline.jsonl", "sequence.svg", "report.html"]
 
 
 def lines(path: Path) -> list[dict]:
@@ -34,7 +36,7 @@ def test_both_variants_pass_and_exit_0(both_variants):
     out, result = both_variants
     assert result.returncode == 0, result.stderr[-2000:]
     assert "graceful: PASS" in result.stderr and "abrupt: PASS" in result.stderr
-    assert list(out.glob("*-close-comparison.md"))
+    assert list(out.glob("*-close-comparison.md")) and list(out.glob("*-close-report.html"))
 
 
 @pytest.mark.parametrize("variant", ["graceful", "abrupt"])
@@ -55,6 +57,60 @@ def test_results_hold_the_contract(both_variants, variant):
     sampled = [s["t"] for s in samples if s["source"] == "sampler"]
     gaps = sorted(b - a for a, b in zip(sampled, sampled[1:]))
     assert gaps[len(gaps) // 2] <= 0.06   # the median interval honours the 40 ms default
+
+
+def flows(directory: Path) -> list[tuple[str, str, str]]:
+    return [(s["from"], " ".join(s["flags"]), s["payload"])
+            for s in lines(directory / "packets.jsonl")]
+
+
+def kernel_path(directory: Path, role: str) -> list[str]:
+    return [r["newstate"] for r in lines(directory / "kernel.jsonl")
+            if r["host"] == role and r["event"] == "inet_sock_set_state"]
+
+
+def test_graceful_packets_and_kernel_transitions(both_variants):
+    directory = run_directory(both_variants[0], "graceful")
+    seen = flows(directory)
+    assert seen[:3] == [("client", "SYN", ""), ("server", "SYN ACK", ""), ("client", "ACK", "")]
+    data = [f for f in seen if f[2]]
+    assert data == [("client", "PSH ACK", "data1"), ("client", "PSH ACK", "data2"),
+                    ("server", "PSH ACK", "Hi, data1"), ("server", "PSH ACK", "Hi, data2")]
+    client_fin = seen.index(("client", "FIN ACK", ""))
+    server_fin = seen.index(("server", "FIN ACK", ""))
+    assert client_fin < seen.index(data[2]) < seen.index(data[3]) < server_fin
+    assert seen[-1] == ("client", "ACK", "")           # the last ACK, then TIME-WAIT
+    assert not [f for f in seen if "RST" in f[1]]
+    assert kernel_path(directory, "client")[-4:] == ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"]
+    assert kernel_path(directory, "server")[-4:] == ["ESTAB", "CLOSE-WAIT", "LAST-ACK", "CLOSE"]
+
+
+def test_abrupt_packets_and_kernel_transitions(both_variants):
+    directory = run_directory(both_variants[0], "abrupt")
+    seen = flows(directory)
+    assert seen.index(("client", "FIN ACK", "")) < seen.index(("server", "PSH ACK", "Hi, data1"))
+    assert seen[-2:] == [("server", "PSH ACK", "Hi, data1"), ("client", "RST", "")]
+    assert kernel_path(directory, "client")[-4:] == ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"]
+    assert kernel_path(directory, "server")[-2:] == ["CLOSE-WAIT", "CLOSE"]
+    kernel = lines(directory / "kernel.jsonl")
+    reset = next(r for r in kernel if r["event"] == "tcp_send_reset")
+    assert (reset["host"], reset["reason"]) == ("client", "TCP_TIMEWAIT_SOCKET")
+    assert any(r["event"] == "tcp_receive_reset" and r["host"] == "server" for r in kernel)
+
+
+@pytest.mark.parametrize("variant", ["graceful", "abrupt"])
+def test_sequence_diagram_has_an_arrow_per_segment(both_variants, variant):
+    import xml.etree.ElementTree as ET
+
+    directory = run_directory(both_variants[0], variant)
+    svg = ET.parse(directory / "sequence.svg").getroot()
+    arrows = [e for e in svg.iter("{http://www.w3.org/2000/svg}line")
+              if "segment" in e.get("class", "").split()]
+    assert len(arrows) == len(lines(directory / "packets.jsonl")) > 8
+    resets = [e for e in arrows if "segment-rst" in e.get("class")]
+    assert len(resets) == (1 if variant == "abrupt" else 0)
+    page = (directory / "report.html").read_text()
+    assert "<svg" in page and "client-kernel-transitions" in page
 
 
 def test_graceful_evidence(both_variants):

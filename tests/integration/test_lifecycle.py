@@ -45,6 +45,36 @@ def test_ctrl_c_removes_the_lab_and_keeps_the_results(tmp_path, lab_image, docke
     assert (run_json.parent / "summary.md").read_text().startswith("# close / graceful: ERROR")
 
 
+def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_image):
+    import dataclasses
+
+    from kit.runner import run_variant
+    from kit.scenarios import RunParameters, get_scenario
+
+    broken = dataclasses.replace(RunParameters(server_delay=0.2), port=70000)  # not a port
+    with pytest.raises(LabFailure, match="did not listen"):
+        run_variant(get_scenario("close"), "graceful", broken, lab_image, tmp_path)
+    (run_json,) = tmp_path.glob("*/run.json")
+    record = json.loads(run_json.read_text())
+    assert record["verdict"] == "error" and "did not listen" in record["error"]
+    assert record["kernel_trace"]["recorded"] is True      # the tracer ran, and was removed
+    assert "usage: graceserver" in (run_json.parent / "logs" / "server.log").read_text()
+
+
+def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
+    from kit import commands
+
+    assert commands.run("close", "abrupt", server_delay="0.2", out=str(tmp_path),
+                        kernel_trace=False) == 0
+    (run_json,) = tmp_path.glob("*/run.json")
+    record = json.loads(run_json.read_text())
+    assert record["kernel_trace"] == {"recorded": False,
+                                      "reason": "turned off (--no-kernel-trace)"}
+    assert not (run_json.parent / "kernel.jsonl").exists()
+    assert not any(c["name"].endswith("kernel-transitions") for c in record["checks"])
+    assert (run_json.parent / "sequence.svg").exists()
+
+
 def test_a_lab_that_cannot_start_is_removed(lab_image, docker_client):
     with pytest.raises(LabFailure):
         with Lab(new_run_id(), image="netkit/no-such-image:0"):

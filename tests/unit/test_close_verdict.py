@@ -5,9 +5,12 @@ import json
 
 import pytest
 
+from kit.observe.capture import capture_counts, parse_pcap, segments
 from kit.observe.counters import difference
 from kit.observe.events import parse_events
+from kit.observe.kernel import for_lab, parse_trace
 from kit.observe.ss import parse_samples
+from kit.runner import monotonic_offset
 from kit.scenarios import Evidence, RunParameters, get_scenario
 
 ROLES = ("client", "server")
@@ -15,11 +18,20 @@ close = get_scenario("close")
 
 
 def recorded(data, variant) -> Evidence:
-    t0 = float((data / f"t0-{variant}.txt").read_text())
+    run = json.loads((data / f"run-{variant}.json").read_text())
+    t0 = run["t0"]
+    addresses = {r: run["hosts"][r]["address"] for r in ROLES}
     counters = json.loads((data / f"counters-{variant}.json").read_text())
     events = {r: parse_events((data / f"events-{variant}-{r}.jsonl").read_text(), t0)
               for r in ROLES}
+    captures = {r: parse_pcap((data / f"capture-{variant}-{r}.pcap").read_bytes(), 43211)
+                for r in ROLES}
+    trace = parse_trace((data / f"kernel-{variant}.trace").read_text())
     return Evidence(
+        packets=segments(captures, addresses, t0),
+        kernel=for_lab(trace, addresses, 43211, monotonic_offset(events, t0)),
+        capture_counts={r: capture_counts((data / f"tcpdump-{variant}-{r}.txt").read_text())
+                        for r in ROLES},
         events=events,
         samples={r: parse_samples((data / f"ss-{variant}-{r}.txt").read_text(), t0) for r in ROLES},
         counters={r: difference(counters[r]["before"], counters[r]["after"]) for r in ROLES},
@@ -40,15 +52,37 @@ def test_recorded_runs_pass_every_check(data, variant):
 
 def test_abrupt_checks_cite_the_evidence(data):
     checks = {c.name: c for c in close.judge("abrupt", RunParameters(), recorded(data, "abrupt"))}
-    assert "TcpOutRsts +1" in checks["client-kernel-sent-rst"].observed
-    assert "'Hi, data1'" in checks["client-kernel-sent-rst"].observed
+    rst = checks["client-kernel-sent-rst"].observed
+    assert "TcpOutRsts +1" in rst and '"Hi, data1"' in rst
+    assert "reason TCP_TIMEWAIT_SOCKET" in rst
     assert "EPIPE" in checks["server-next-write-fails"].observed
+    assert "FIN ACK seq=11 ack=1" in checks["client-sent-fin"].observed
 
 
-def test_no_rst_means_the_rst_check_fails(data):
+def test_no_rst_segment_means_the_rst_check_fails(data):
     evidence = recorded(data, "abrupt")
-    evidence.counters["client"].pop("TcpOutRsts")
+    evidence.packets = [s for s in evidence.packets if "RST" not in s["flags"]]
     assert verdicts("abrupt", evidence)["client-kernel-sent-rst"] is False
+
+
+def test_an_incomplete_capture_is_reported(data):
+    evidence = recorded(data, "graceful")
+    evidence.capture_counts["server"]["received"] += 4
+    assert verdicts("graceful", evidence)["captures-complete"] is False
+
+
+def test_kernel_checks_only_with_a_kernel_trace(data):
+    evidence = recorded(data, "abrupt")
+    assert verdicts("abrupt", evidence)["client-kernel-transitions"] is True
+    evidence.kernel = None
+    assert "client-kernel-transitions" not in verdicts("abrupt", evidence)
+
+
+def test_a_missing_server_fin_fails_the_graceful_fins(data):
+    evidence = recorded(data, "graceful")
+    evidence.packets = [s for s in evidence.packets
+                        if not (s["from"] == "server" and "FIN" in s["flags"])]
+    assert verdicts("graceful", evidence)["fins-both-ways"] is False
 
 
 def test_a_reply_shown_after_close_fails(data):
@@ -103,6 +137,9 @@ def test_graceful_missing_reply_fails(data):
 def test_graceful_with_an_rst_fails(data):
     evidence = recorded(data, "graceful")
     evidence.counters["server"]["TcpOutRsts"] = 1
+    assert verdicts("graceful", evidence)["no-rst"] is False
+    evidence = recorded(data, "graceful")
+    evidence.packets.append({**evidence.packets[-1], "flags": ["RST"]})
     assert verdicts("graceful", evidence)["no-rst"] is False
 
 

@@ -2,10 +2,11 @@ import json
 
 from kit.observe.counters import difference, parse_nstat
 from kit.observe.events import parse_events, received_data
+from tests.conftest import recorded_t0
 
 
 def test_events_carry_time_since_run_start(data):
-    t0 = float((data / "t0-graceful.txt").read_text())
+    t0 = recorded_t0("graceful")
     events = parse_events((data / "events-graceful-client.jsonl").read_text(), t0)
     assert [e["event"] for e in events][:2] == ["start", "connect"]
     assert all(0 <= e["t"] < 10 for e in events)

@@ -1,0 +1,53 @@
+"""report.html: one self-contained page per run, and one with the variants side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup
+
+from kit.report.sequence import render_sequence
+from kit.report.summary import load_states, states_text, verdict_word
+from kit.report.timeline import ROLES, load_jsonl
+
+_templates = Environment(loader=PackageLoader("kit.report", "templates"),
+                         autoescape=select_autoescape(["html", "j2"]))
+
+
+def _kernel_path(root: Path, role: str) -> str:
+    path = []
+    for record in load_jsonl(root / "kernel.jsonl"):
+        if record["event"] == "inet_sock_set_state" and record["host"] == role:
+            if not path:
+                path.append(record["oldstate"])
+            path.append(f"{record['newstate']} (+{record['t']:.3f} s)")
+    return " -> ".join(path)
+
+
+def page_data(root: Path) -> dict:
+    run = json.loads((root / "run.json").read_text())
+    return {
+        "run": run,
+        "verdict": verdict_word(run),
+        "svg": Markup(render_sequence(root)),
+        "transcripts": {role: (root / "logs" / f"{role}.log").read_text()
+                        if (root / "logs" / f"{role}.log").exists() else "" for role in ROLES},
+        "states": {role: {"kernel": _kernel_path(root, role),
+                          "ss": states_text(load_states(root, role))} for role in ROLES},
+    }
+
+
+def render_run(root: Path) -> str:
+    return _templates.get_template("run.html.j2").render(**page_data(root))
+
+
+def render_comparison(roots: list[Path], out: Path) -> str:
+    pages = []
+    for root in roots:
+        data = page_data(root)
+        data["link"] = f"{root.relative_to(out)}/report.html"
+        pages.append(data)
+    return _templates.get_template("comparison.html.j2").render(
+        scenario=pages[0]["run"]["scenario"], pages=pages)
