@@ -158,10 +158,11 @@ def test(c, unit=False, k=None):
 
 
 @task(help={"runs": "warm runs to measure (default 5)",
-            "cold": "also measure the cold set-up on images of its own (default on)"})
-def bench(c, runs=5, cold=True):
+            "cold": "also measure the cold set-up on images of its own (default on)",
+            "evidence": "only the ss-versus-kernel-trace and capture-cost figures"})
+def bench(c, runs=5, cold=True, evidence=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle."""
-    extra = "" if cold else " --no-cold"
+    extra = ("" if cold else " --no-cold") + (" --evidence" if evidence else "")
     c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 

@@ -3,6 +3,7 @@
 MANAGED = "io.netkit.managed"
 RUN_ID = "io.netkit.run"
 ROLE = "io.netkit.role"
+TRACER_OF = "io.netkit.tracer-of"   # the run a kernel-tracing helper serves
 CONTEXT_HASH = "io.netkit.context-hash"
 # Images get their own label: containers inherit their image's labels, and a container
 # someone starts by hand from the kit's image is not the kit's to remove.

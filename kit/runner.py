@@ -49,8 +49,12 @@ class Timings:
     """Where a run's time went (reported by the benchmark)."""
 
     lab_up: float = 0.0
-    tracer_start: float = 0.0
+    tracer_start: float = 0.0     # alongside lab_up
     scenario: float = 0.0
+    script: float = 0.0           # within scenario: first scripted step to both exits
+    capture_start: float = 0.0    # within scenario: observers and the server starting
+    observers_stop: float = 0.0   # within scenario: counters, captures, samplers
+    tracer_stop: float = 0.0      # within collect
     collect: float = 0.0
     lab_down: float = 0.0
     total: float = 0.0
@@ -84,10 +88,15 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                                                  ("client", plan.client_args))}
         lab = Lab(run_id, image.name, keep=keep)
         evidence = Evidence(events={}, samples={}, counters={}, exit_status={})
-        with step(f"{scenario.name}/{variant}") as progress:
+        with step(f"{scenario.name}/{variant}") as progress, \
+                ThreadPoolExecutor(max_workers=1) as background, ExitStack() as cleanup:
             progress.update("starting the lab")
+            # The tracer's helper starts while Compose brings the lab up.
+            tracer_ready = background.submit(start_kernel_trace, run_id, image.name, params,
+                                             record, timings)
+            cleanup.callback(close_tracer, tracer_ready)   # the instance goes, even on Ctrl-C
             phase = time.monotonic()
-            with lab, ExitStack() as cleanup:
+            with lab, ExitStack() as in_lab:
                 timings.lab_up = time.monotonic() - phase
                 record["environment"]["compose"] = (
                     f"{' '.join(compose_cli().command)} "
@@ -96,21 +105,22 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                 record["hosts"] = {role: {"address": addresses[role],
                                           "container": lab.hosts[role].container.name}
                                    for role in ROLES}
-                phase = time.monotonic()
-                tracer = start_kernel_trace(run_id, image.name, params, record, progress.update)
-                if tracer is not None:
-                    cleanup.callback(tracer.close)   # the instance goes, even on Ctrl-C
-                timings.tracer_start = time.monotonic() - phase
+                tracer = tracer_ready.result()
+                # Closed before the lab goes down, and again (a no-op then) after.
+                in_lab.callback(close_tracer, tracer_ready)
                 t0 = record["t0"] = time.time()
                 phase = time.monotonic()
                 try:
-                    play(lab.hosts, plan, params, directory, evidence, t0, progress.update)
+                    play(lab.hosts, plan, params, directory, evidence, t0, progress.update,
+                         timings)
                     timings.scenario = time.monotonic() - phase
                 finally:
                     # Whatever happened, keep what the hosts wrote: it says why.
                     progress.update("collecting the evidence")
                     phase = time.monotonic()
+                    stopped = time.monotonic()
                     trace_text = tracer.stop() if tracer is not None else None
+                    timings.tracer_stop = time.monotonic() - stopped
                     collect(lab.hosts, evidence, t0, directory, addresses, params.port,
                             trace_text)
                     timings.collect = time.monotonic() - phase
@@ -143,12 +153,12 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
 
 
 def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: dict,
-                       report) -> KernelTracer | None:
+                       timings: Timings) -> KernelTracer | None:
     """A running tracer, or None with the reason recorded in run.json."""
     if not params.kernel_trace:
         record["kernel_trace"] = {"recorded": False, "reason": "turned off (--no-kernel-trace)"}
         return None
-    report("starting the kernel tracer")
+    started = time.monotonic()
     tracer = KernelTracer(run_id, image, params.port)
     try:
         tracer.start()
@@ -156,8 +166,20 @@ def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: d
         record["kernel_trace"] = {"recorded": False, "reason": str(reason)}
         say(f"no kernel trace for this run: {reason}")
         return None
+    finally:
+        timings.tracer_start = time.monotonic() - started
     record["kernel_trace"] = {"recorded": True, "instance": tracer.instance}
     return tracer
+
+
+def close_tracer(tracer_ready) -> None:
+    """Remove the tracer once it has started (or failed to)."""
+    try:
+        tracer = tracer_ready.result()
+    except Exception:   # its start failed; what it made is removed by label
+        return
+    if tracer is not None:
+        tracer.close()
 
 
 def environment(image: LabImage) -> dict:
@@ -170,22 +192,25 @@ def environment(image: LabImage) -> dict:
 
 
 def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: RunDirectory,
-         evidence: Evidence, t0: float, report=lambda text: None) -> None:
+         evidence: Evidence, t0: float, report=lambda text: None,
+         timings: Timings | None = None) -> None:
     """Start the observers and the programs, feed the client its script, wait for the end.
 
     Fills ``evidence`` as it goes (exit statuses, counters, step snapshots), so a run that
     fails half-way still has what was seen until then.
     """
     server, client = hosts["server"], hosts["client"]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        before = dict(zip(ROLES, pool.map(read_counters, (client, server))))
+    timings = timings or Timings()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        # Observers and the server start together; the client only once all are ready.
+        report("starting the observers and the server")
+        started = time.monotonic()
+        counted = [pool.submit(read_counters, hosts[role]) for role in ROLES]
         samplers = {role: SocketSampler(hosts[role], params.port, params.ss_interval)
                     for role in ROLES}
-        for sampler in samplers.values():
-            sampler.start()
-        report("starting the packet captures")
         captures = [PacketCapture(hosts[role]) for role in ROLES]
-        list(pool.map(PacketCapture.start, captures))
+        starting = [pool.submit(observer.start)
+                    for observer in [*samplers.values(), *captures]]
         snapshots: list = []
 
         def snapshot(label: str) -> None:
@@ -194,10 +219,14 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                 snapshots.append((role, pool.submit(sampler.snapshot, t0, label)))
 
         processes: dict[str, Process] = {}
-        report("starting the server")
+        before = dict(zip(ROLES, (future.result() for future in counted)))
         processes["server"] = server.start(
             [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
         wait_for_listen(server, processes["server"], params.port)
+        for future in starting:
+            future.result()
+        timings.capture_start = time.monotonic() - started
+        report("starting the client")
         processes["client"] = client.start(
             [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE], stdin=True,
             output=LOG_FILE)
@@ -219,14 +248,18 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
             exit_status["server"] = processes["server"].wait(plan.server_finish_timeout)
         except LabFailure as error:
             raise LabFailure(f"{error}; see {directory.root}/logs once collected") from None
-        snapshot("server exited")
         processes["client"].close_stdin()
         exit_status["client"] = processes["client"].wait(plan.client_finish_timeout)
-        snapshot("client exited")
-        after = dict(zip(ROLES, pool.map(read_counters, (client, server))))
-        evidence.capture_counts = dict(zip(ROLES, pool.map(PacketCapture.stop, captures)))
-        for sampler in samplers.values():
-            sampler.stop()
+        timings.script = time.monotonic() - script_start
+        snapshot("both exited")
+        # Stop every observer at once: counters, captures and samplers.
+        started = time.monotonic()
+        counted = [pool.submit(read_counters, hosts[role]) for role in ROLES]
+        stopped = [pool.submit(capture.stop) for capture in captures]
+        list(pool.map(SocketSampler.stop, samplers.values()))
+        after = dict(zip(ROLES, (future.result() for future in counted)))
+        evidence.capture_counts = dict(zip(ROLES, (future.result() for future in stopped)))
+        timings.observers_stop = time.monotonic() - started
         steps: dict[str, list[SocketRecord]] = {role: [] for role in ROLES}
         for role, future in snapshots:
             steps[role].extend(future.result())
@@ -270,13 +303,19 @@ def collect(hosts: dict[str, Host], evidence: Evidence, t0: float, directory: Ru
             addresses: dict[str, str], port: int, trace_text: str | None) -> None:
     """Copy the hosts' files into the run directory and parse them into the evidence."""
     captures = {}
-    for role, host in hosts.items():
-        raw = directory.root / "raw" / role
+
+    def fetch(role: str) -> dict[str, Path]:
         try:
-            files = {path.name: path for path in host.fetch_dir(RUN_DIR, raw)}
+            return {path.name: path
+                    for path in hosts[role].fetch_dir(RUN_DIR, directory.root / "raw" / role)}
         except KitError as error:
             say(f"could not copy {role}'s files: {error}")
-            files = {}
+            return {}
+
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        fetched = dict(zip(hosts, pool.map(fetch, hosts)))
+    for role in hosts:
+        files = fetched[role]
 
         def text(name: str) -> str:
             return files[name].read_text() if name in files else ""

@@ -140,33 +140,48 @@ class KernelTracer:
             raise TraceUnavailable(f"tracefs is not usable: {reason[-1] if reason else 'exit ' + str(result.exit_code)}")
 
     def stop(self) -> str:
-        """Stop tracing and return the instance's trace text."""
+        """Stop tracing, remove the instance, and return what it recorded."""
         if self._helper is None:
             return ""
-        self._helper.run(["sh", "-c", f"echo 0 > {self.instance}/tracing_on"], timeout=10)
-        return self._helper.run(["cat", f"{self.instance}/trace"], timeout=30).stdout
+        # One exec: the trace is read, then the instance goes at once.
+        return self._helper.run(["sh", "-ec", f"echo 0 > {self.instance}/tracing_on; "
+                                              f"cat {self.instance}/trace; rmdir {self.instance}"],
+                                timeout=30).stdout
 
     def close(self) -> None:
-        """Remove the instance and the helper, whatever state they are in."""
+        """Remove the instance and the helper, whatever state they are in; safe twice."""
         if self._helper is None:
             return
+        helper, self._helper = self._helper, None
         with deferred_interrupt():
             try:
-                self._helper.run(["sh", "-c", f"[ ! -d {self.instance} ] || rmdir {self.instance}"],
-                                 timeout=20, check=False)
-            finally:
                 try:
-                    self._helper.container.remove(force=True)
-                except docker.errors.APIError:
-                    pass
-                self._helper = None
+                    _remove_instance(helper, self.instance)
+                except KitError:
+                    # The helper is gone (removed by hand?): the instance is the kernel's
+                    # and stays unless another helper removes it.
+                    fresh = DockerHost(_start_helper(self.image, self.run_id), "tracer")
+                    try:
+                        _remove_instance(fresh, self.instance)
+                    finally:
+                        _remove_quietly(fresh.container.name)
+            finally:
+                _remove_quietly(helper.container.name)
+
+
+def _remove_instance(helper: DockerHost, instance: str) -> None:
+    helper.run(["sh", "-c", f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
+                            f"[ ! -d {instance} ] || rmdir {instance}"], timeout=20)
 
 
 def _start_helper(image: str, run_id: str):
     """A container that may mount tracefs: CAP_SYS_ADMIN first, --privileged as a fallback
     (some hosts refuse the full privileged capability set, others refuse the mount
     without it)."""
-    run_labels = {labels.MANAGED: "true", labels.RUN_ID: run_id, labels.ROLE: "tracer"}
+    # Not the run's label: the lab's teardown removes by that label, and the tracer must
+    # outlive the lab long enough to remove its instance first. 'invoke clean' still
+    # finds it by the managed label.
+    run_labels = {labels.MANAGED: "true", labels.TRACER_OF: run_id, labels.ROLE: "tracer"}
     attempts = [dict(cap_add=["SYS_ADMIN"], security_opt=["apparmor=unconfined"]),
                 dict(privileged=True)]
     reasons = []
@@ -174,10 +189,13 @@ def _start_helper(image: str, run_id: str):
         try:
             return client().containers.run(
                 image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
-                labels=run_labels, name=f"netkit-{run_id}-tracer-{len(reasons)}", **options)
+                labels=run_labels, name=f"netkit-{run_id}-tracer-{secrets.token_hex(3)}",
+                **options)
         except docker.errors.APIError as error:
             reasons.append((error.explanation or str(error)).splitlines()[0])
-            _remove_quietly(f"netkit-{run_id}-tracer-{len(reasons) - 1}")
+            for leftover in client().containers.list(
+                    all=True, filters={"label": f"{labels.TRACER_OF}={run_id}"}):
+                _remove_quietly(leftover.name)
     raise TraceUnavailable("cannot start a tracing helper container: " + "; ".join(reasons))
 
 

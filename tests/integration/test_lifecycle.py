@@ -101,3 +101,28 @@ def test_clean_removes_by_label_only(lab_image, docker_client):
                 leftover.remove()
             except Exception:
                 pass
+
+
+def test_clean_removes_the_trace_instance_of_a_killed_run(lab_image, docker_client):
+    from kit.observe.kernel import KernelTracer, leftover_instances
+
+    tracer = KernelTracer(new_run_id(), lab_image.name, port=43211)
+    tracer.start()
+    # As if the run were killed: its helper vanishes and nobody removes the instance.
+    tracer._helper.container.remove(force=True)
+    tracer._helper = None
+    assert tracer.instance in leftover_instances(lab_image.name)
+    result = invoke("clean")
+    assert result.returncode == 0, result.stderr
+    assert "1 tracefs instance(s)" in result.stderr
+    assert tracer.instance not in leftover_instances(lab_image.name)
+
+
+def test_a_tracer_whose_helper_vanished_still_removes_its_instance(lab_image, docker_client):
+    from kit.observe.kernel import KernelTracer, leftover_instances
+
+    tracer = KernelTracer(new_run_id(), lab_image.name, port=43211)
+    tracer.start()
+    tracer._helper.container.remove(force=True)     # e.g. someone ran 'docker rm -f'
+    tracer.close()
+    assert tracer.instance not in leftover_instances(lab_image.name)
