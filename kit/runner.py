@@ -21,17 +21,21 @@ from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
 from kit.image import LabImage
 from kit.lab import ROLES, Lab, new_run_id
-from kit.observe.capture import PacketCapture, parse_pcap, segments
-from kit.observe.counters import difference, read_counters
+from kit.observe.capture import parse_pcap, segments
+from kit.observe.counters import difference
+from kit.observe.observers import HostObservers
 from kit.observe.events import parse_events
 from kit.observe.kernel import KernelTracer, TraceUnavailable, for_lab, parse_trace
-from kit.observe.ss import RUN_DIR, SocketRecord, SocketSampler, parse_samples
+from kit.observe.ss import SocketRecord, parse_samples
+from kit.observe.ss import snapshot as take_snapshot
 from kit.progress import say, step
 from kit.report import write_reports
 from kit.results import RunDirectory
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
+from kit.waits import WaitTimedOut, wait_for_line
 
 PROGRAMS = {"server": "graceserver", "client": "graceclient"}
+RUN_DIR = "/var/lib/netkit/run"     # where the programs and observers write, on each host
 EVENTS_FILE = f"{RUN_DIR}/events.jsonl"
 LOG_FILE = f"{RUN_DIR}/program.log"
 LISTEN_TIMEOUT = 10.0
@@ -106,8 +110,9 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                                           "container": lab.hosts[role].container.name}
                                    for role in ROLES}
                 tracer = tracer_ready.result()
-                # Closed before the lab goes down, and again (a no-op then) after.
-                in_lab.callback(close_tracer, tracer_ready)
+                # Closed alongside the lab's teardown (its helper is not the lab's), and
+                # again, a no-op then, after it.
+                in_lab.callback(background.submit, close_tracer, tracer_ready)
                 t0 = record["t0"] = time.time()
                 phase = time.monotonic()
                 try:
@@ -201,36 +206,32 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
     """
     server, client = hosts["server"], hosts["client"]
     timings = timings or Timings()
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        # Observers and the server start together; the client only once all are ready.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        # The observers and the server start together; the client once all are ready.
         report("starting the observers and the server")
         started = time.monotonic()
-        counted = [pool.submit(read_counters, hosts[role]) for role in ROLES]
-        samplers = {role: SocketSampler(hosts[role], params.port, params.ss_interval)
-                    for role in ROLES}
-        captures = [PacketCapture(hosts[role]) for role in ROLES]
-        starting = [pool.submit(observer.start)
-                    for observer in [*samplers.values(), *captures]]
+        observers = {role: HostObservers(hosts[role], params.port, params.ss_interval)
+                     for role in ROLES}
+        starting = {role: pool.submit(observers[role].start) for role in ROLES}
         snapshots: list = []
 
         def snapshot(label: str) -> None:
             # Both hosts at once, off the script's clock so the steps keep their timing.
-            for role, sampler in samplers.items():
-                snapshots.append((role, pool.submit(sampler.snapshot, t0, label)))
+            for role in ROLES:
+                snapshots.append((role, pool.submit(take_snapshot, hosts[role], params.port,
+                                                    t0, label)))
 
         processes: dict[str, Process] = {}
-        before = dict(zip(ROLES, (future.result() for future in counted)))
         processes["server"] = server.start(
             [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
-        wait_for_listen(server, processes["server"], params.port)
-        for future in starting:
-            future.result()
+        wait_for_event(server, processes["server"], "listen", f"listen on port {params.port}")
+        before = {role: future.result() for role, future in starting.items()}
         timings.capture_start = time.monotonic() - started
         report("starting the client")
         processes["client"] = client.start(
             [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE], stdin=True,
             output=LOG_FILE)
-        wait_for_connection(server, processes["client"], params.port)
+        wait_for_event(client, processes["client"], "connect", "connect to the server")
         snapshot("connected")
 
         script_start = time.monotonic()
@@ -251,14 +252,11 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         processes["client"].close_stdin()
         exit_status["client"] = processes["client"].wait(plan.client_finish_timeout)
         timings.script = time.monotonic() - script_start
-        snapshot("both exited")
-        # Stop every observer at once: counters, captures and samplers.
+        # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
         started = time.monotonic()
-        counted = [pool.submit(read_counters, hosts[role]) for role in ROLES]
-        stopped = [pool.submit(capture.stop) for capture in captures]
-        list(pool.map(SocketSampler.stop, samplers.values()))
-        after = dict(zip(ROLES, (future.result() for future in counted)))
-        evidence.capture_counts = dict(zip(ROLES, (future.result() for future in stopped)))
+        stopped = dict(zip(ROLES, pool.map(HostObservers.stop, observers.values())))
+        after = {role: counts for role, (counts, _) in stopped.items()}
+        evidence.capture_counts = {role: tcpdump for role, (_, tcpdump) in stopped.items()}
         timings.observers_stop = time.monotonic() - started
         steps: dict[str, list[SocketRecord]] = {role: [] for role in ROLES}
         for role, future in snapshots:
@@ -269,34 +267,29 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                                            for role in ROLES})
 
 
-def wait_for_listen(server: Host, process: Process, port: int,
-                    timeout: float = LISTEN_TIMEOUT) -> None:
-    """Wait until the server listens on ``port``; fail with its output if it never does."""
+def wait_for_event(host: Host, process: Process, event: str, what: str,
+                   timeout: float = LISTEN_TIMEOUT) -> None:
+    """Wait until the program on ``host`` logs a successful ``event`` (its event stream
+    says so the moment the call returns); fail with its output if it exits or stalls."""
+    # A successful listen/connect event carries its fd and no negative ret; a failed one
+    # ("ret":-1) or an exit event ends the wait too.
+    wanted = {"done": f'"event":"{event}".*"(ret":0|fd":[0-9]+,"(local|port))',
+              "failed": '"event":"(exit|' + event + ')"'}
     deadline = time.monotonic() + timeout
+    seen = "timed out"
     while time.monotonic() < deadline:
-        if server.run(["ss", "-H", "-l", "-t", "-n", f"sport = :{port}"], timeout=5).stdout.strip():
-            return
-        if process.poll() is not None:
+        try:
+            # In slices, so a program that dies before it writes anything is noticed.
+            seen = wait_for_line(host, EVENTS_FILE, wanted, min(1.0, deadline - time.monotonic()))
             break
-        time.sleep(0.02)
-    output = server.run(["cat", LOG_FILE], check=False).stdout.strip()
-    raise LabFailure(f"the server did not listen on port {port} within {timeout:g} s "
+        except WaitTimedOut:
+            if process.poll() is not None:
+                break
+    if seen == "done":
+        return
+    output = host.run(["cat", LOG_FILE], check=False).stdout.strip()
+    raise LabFailure(f"the {host.name} did not {what} within {timeout:g} s "
                      f"({describe_exit(process.poll())}); its output: {output or 'none'}")
-
-
-def wait_for_connection(server: Host, client_process: Process, port: int,
-                        timeout: float = LISTEN_TIMEOUT) -> None:
-    """Wait until the server side of the connection is established."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.run(["ss", "-H", "-t", "-n", "state", "established", f"sport = :{port}"],
-                      timeout=5).stdout.strip():
-            return
-        if client_process.poll() is not None:
-            break
-        time.sleep(0.02)
-    raise LabFailure(f"the client did not connect within {timeout:g} s "
-                     f"({describe_exit(client_process.poll())}); see the client's log")
 
 
 def collect(hosts: dict[str, Host], evidence: Evidence, t0: float, directory: RunDirectory,

@@ -1,4 +1,5 @@
-"""Packet captures: tcpdump on each host's eth0, parsed with dpkt into TCP segments.
+"""Packet captures: tcpdump on each host's eth0 (see kit.observe.observers), parsed with
+dpkt into TCP segments.
 
 Each segment is seen twice, leaving one host and arriving at the other; matching the
 two captures gives both times, so a sequence diagram can draw the real flight.
@@ -9,18 +10,10 @@ from __future__ import annotations
 import io
 import re
 import socket
-import time
 from dataclasses import dataclass
 
 import dpkt
 
-from kit.errors import LabFailure
-from kit.hosts import Host, Process
-
-RUN_DIR = "/var/lib/netkit/run"
-PCAP_FILE = f"{RUN_DIR}/capture.pcap"
-LOG_FILE = f"{RUN_DIR}/tcpdump.log"
-PID_FILE = f"{RUN_DIR}/tcpdump.pid"
 
 FLAG_NAMES = [(dpkt.tcp.TH_SYN, "SYN"), (dpkt.tcp.TH_FIN, "FIN"), (dpkt.tcp.TH_RST, "RST"),
               (dpkt.tcp.TH_PUSH, "PSH"), (dpkt.tcp.TH_ACK, "ACK"), (dpkt.tcp.TH_URG, "URG")]
@@ -141,44 +134,6 @@ def describe(segment: dict) -> str:
         return f"{flags} {segment['length']} bytes \"{segment['payload']}\""
     text = f"{flags} seq={segment['seq']}"
     return text + (f" ack={segment['ack']}" if segment["ack"] is not None else "")
-
-
-class PacketCapture:
-    """tcpdump on a host's eth0 for the whole run: confirmed running, stopped cleanly."""
-
-    START_TIMEOUT = 10.0
-
-    def __init__(self, host: Host):
-        self.host = host
-        self._process: Process | None = None
-
-    def start(self) -> None:
-        # --immediate-mode: hand each packet over at once (the default ring buffer holds
-        # them for a while, and those still held when tcpdump stops are lost);
-        # -U: write each packet to the file at once.
-        script = (f"echo $$ > {PID_FILE}; exec tcpdump -i eth0 -n --immediate-mode -U -s 0 "
-                  f"-w {PCAP_FILE} tcp")
-        self._process = self.host.start(["sh", "-c", script], output=LOG_FILE)
-        deadline = time.monotonic() + self.START_TIMEOUT
-        while time.monotonic() < deadline:
-            log = self.host.run(["cat", LOG_FILE], check=False).stdout
-            if "listening on" in log:
-                return
-            if self._process.poll() is not None:
-                raise LabFailure(f"tcpdump did not start on {self.host.name}: {log.strip()}")
-            time.sleep(0.02)
-        raise LabFailure(f"tcpdump on {self.host.name} did not report listening within "
-                         f"{self.START_TIMEOUT:g} s")
-
-    def stop(self, timeout: float = 10.0) -> dict:
-        """Stop tcpdump; return its own counts (captured, received by filter, dropped)."""
-        if self._process is None:
-            return {}
-        # SIGINT: tcpdump flushes and closes the file, then exits.
-        self.host.run(["sh", "-c", f"kill -INT $(cat {PID_FILE})"], check=False)
-        self._process.wait(timeout)
-        self._process = None
-        return capture_counts(self.host.run(["cat", LOG_FILE], check=False).stdout)
 
 
 def capture_counts(log: str) -> dict:

@@ -6,8 +6,6 @@ own traffic: an RST the client's kernel sent shows as TcpOutRsts going up there.
 
 from __future__ import annotations
 
-from kit.hosts import Host
-
 # The counters the verdict reads; the full set is kept in the results.
 RST_SENT = "TcpOutRsts"
 RESET_ON_DATA = "TcpExtTCPAbortOnData"       # data arrived for a closed socket: RST
@@ -23,11 +21,6 @@ def parse_nstat(text: str) -> dict[str, int]:
         if len(parts) >= 2 and not line.startswith("#") and parts[1].isdigit():
             counters[parts[0]] = int(parts[1])
     return counters
-
-
-def read_counters(host: Host) -> dict[str, int]:
-    # -s: leave nstat's history file alone; -a: absolute values; -z: zeros too.
-    return parse_nstat(host.run(["nstat", "-saz"], timeout=10).stdout)
 
 
 def difference(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -119,6 +119,7 @@ class KernelTracer:
         self.port = port
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{run_id}"
         self._helper: DockerHost | None = None
+        self._instance_removed = False
 
     def start(self) -> None:
         """Start tracing, or raise TraceUnavailable with the reason."""
@@ -144,9 +145,11 @@ class KernelTracer:
         if self._helper is None:
             return ""
         # One exec: the trace is read, then the instance goes at once.
-        return self._helper.run(["sh", "-ec", f"echo 0 > {self.instance}/tracing_on; "
+        text = self._helper.run(["sh", "-ec", f"echo 0 > {self.instance}/tracing_on; "
                                               f"cat {self.instance}/trace; rmdir {self.instance}"],
                                 timeout=30).stdout
+        self._instance_removed = True
+        return text
 
     def close(self) -> None:
         """Remove the instance and the helper, whatever state they are in; safe twice."""
@@ -156,7 +159,8 @@ class KernelTracer:
         with deferred_interrupt():
             try:
                 try:
-                    _remove_instance(helper, self.instance)
+                    if not self._instance_removed:
+                        _remove_instance(helper, self.instance)
                 except KitError:
                     # The helper is gone (removed by hand?): the instance is the kernel's
                     # and stays unless another helper removes it.

@@ -11,11 +11,9 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Iterable
 
-from kit.hosts import Host, Process
+from kit.hosts import Host
 
 SAMPLER = "netkit-ss"
-RUN_DIR = "/var/lib/netkit/run"
-SAMPLES_FILE = f"{RUN_DIR}/ss.raw"
 
 # ss prints these values as "key value" pairs rather than "key:value".
 _SPACED_KEYS = {"send", "pacing_rate", "delivery_rate"}
@@ -158,26 +156,6 @@ def state_path(records: Iterable[SocketRecord]) -> list[tuple[str, float | None]
     return path
 
 
-class SocketSampler:
-    """Samples a host's sockets on one port every ``interval`` seconds, inside the host."""
-
-    def __init__(self, host: Host, port: int, interval: float):
-        self.host = host
-        self.port = port
-        self.interval = interval
-        self._process: Process | None = None
-
-    def start(self) -> None:
-        self._process = self.host.start([SAMPLER, str(self.port), f"{self.interval:g}",
-                                         SAMPLES_FILE])
-
-    def snapshot(self, t0: float, source: str) -> list[SocketRecord]:
-        result = self.host.run([SAMPLER, str(self.port)], timeout=10)
-        return parse_samples(result.stdout, t0, source)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self._process is None:
-            return
-        self.host.run(["touch", f"{SAMPLES_FILE}.stop"], timeout=10)
-        self._process.wait(timeout + self.interval)
-        self._process = None
+def snapshot(host: Host, port: int, t0: float, source: str) -> list[SocketRecord]:
+    """One sample of ``host``'s sockets on ``port``, labelled with what it followed."""
+    return parse_samples(host.run([SAMPLER, str(port)], timeout=10).stdout, t0, source)

@@ -12,10 +12,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from kit.observe.capture import describe
 from kit.observe.ss import SocketRecord, state_path
 from kit.results import RunDirectory, atomic_write
 
 ROLES = ("client", "server")
+
+
+def load_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _read(path: Path) -> str:
@@ -62,9 +69,24 @@ def write_summary(directory: RunDirectory) -> Path:
         lines += ["", f"## {role.capitalize()} transcript "
                       f"({program.get('exit', 'did not finish')})", "", "```",
                   _read(root / "logs" / f"{role}.log").rstrip() or "(no output)", "```"]
-    lines += ["", "## Socket states (from ss samples)", ""]
+    lines += ["", "## Socket states", ""]
     for role in ROLES:
-        lines.append(f"- {role}: {states_text(load_states(root, role))}")
+        lines.append(f"- {role}, ss samples: {states_text(load_states(root, role))}")
+    kernel = load_jsonl(root / "kernel.jsonl")
+    for role in ROLES:
+        moves = [f"{r['newstate']} (+{r['t']:.3f} s)" for r in kernel
+                 if r["event"] == "inet_sock_set_state" and r["host"] == role]
+        if moves:
+            lines.append(f"- {role}, kernel: " + " -> ".join(moves))
+    if not kernel:
+        reason = record.get("kernel_trace", {}).get("reason", "not recorded")
+        lines.append(f"- kernel transitions: none ({reason})")
+    packets = load_jsonl(root / "packets.jsonl")
+    if packets:
+        lines += ["", "## Packets (as sent; pcap/ has both captures)", "", "```"]
+        lines += [f"+{p['t']:.6f} s  {p['from']:>6} -> {p['to']:<6}  {describe(p)}"
+                  for p in packets]
+        lines.append("```")
     lines += ["", "## Checks", "", "| check | claims | result | expected | observed |",
               "|---|---|---|---|---|"]
     for check in record.get("checks", []):
@@ -73,7 +95,8 @@ def write_summary(directory: RunDirectory) -> Path:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if not record.get("checks"):
         lines.append("| (none: the run did not finish) | | | | |")
-    lines += ["", "Files: run.json, events/, ss/, logs/, counters.json, raw/ "
+    lines += ["", "Files: report.html, sequence.svg, run.json, events/, pcap/, packets.jsonl, "
+                  "kernel.jsonl, ss/, timeline.jsonl, logs/, counters.json, raw/ "
                   "(docs/results.md describes them).", ""]
     return directory.write_text("summary.md", "\n".join(lines))
 

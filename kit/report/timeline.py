@@ -5,18 +5,12 @@ Everything is read back from the run directory, so it can be rebuilt offline.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from kit.observe.capture import describe
+from kit.report.summary import load_jsonl
 
 ROLES = ("client", "server")
-
-
-def load_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def event_text(event: dict) -> str:

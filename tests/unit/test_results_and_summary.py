@@ -47,5 +47,5 @@ def test_summary_shows_transcripts_states_and_checks(tmp_path, data):
     text = write_summary(directory).read_text()
     assert "# close / graceful: PASS" in text
     assert "Hi, data2\nserver terminated" in text
-    assert "- client: TIME-WAIT (+0.50 s)" in text
+    assert "- client, ss samples: TIME-WAIT (+0.50 s)" in text
     assert "| no-rst | C5 | pass | no RST | RSTs sent: client 0 \\| server 0 |" in text
