@@ -123,11 +123,10 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     # Whatever happened, keep what the hosts wrote: it says why.
                     progress.update("collecting the evidence")
                     phase = time.monotonic()
-                    stopped = time.monotonic()
-                    trace_text = tracer.stop() if tracer is not None else None
-                    timings.tracer_stop = time.monotonic() - stopped
+                    # The trace is read while the hosts' files are copied.
+                    trace_read = background.submit(stop_tracer, tracer, timings)
                     collect(lab.hosts, evidence, t0, directory, addresses, params.port,
-                            trace_text)
+                            trace_read.result)
                     timings.collect = time.monotonic() - phase
                 progress.update("removing the lab")
                 phase = time.monotonic()
@@ -175,6 +174,16 @@ def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: d
         timings.tracer_start = time.monotonic() - started
     record["kernel_trace"] = {"recorded": True, "instance": tracer.instance}
     return tracer
+
+
+def stop_tracer(tracer: KernelTracer | None, timings: Timings) -> str | None:
+    if tracer is None:
+        return None
+    started = time.monotonic()
+    try:
+        return tracer.stop()
+    finally:
+        timings.tracer_stop = time.monotonic() - started
 
 
 def close_tracer(tracer_ready) -> None:
@@ -293,8 +302,11 @@ def wait_for_event(host: Host, process: Process, event: str, what: str,
 
 
 def collect(hosts: dict[str, Host], evidence: Evidence, t0: float, directory: RunDirectory,
-            addresses: dict[str, str], port: int, trace_text: str | None) -> None:
-    """Copy the hosts' files into the run directory and parse them into the evidence."""
+            addresses: dict[str, str], port: int, read_trace=lambda: None) -> None:
+    """Copy the hosts' files into the run directory and parse them into the evidence.
+
+    ``read_trace`` returns the kernel trace's text, or None where there is none.
+    """
     captures = {}
 
     def fetch(role: str) -> dict[str, Path]:
@@ -327,6 +339,7 @@ def collect(hosts: dict[str, Host], evidence: Evidence, t0: float, directory: Ru
         directory.write_jsonl(f"ss/{role}.jsonl", [r.to_json() for r in evidence.samples[role]])
     evidence.packets = segments(captures, addresses, t0)
     directory.write_jsonl("packets.jsonl", evidence.packets)
+    trace_text = read_trace()
     if trace_text is not None:
         directory.write_text("raw/kernel.trace", trace_text)
         offset = monotonic_offset(evidence.events, t0)

@@ -122,28 +122,29 @@ void event_end(struct event *e)
     }
 }
 
+static void begin_result(struct event *e, const char *name, int fd, long ret, int err)
+{
+    event_begin(e, name);
+    event_int(e, "fd", fd);
+    event_int(e, "ret", ret);
+    if (ret < 0)
+        event_errno(e, err);
+}
+
 void event_result(const char *name, int fd, long ret, int err)
 {
     struct event e;
-    event_begin(&e, name);
-    event_int(&e, "fd", fd);
-    event_int(&e, "ret", ret);
-    if (ret < 0)
-        event_errno(&e, err);
+    begin_result(&e, name, fd, ret, err);
     event_end(&e);
 }
 
 void event_io(const char *name, int fd, long ret, int err, const char *data)
 {
     struct event e;
-    event_begin(&e, name);
-    event_int(&e, "fd", fd);
-    event_int(&e, "ret", ret);
-    if (ret < 0)
-        event_errno(&e, err);
-    else if (ret == 0)
+    begin_result(&e, name, fd, ret, err);
+    if (ret == 0)
         event_str(&e, "result", "eof");
-    else
+    else if (ret > 0)
         event_bytes(&e, "data", data, (size_t)ret);
     event_end(&e);
 }
