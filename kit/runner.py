@@ -25,7 +25,7 @@ from kit.observe.capture import parse_pcap, segments
 from kit.observe.counters import difference
 from kit.observe.observers import HostObservers
 from kit.observe.events import parse_events
-from kit.observe.kernel import KernelTracer, TraceUnavailable, for_lab, parse_trace
+from kit.observe.kernel import KernelTracer, for_lab, parse_trace
 from kit.observe.ss import SocketRecord, parse_samples
 from kit.observe.ss import snapshot as take_snapshot
 from kit.progress import say, step
@@ -124,7 +124,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     progress.update("collecting the evidence")
                     phase = time.monotonic()
                     # The trace is read while the hosts' files are copied.
-                    trace_read = background.submit(stop_tracer, tracer, timings)
+                    trace_read = background.submit(stop_tracer, tracer, record, timings)
                     collect(lab.hosts, evidence, t0, directory, addresses, params.port,
                             trace_read.result)
                     timings.collect = time.monotonic() - phase
@@ -166,7 +166,8 @@ def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: d
     tracer = KernelTracer(run_id, image, params.port)
     try:
         tracer.start()
-    except TraceUnavailable as reason:
+    except KitError as reason:   # TraceUnavailable, or the helper failing under it
+        tracer.close()
         record["kernel_trace"] = {"recorded": False, "reason": str(reason)}
         say(f"no kernel trace for this run: {reason}")
         return None
@@ -176,12 +177,16 @@ def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: d
     return tracer
 
 
-def stop_tracer(tracer: KernelTracer | None, timings: Timings) -> str | None:
+def stop_tracer(tracer: KernelTracer | None, record: dict, timings: Timings) -> str | None:
+    """The trace's text; None, with the reason in run.json, where it cannot be read."""
     if tracer is None:
         return None
     started = time.monotonic()
     try:
         return tracer.stop()
+    except KitError as error:
+        record["kernel_trace"] = {"recorded": False, "reason": f"reading it failed: {error}"}
+        return None
     finally:
         timings.tracer_stop = time.monotonic() - started
 
