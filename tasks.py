@@ -66,9 +66,9 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
 def scenarios(c):
     """List the scenarios, their variants and the lesson's claims they judge."""
     from kit import commands
-    from kit.progress import console
+    from kit.progress import show
 
-    console.print(commands.scenarios())
+    show(commands.scenarios())
 
 
 @task(help={"base_image": "base of the lab image (default debian:bookworm-slim)",

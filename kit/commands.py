@@ -18,7 +18,7 @@ from kit.dockerhost import client
 from kit.errors import BadInput, EnvironmentProblem, KitError
 from kit.image import DEFAULT_BASE_IMAGE, LAB_IMAGE_REPOSITORY, ensure_lab_image
 from kit.lab import Lab, attach, new_run_id, remove_by_label
-from kit.progress import console, say
+from kit.progress import say, show
 from kit.observe.kernel import leftover_instances
 from kit.report import render_comparison, write_reports
 from kit.report.summary import comparison_table, write_comparison
@@ -48,14 +48,14 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
             "(the interrupted run is marked incomplete)")
         raise
     records = [(outcome.directory, outcome.record) for outcome in outcomes]
-    console.print(comparison_table(records))
+    show(comparison_table(records))
     if len(records) > 1:
         path = write_comparisons(request.out, [outcome.directory for outcome in outcomes],
                                  f"{stamp}-{request.scenario}")
-        say(f"comparison: {path}")
+        show(f"comparison: {path}")
     for outcome in outcomes:
-        say(f"{outcome.record['variant']}: {outcome.verdict.upper()} -> "
-            f"{outcome.directory}/report.html")
+        show(f"{outcome.record['variant']}: {outcome.verdict.upper()} -> "
+             f"{outcome.directory}/report.html")
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 

@@ -8,10 +8,14 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+# Progress and warnings go to stderr; results (tables, verdicts) to stdout, so that
+# 'invoke run ... > verdicts.txt' keeps the results alone.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
-if not console.is_terminal:
-    # Logs and CI: wide enough that tables keep one check a line.
-    console.width = 140
+results = Console(highlight=False, soft_wrap=True)
+for _console in (console, results):
+    if not _console.is_terminal:
+        # Logs and CI: wide enough that tables keep one check a line.
+        _console.width = 140
 
 
 class Step:
@@ -54,6 +58,11 @@ def step(title: str):
 
 def say(line: str) -> None:
     console.print(line)
+
+
+def show(renderable) -> None:
+    """A result: a verdict line or a table, on stdout."""
+    results.print(renderable)
 
 
 def warn(line: str) -> None:
