@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 
 from invoke import Collection, task

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 
@@ -65,9 +64,3 @@ def show(renderable) -> None:
     results.print(renderable)
 
 
-def warn(line: str) -> None:
-    console.print(f"[yellow]{line}[/yellow]" if console.is_terminal else line)
-
-
-def is_interactive() -> bool:
-    return sys.stdin.isatty()

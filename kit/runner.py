@@ -249,13 +249,13 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         snapshot("connected")
 
         script_start = time.monotonic()
-        for step in plan.script:
-            pause = script_start + step.at - time.monotonic()
+        for scripted in plan.script:
+            pause = script_start + scripted.at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)   # the script's own timing, not a wait for readiness
-            report(f"client types {step.line!r}")
-            processes["client"].write(step.line.encode() + b"\n")
-            snapshot(f"after {step.line}")
+            report(f"client types {scripted.line!r}")
+            processes["client"].write(scripted.line.encode() + b"\n")
+            snapshot(f"after {scripted.line}")
 
         exit_status = evidence.exit_status
         report("waiting for the server to finish")

@@ -6,11 +6,8 @@ own traffic: an RST the client's kernel sent shows as TcpOutRsts going up there.
 
 from __future__ import annotations
 
-# The counters the verdict reads; the full set is kept in the results.
+# The counter the verdict reads; the full set is kept in the results.
 RST_SENT = "TcpOutRsts"
-RESET_ON_DATA = "TcpExtTCPAbortOnData"       # data arrived for a closed socket: RST
-RESET_ON_CLOSE = "TcpExtTCPAbortOnClose"     # close() with unread data: RST
-RESETS_IN_ESTABLISHED = "TcpEstabResets"     # a connection in ESTABLISHED/CLOSE-WAIT was reset
 
 
 def parse_nstat(text: str) -> dict[str, int]:
