@@ -23,7 +23,8 @@ from kit.observe.kernel import leftover_instances
 from kit.report import render_comparison, write_reports
 from kit.report.summary import comparison_table, write_comparison
 from kit.results import RunDirectory, atomic_write
-from kit.request import build_request
+from kit.report.index import write_index
+from kit.request import ALL, build_request
 from kit.runner import run_variant
 from kit.scenarios import CATALOG
 
@@ -36,26 +37,28 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
                             base_image, kernel_trace)
     preflight()
     image = ensure_lab_image(request.base_image)
-    chosen = CATALOG[request.scenario]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes = []
     try:
-        for name in request.variants:
-            outcomes.append(run_variant(chosen, name, request.params, image, request.out,
-                                        keep=request.keep, stamp=stamp))
+        for scenario_name, variant_name in request.runs:
+            outcomes.append(run_variant(CATALOG[scenario_name], variant_name, request.params,
+                                        image, request.out, keep=request.keep, stamp=stamp))
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
         raise
-    records = [(outcome.directory, outcome.record) for outcome in outcomes]
-    show(comparison_table(records))
-    if len(records) > 1:
-        path = write_comparisons(request.out, [outcome.directory for outcome in outcomes],
-                                 f"{stamp}-{request.scenario}")
-        show(f"comparison: {path}")
+    for scenario_name in dict.fromkeys(name for name, _ in request.runs):
+        mine = [o for o in outcomes if o.record["scenario"] == scenario_name]
+        show(comparison_table([(o.directory, o.record) for o in mine]))
+        if len(mine) > 1:
+            path = write_comparisons(request.out, [o.directory for o in mine],
+                                     f"{stamp}-{scenario_name}")
+            show(f"comparison: {path}")
+    if request.scenario == ALL:
+        show(f"index of every claim: {write_index(request.out, [o.directory for o in outcomes], stamp)}")
     for outcome in outcomes:
-        show(f"{outcome.record['variant']}: {outcome.verdict.upper()} -> "
-             f"{outcome.directory}/report.html")
+        show(f"{outcome.record['scenario']}/{outcome.record['variant']}: "
+             f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 

@@ -10,12 +10,13 @@ from kit.errors import BadInput
 from kit.scenarios import CATALOG, RunParameters, get_scenario
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
+ALL = "all"   # --scenario all: the whole catalog
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    scenario: str
-    variants: tuple[str, ...]
+    scenario: str                       # a scenario's name, or "all"
+    runs: tuple[tuple[str, str], ...]   # (scenario, variant), in the order they run
     params: RunParameters
     out: Path
     keep: bool = False
@@ -44,18 +45,20 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
                   kernel_trace: bool = True) -> RunRequest:
     if not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
-                       "('invoke scenarios' describes them)")
-    chosen = get_scenario(scenario)
-    if variant:
-        if variant not in chosen.variants:
+                       "or all ('invoke scenarios' describes them)")
+    if scenario == ALL:
+        if variant:
+            raise BadInput("--variant goes with one scenario, not with --scenario all")
+        runs = tuple((name, v) for name, s in CATALOG.items() for v in s.variants)
+    else:
+        chosen = get_scenario(scenario)
+        if variant and variant not in chosen.variants:
             raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
                            f"{', '.join(chosen.variants)}")
-        variants = (variant,)
-    else:
-        variants = tuple(chosen.variants)
+        runs = tuple((scenario, v) for v in ([variant] if variant else chosen.variants))
     if sigpipe not in SIGPIPE_CHOICES:
         raise BadInput(f"--sigpipe must be one of {', '.join(SIGPIPE_CHOICES)}: got {sigpipe!r}")
-    if keep and len(variants) > 1:
+    if keep and len(runs) > 1:
         raise BadInput("--keep keeps one lab up: give --variant too")
     params = RunParameters(server_delay=seconds("server-delay", server_delay, 0.1, 60),
                            sigpipe=sigpipe,
@@ -67,7 +70,7 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
     probe = out_path if out_path.exists() else _existing_parent(out_path)
     if not os.access(probe, os.W_OK):
         raise BadInput(f"--out {out}: {probe} is not writable; choose another directory")
-    return RunRequest(scenario, variants, params, out_path, keep, base_image)
+    return RunRequest(scenario, runs, params, out_path, keep, base_image)
 
 
 def _existing_parent(path: Path) -> Path:

@@ -2,7 +2,11 @@
  * and the socket. The input line "close" calls close(), "shutdown" calls
  * shutdown(SHUT_WR), anything else is sent. Replies are printed as they come;
  * EOF from the server ends the program. Every call that matters is also written
- * to the event stream. */
+ * to the event stream.
+ *
+ * Two more lines set up the kit's other experiments: "linger" sets SO_LINGER
+ * {1, 0} (close() then resets the connection), "pause" stops reading the socket
+ * (replies stay unread in the receive queue). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -82,10 +87,26 @@ static int connect_to(const char *server, const char *port)
 }
 
 /* Returns 1 when the socket was closed or shut down and standard input is done with. */
+static int reading = 1;   /* "pause" clears it: the socket is no longer read */
+
 static int handle_line(int *sock, char *line, double after_close, double *deadline)
 {
     if (*sock < 0) {
         printf("the connection is closed; ignoring: %s\n", line);
+        return 0;
+    }
+    if (strcmp(line, "linger") == 0) {
+        struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+        int ret = setsockopt(*sock, SOL_SOCKET, SO_LINGER, &abort_on_close,
+                             sizeof(abort_on_close));
+        event_result("linger", *sock, ret, errno);
+        printf("SO_LINGER {1, 0}: close() will reset the connection\n");
+        return 0;
+    }
+    if (strcmp(line, "pause") == 0) {
+        reading = 0;
+        event_result("pause", *sock, 0, 0);
+        printf("no longer reading the socket\n");
         return 0;
     }
     if (strcmp(line, "shutdown") == 0) {
@@ -169,11 +190,13 @@ int main(int argc, char **argv)
         int top = 0;
         if (stdin_open)
             FD_SET(STDIN_FILENO, &readable);
-        if (sock >= 0) {
+        if (sock >= 0 && reading) {
             FD_SET(sock, &readable);
             top = sock;
         }
         struct timeval wait, *timeout = NULL;
+        if (sock >= 0 && !reading && !stdin_open)
+            exit_with(0);   /* nothing left to wait for: exiting closes the socket */
         if (sock < 0) {
             /* After close() only the lesson's pause remains, cut short by the end of input. */
             double left = deadline - now();
@@ -192,7 +215,7 @@ int main(int argc, char **argv)
         }
         if (rc == 0)
             exit_with(0);
-        if (sock >= 0 && FD_ISSET(sock, &readable)) {
+        if (sock >= 0 && reading && FD_ISSET(sock, &readable)) {
             ssize_t n = read(sock, reply, MAXLINE);
             int err = errno;
             event_io("read", sock, (long)n, err, reply);

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from kit.errors import BadInput
 from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.abort import LingerScenario, UnreadScenario
 from kit.scenarios.close import CloseScenario
+from kit.scenarios.sigpipe import SigpipeScenario
+from kit.scenarios.timing import TimingScenario
 
-CATALOG: dict[str, Scenario] = {s.name: s for s in (CloseScenario(),)}
+CATALOG: dict[str, Scenario] = {s.name: s for s in (
+    CloseScenario(), SigpipeScenario(), TimingScenario(), UnreadScenario(), LingerScenario())}
 
 __all__ = ["CATALOG", "Check", "Evidence", "Plan", "RunParameters", "Scenario", "ScriptStep",
            "get_scenario"]
@@ -17,4 +21,4 @@ def get_scenario(name: str) -> Scenario:
         return CATALOG[name]
     except KeyError:
         raise BadInput(f"unknown scenario {name!r}: choose one of {', '.join(sorted(CATALOG))} "
-                       "('invoke scenarios' describes them)") from None
+                       "or all ('invoke scenarios' describes them)") from None

@@ -35,7 +35,7 @@ def both_variants(tmp_path_factory, lab_image):
 def test_both_variants_pass_and_exit_0(both_variants):
     out, result = both_variants
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "graceful: PASS" in result.stdout and "abrupt: PASS" in result.stdout
+    assert "close/graceful: PASS" in result.stdout and "close/abrupt: PASS" in result.stdout
     assert "graceful: lab netkit-" in result.stderr      # progress goes to stderr
     assert list(out.glob("*-close-comparison.md")) and list(out.glob("*-close-report.html"))
 

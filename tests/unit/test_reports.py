@@ -95,3 +95,20 @@ def test_invoke_report_rebuilds_runs_and_the_side_by_side_page(data, tmp_path):
     side_by_side = (tmp_path / "20261126-000000-close-report.html").read_text()
     assert side_by_side.count("<svg") == 2
     assert (tmp_path / "20261126-000000-close-comparison.md").exists()
+
+
+def test_index_lists_each_claim_with_its_checks(data, tmp_path):
+    from kit.report.index import write_index
+
+    roots = [make_run_directory(data, tmp_path, v).root for v in ("graceful", "abrupt")]
+    record = json.loads((roots[1] / "run.json").read_text())
+    record["checks"] = [{"name": "client-kernel-sent-rst", "claim": "C4 C10", "passed": True,
+                         "expected": "an RST", "observed": "RST from client at +1.429 s"}]
+    (roots[1] / "run.json").write_text(json.dumps(record))
+    page = write_index(tmp_path, roots, "20261126-000000")
+    text = (tmp_path / "20261126-000000-all-index.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| C")]
+    assert [row.split(" | ")[0] for row in rows].count("| C4") == 1
+    assert any("[close/abrupt](" in row and "RST from client at +1.429 s" in row for row in rows)
+    assert "Not judged by this catalog yet:" in text
+    assert "<table>" in page.read_text()

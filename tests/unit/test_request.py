@@ -6,7 +6,7 @@ from kit.request import build_request, seconds
 
 def test_defaults_run_both_variants(tmp_path):
     request = build_request("close", out=str(tmp_path))
-    assert request.variants == ("graceful", "abrupt")
+    assert request.runs == (("close", "graceful"), ("close", "abrupt"))
     assert request.params.server_delay == 1.0
     assert request.params.ss_interval <= 0.05
 
@@ -17,7 +17,8 @@ def test_seconds_units(text, value):
 
 
 @pytest.mark.parametrize("arguments,message", [
-    ({"scenario": "nope"}, "unknown scenario 'nope': choose one of close"),
+    ({"scenario": "nope"}, "unknown scenario 'nope': choose one of close, linger, sigpipe, timing, unread or all"),
+    ({"scenario": "all", "variant": "abrupt"}, "--variant goes with one scenario"),
     ({"scenario": None}, "--scenario is required"),
     ({"scenario": "close", "variant": "gentle"}, "has no variant 'gentle': choose one of graceful, abrupt"),
     ({"scenario": "close", "server_delay": "150%"}, "--server-delay must be a number of seconds"),
@@ -37,3 +38,11 @@ def test_out_must_be_a_writable_directory(tmp_path):
     a_file.write_text("x")
     with pytest.raises(BadInput, match="must be a directory"):
         build_request("close", out=str(a_file))
+
+
+def test_all_runs_every_variant_of_the_catalog(tmp_path):
+    from kit.scenarios import CATALOG
+
+    request = build_request("all", out=str(tmp_path))
+    assert len(request.runs) == sum(len(s.variants) for s in CATALOG.values())
+    assert request.runs[0] == ("close", "graceful")

@@ -1,0 +1,63 @@
+"""The index of a whole-catalog run: every claim of the lesson, the checks that judged
+it, what the lesson says, what this kernel did, the verdict and the evidence."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from kit.claims import CLAIMS
+from kit.results import atomic_write
+
+_templates = Environment(loader=PackageLoader("kit.report", "templates"),
+                         autoescape=select_autoescape(["html", "j2"]))
+
+
+def index_rows(roots: list[Path], out: Path) -> list[dict]:
+    """One row per (claim, check), in the claims' order."""
+    rows = []
+    for root in roots:
+        record = json.loads((root / "run.json").read_text())
+        for check in record.get("checks", []):
+            for claim in check["claim"].split():
+                rows.append({"claim": claim, "lesson": CLAIMS.get(claim, ""),
+                             "run": f"{record['scenario']}/{record['variant']}",
+                             "link": f"{root.relative_to(out)}/report.html",
+                             "check": check["name"], "expected": check["expected"],
+                             "observed": check["observed"], "passed": check["passed"]})
+        if not record.get("complete"):
+            rows.append({"claim": "-", "lesson": "", "run": f"{record['scenario']}/"
+                         f"{record['variant']}", "link": f"{root.relative_to(out)}/report.html",
+                         "check": "(no verdict)", "expected": "",
+                         "observed": record.get("error", "incomplete"), "passed": False})
+    order = list(CLAIMS)
+    rows.sort(key=lambda r: order.index(r["claim"]) if r["claim"] in order else len(order))
+    return rows
+
+
+def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
+    """``<stamp>-all-index.md`` and ``<stamp>-all-index.html``; returns the HTML page."""
+    rows = index_rows(roots, out)
+    untested = [claim for claim in CLAIMS if claim != "evidence"
+                and claim not in {row["claim"] for row in rows}]
+    lines = [f"# Every claim, judged on Linux {platform.release()}", "",
+             f"{sum(r['passed'] for r in rows)} of {len(rows)} checks passed over "
+             f"{len(roots)} runs.", "",
+             "| claim | the lesson says | run | check: what Linux is expected to do | this "
+             "kernel did | verdict |",
+             "|---|---|---|---|---|---|"]
+    for row in rows:
+        cells = [row["claim"], row["lesson"], f"[{row['run']}]({row['link']})",
+                 f"{row['check']}: {row['expected']}", row["observed"],
+                 "pass" if row["passed"] else "**FAIL**"]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if untested:
+        lines += ["", f"Not judged by this catalog yet: {', '.join(untested)}."]
+    atomic_write(out / f"{stamp}-all-index.md", ("\n".join(lines) + "\n").encode())
+    page = out / f"{stamp}-all-index.html"
+    atomic_write(page, _templates.get_template("index.html.j2").render(
+        rows=rows, runs=len(roots), kernel=platform.release(), untested=untested).encode())
+    return page

@@ -1,0 +1,87 @@
+"""`invoke run --scenario all`: every scenario variant on real containers, and the
+evidence each one turns on (not only its verdict)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import invoke
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory, lab_image):
+    out = tmp_path_factory.mktemp("catalog")
+    result = invoke("run", "--scenario", "all", "--server-delay", "0.3", "--out", str(out),
+                    timeout=600)
+    return out, result
+
+
+def run_of(out: Path, scenario: str, variant: str) -> Path:
+    (found,) = out.glob(f"*-{scenario}-{variant}")
+    return found
+
+
+def test_the_whole_catalog_passes_and_is_indexed(catalog):
+    out, result = catalog
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    (index,) = out.glob("*-all-index.md")
+    text = index.read_text()
+    assert "FAIL" not in text
+    for claim in ("C1", "C3", "C4", "C10", "C11", "C13", "C14", "C15"):
+        assert f"| {claim} |" in text
+    assert list(out.glob("*-all-index.html"))
+
+
+@pytest.mark.parametrize("variant,status", [("ignore", 1), ("default", 141), ("handler", 1)])
+def test_sigpipe_dispositions(catalog, variant, status):
+    directory = run_of(catalog[0], "sigpipe", variant)
+    record = json.loads((directory / "run.json").read_text())
+    assert record["programs"]["server"]["exit_status"] == status
+    server = lines(directory / "events" / "server.jsonl")
+    failed = [e for e in server if e["event"] == "write" and e["ret"] < 0]
+    if variant == "default":
+        assert not failed and server[-1]["event"] != "exit"
+    else:
+        assert failed[0]["errno"] == "EPIPE"
+    signals = [e for e in server if e["event"] == "signal"]
+    assert bool(signals) == (variant == "handler")
+
+
+def test_timing_decides_what_the_client_shows(catalog):
+    before = run_of(catalog[0], "timing", "close-before-reply")
+    after = run_of(catalog[0], "timing", "close-after-reply")
+    assert "Hi," not in (before / "logs" / "client.log").read_text()
+    assert "Hi, data1" in (after / "logs" / "client.log").read_text()
+    for directory, answered in ((before, "Hi, data1"), (after, "Hi, data2")):
+        segments = lines(directory / "packets.jsonl")
+        rst = next(i for i, s in enumerate(segments) if "RST" in s["flags"])
+        assert segments[rst]["from"] == "client"
+        assert segments[rst - 1]["payload"] == answered
+
+
+@pytest.mark.parametrize("scenario,variant,reason", [
+    ("unread", "unread", "TCP_ABORT_ON_CLOSE"), ("linger", "abort", "TCP_STATE")])
+def test_close_resets_instead_of_closing(catalog, scenario, variant, reason):
+    directory = run_of(catalog[0], scenario, variant)
+    from_client = [s for s in lines(directory / "packets.jsonl") if s["from"] == "client"]
+    assert not [s for s in from_client if "FIN" in s["flags"]]
+    assert "RST" in from_client[-1]["flags"]
+    resets = [r for r in lines(directory / "kernel.jsonl") if r["event"] == "tcp_send_reset"]
+    assert [(r["host"], r["reason"]) for r in resets] == [("client", reason)]
+    states = {s["state"] for s in lines(directory / "ss" / "client.jsonl")}
+    assert "TIME-WAIT" not in states and "FIN-WAIT-2" not in states
+
+
+@pytest.mark.parametrize("scenario,variant", [("unread", "read"), ("linger", "default")])
+def test_the_controls_close_with_a_fin(catalog, scenario, variant):
+    directory = run_of(catalog[0], scenario, variant)
+    from_client = [s for s in lines(directory / "packets.jsonl") if s["from"] == "client"]
+    closing = next(s for s in from_client if "FIN" in s["flags"] or "RST" in s["flags"])
+    assert "FIN" in closing["flags"]
