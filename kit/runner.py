@@ -78,14 +78,15 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         "run_id": run_id,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "parameters": asdict(params),
-        "environment": environment(image),
         "complete": False,
         "verdict": "error",
         "checks": [],
     }
-    directory.write_json("run.json", record)
-    say(f"{scenario.name}/{variant}: lab netkit-{run_id}, results in {directory.root}")
     try:
+        # Inside the try: a Ctrl-C from here on is recorded in run.json.
+        record["environment"] = environment(image)
+        directory.write_json("run.json", record)
+        say(f"{scenario.name}/{variant}: lab netkit-{run_id}, results in {directory.root}")
         plan = scenario.plan(variant, params)
         record["programs"] = {role: {"command": [PROGRAMS[role], *args]}
                               for role, args in (("server", plan.server_args),
@@ -106,6 +107,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     f"{' '.join(compose_cli().command)} "
                     f"{lab.compose_version or compose_cli().version}")
                 addresses = {role: lab.address(role) for role in ROLES}
+                record["programs"]["client"]["command"].append(addresses["server"])
                 record["hosts"] = {role: {"address": addresses[role],
                                           "container": lab.hosts[role].container.name}
                                    for role in ROLES}
@@ -117,7 +119,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                 phase = time.monotonic()
                 try:
                     play(lab.hosts, plan, params, directory, evidence, t0, progress.update,
-                         timings)
+                         timings, addresses["server"])
                     timings.scenario = time.monotonic() - phase
                 finally:
                     # Whatever happened, keep what the hosts wrote: it says why.
@@ -136,6 +138,8 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
             record["programs"][role].update(exit_status=status, exit=describe_exit(status))
         record["counters"] = evidence.counters
         record["capture"] = evidence.capture_counts
+        if evidence.unplayed:
+            record["unplayed_script"] = evidence.unplayed
         checks = scenario.judge(variant, params, evidence)
         record["checks"] = [check.to_json() for check in checks]
         record["verdict"] = "pass" if all(check.passed for check in checks) else "fail"
@@ -212,7 +216,7 @@ def environment(image: LabImage) -> dict:
 
 def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: RunDirectory,
          evidence: Evidence, t0: float, report=lambda text: None,
-         timings: Timings | None = None) -> None:
+         timings: Timings | None = None, server_address: str = "server") -> None:
     """Start the observers and the programs, feed the client its script, wait for the end.
 
     Fills ``evidence`` as it goes (exit statuses, counters, step snapshots), so a run that
@@ -242,17 +246,23 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         before = {role: future.result() for role, future in starting.items()}
         timings.capture_start = time.monotonic() - started
         report("starting the client")
+        # The server's address, not its name: a lookup (A and AAAA) can stall on the
+        # engine's DNS forwarder, and the lesson typed an address too.
         processes["client"] = client.start(
-            [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE], stdin=True,
-            output=LOG_FILE)
+            [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE, server_address],
+            stdin=True, output=LOG_FILE)
         wait_for_event(client, processes["client"], "connect", "connect to the server")
         snapshot("connected")
 
         script_start = time.monotonic()
-        for scripted in plan.script:
+        for index, scripted in enumerate(plan.script):
             pause = script_start + scripted.at - time.monotonic()
             if pause > 0:
                 time.sleep(pause)   # the script's own timing, not a wait for readiness
+            if processes["client"].poll() is not None:
+                # The client ended first (its server closed on it): that is evidence too.
+                evidence.unplayed = [step.line for step in plan.script[index:]]
+                break
             report(f"client types {scripted.line!r}")
             processes["client"].write(scripted.line.encode() + b"\n")
             snapshot(f"after {scripted.line}")
@@ -286,9 +296,10 @@ def wait_for_event(host: Host, process: Process, event: str, what: str,
     """Wait until the program on ``host`` logs a successful ``event`` (its event stream
     says so the moment the call returns); fail with its output if it exits or stalls."""
     # A successful listen/connect event carries its fd and no negative ret; a failed one
-    # ("ret":-1) or an exit event ends the wait too.
+    # ("ret":-1) or an exit event ends the wait too. Each pattern needs the line's
+    # decisive field: grep may read a line the program is still writing.
     wanted = {"done": f'"event":"{event}".*"(ret":0|fd":[0-9]+,"(local|port))',
-              "failed": '"event":"(exit|' + event + ')"'}
+              "failed": f'"event":"{event}".*"ret":-|"event":"exit"'}
     deadline = time.monotonic() + timeout
     seen = "timed out"
     while time.monotonic() < deadline:

@@ -28,6 +28,11 @@ int events_open(const char *program, const char *path, int fd)
     return 0;
 }
 
+void events_rename(const char *program)
+{
+    program_name = program;
+}
+
 static void append(struct event *e, const char *fmt, ...)
 {
     va_list ap;

@@ -14,6 +14,9 @@ struct event {
 /* Where events go: a path (appended to) or an already open descriptor. */
 int events_open(const char *program, const char *path, int fd);
 
+/* A forked child names itself in its events. */
+void events_rename(const char *program);
+
 void event_begin(struct event *e, const char *name);
 void event_int(struct event *e, const char *key, long value);
 void event_str(struct event *e, const char *key, const char *value);

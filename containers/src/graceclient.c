@@ -4,9 +4,12 @@
  * EOF from the server ends the program. Every call that matters is also written
  * to the event stream.
  *
- * Two more lines set up the kit's other experiments: "linger" sets SO_LINGER
- * {1, 0} (close() then resets the connection), "pause" stops reading the socket
- * (replies stay unread in the receive queue). */
+ * More lines set up the kit's other experiments: "linger" sets SO_LINGER {1, 0}
+ * (close() then resets the connection); "pause" stops reading the socket (replies
+ * stay unread); "fork" forks a child that shares the socket and from then on reads
+ * it, "child <text>" makes the child send <text>, "child exit" ends it; "probe"
+ * calls getsockopt() on the socket's descriptor (still valid after shutdown(), not
+ * after close()). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +19,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/select.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -88,9 +92,100 @@ static int connect_to(const char *server, const char *port)
 
 /* Returns 1 when the socket was closed or shut down and standard input is done with. */
 static int reading = 1;   /* "pause" clears it: the socket is no longer read */
+static int child_commands = -1;   /* the pipe to the forked child, once there is one */
+static int socket_fd = -1;        /* the descriptor number, kept after close() for "probe" */
+
+/* Split complete lines out of buf (len bytes); call handle on each; return what is left. */
+static size_t take_lines(char *buf, size_t len, void (*handle)(char *line, void *arg), void *arg)
+{
+    char *newline;
+    while ((newline = memchr(buf, '\n', len)) != NULL) {
+        *newline = '\0';
+        size_t used = (size_t)(newline - buf) + 1;
+        handle(buf, arg);
+        memmove(buf, buf + used, len - used);
+        len -= used;
+    }
+    return len;
+}
+
+static void child_command(char *line, void *arg)
+{
+    int sock = *(int *)arg;
+    if (strcmp(line, "exit") == 0) {
+        printf("[child] exits, and with it the last holder of the socket\n");
+        exit_with(0);
+    }
+    printf("[child] now sending %s\n", line);
+    ssize_t sent = write(sock, line, strlen(line));
+    int err = errno;
+    event_io("write", sock, (long)sent, err, line);
+    if (sent < 0)
+        printf("[child] write failed: %s\n", strerror(err));
+    else
+        printf("[child] send bytes: %zd\n", sent);
+}
+
+/* The forked child: reads the shared socket, and sends what the parent tells it. */
+static void child_loop(int sock, int commands) __attribute__((noreturn));
+static void child_loop(int sock, int commands)
+{
+    char buf[MAXLINE + 1], pending[MAXLINE + 1];
+    size_t pending_len = 0;
+    events_rename("client-child");
+    for (;;) {
+        fd_set readable;
+        FD_ZERO(&readable);
+        FD_SET(sock, &readable);
+        FD_SET(commands, &readable);
+        if (select((sock > commands ? sock : commands) + 1, &readable, NULL, NULL, NULL) < 0) {
+            if (errno == EINTR)
+                continue;
+            exit_with(1);
+        }
+        if (FD_ISSET(sock, &readable)) {
+            ssize_t n = read(sock, buf, MAXLINE);
+            int err = errno;
+            event_io("read", sock, (long)n, err, buf);
+            if (n <= 0) {
+                printf(n == 0 ? "[child] server terminated\n" : "[child] read error: %s\n",
+                       strerror(err));
+                exit_with(n == 0 ? 0 : 1);
+            }
+            buf[n] = '\0';
+            printf("[child] %s\n", buf);
+        }
+        if (FD_ISSET(commands, &readable)) {
+            ssize_t n = read(commands, pending + pending_len, MAXLINE - pending_len);
+            if (n <= 0)
+                exit_with(0);   /* the parent is gone */
+            pending_len = take_lines(pending, pending_len + (size_t)n, child_command, &sock);
+        }
+    }
+}
 
 static int handle_line(int *sock, char *line, double after_close, double *deadline)
 {
+    if (strcmp(line, "probe") == 0) {
+        int type;
+        socklen_t len = sizeof(type);
+        int ret = getsockopt(socket_fd, SOL_SOCKET, SO_TYPE, &type, &len);
+        event_result("getsockopt", socket_fd, ret, errno);
+        printf(ret == 0 ? "getsockopt(fd %d) works: the socket is still there\n"
+                        : "getsockopt(fd %d) fails: %s\n", socket_fd, strerror(errno));
+        return 0;
+    }
+    if (strncmp(line, "child ", 6) == 0) {
+        if (child_commands < 0) {
+            printf("no child: 'fork' first\n");
+            return 0;
+        }
+        char command[MAXLINE + 2];
+        int len = snprintf(command, sizeof(command), "%s\n", line + 6);
+        ssize_t ignored = write(child_commands, command, (size_t)len);
+        (void)ignored;
+        return 0;
+    }
     if (*sock < 0) {
         printf("the connection is closed; ignoring: %s\n", line);
         return 0;
@@ -101,6 +196,27 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
                              sizeof(abort_on_close));
         event_result("linger", *sock, ret, errno);
         printf("SO_LINGER {1, 0}: close() will reset the connection\n");
+        return 0;
+    }
+    if (strcmp(line, "fork") == 0) {
+        int pipe_fds[2];
+        if (pipe(pipe_fds) < 0) {
+            printf("pipe failed: %s\n", strerror(errno));
+            exit_with(1);
+        }
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pipe_fds[1]);
+            child_loop(*sock, pipe_fds[0]);
+        }
+        close(pipe_fds[0]);
+        event_result("fork", *sock, pid, errno);
+        if (pid < 0)
+            exit_with(1);
+        child_commands = pipe_fds[1];
+        reading = 0;   /* the child reads the socket from now on */
+        printf("forked child %ld, which shares the socket\n", (long)pid);
         return 0;
     }
     if (strcmp(line, "pause") == 0) {
@@ -179,6 +295,7 @@ int main(int argc, char **argv)
     event_end(&e);
 
     int sock = connect_to(argv[optind], port);
+    socket_fd = sock;
     int stdin_open = 1;
     double deadline = 0;
     char input[MAXLINE + 1], reply[MAXLINE + 1];
@@ -253,10 +370,14 @@ int main(int argc, char **argv)
                 int done = handle_line(&sock, input, after_close, &deadline);
                 memmove(input, input + used, input_len - used);
                 input_len -= used;
-                if (done) {
-                    stdin_open = 0; /* as in the lesson: after shutdown, input is no longer read */
+                if (done && child_commands < 0) {
+                    /* As in the lesson: after shutdown, input is no longer read (with a
+                     * child, it still is: the child's commands come that way). */
+                    stdin_open = 0;
                     break;
                 }
+                if (done)
+                    reading = 0;
             }
             if (input_len == MAXLINE) {
                 input[input_len] = '\0';

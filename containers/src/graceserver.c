@@ -1,9 +1,15 @@
 /* graceserver: accepts one connection; for each message it prints what it got,
  * waits the processing time, and replies "Hi, <message>". On EOF it exits
  * without close(): the kernel closes the socket of a dying process (and sends
- * the FIN). Every call that matters is also written to the event stream. */
+ * the FIN). Every call that matters is also written to the event stream.
+ *
+ * For the kit's other experiments: --shutdown-after-read rd|rdwr shuts the read
+ * (or both) directions after the first message; --exit-after N ends the program
+ * after N replies, still without close(), by exit(0), by returning from main, or
+ * killed by a signal (--exit-how). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,7 +27,9 @@ static void usage(int status)
 {
     fprintf(status == 0 ? stdout : stderr,
             "usage: graceserver [--port N] [--server-delay SECONDS] "
-            "[--sigpipe ignore|default|handler] [--events PATH | --events-fd N]\n");
+            "[--sigpipe ignore|default|handler] [--events PATH | --events-fd N]\n"
+            "                   [--shutdown-after-read rd|rdwr] [--exit-after N "
+            "[--exit-how exit|return|signal]]\n");
     exit(status);
 }
 
@@ -42,13 +50,18 @@ int main(int argc, char **argv)
 {
     int port = 43211, events_fd = -1;
     double delay = 5.0;
-    const char *sigpipe = "ignore", *events_path = NULL;
+    const char *sigpipe = "ignore", *events_path = NULL, *shut_after_read = NULL;
+    const char *exit_how = "exit";
+    int exit_after = 0;
     static const struct option options[] = {
         {"port", required_argument, NULL, 'p'},
         {"server-delay", required_argument, NULL, 'd'},
         {"sigpipe", required_argument, NULL, 's'},
         {"events", required_argument, NULL, 'e'},
         {"events-fd", required_argument, NULL, 'f'},
+        {"shutdown-after-read", required_argument, NULL, 'r'},
+        {"exit-after", required_argument, NULL, 'x'},
+        {"exit-how", required_argument, NULL, 'w'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -60,11 +73,18 @@ int main(int argc, char **argv)
         case 's': sigpipe = optarg; break;
         case 'e': events_path = optarg; break;
         case 'f': events_fd = atoi(optarg); break;
+        case 'r': shut_after_read = optarg; break;
+        case 'x': exit_after = atoi(optarg); break;
+        case 'w': exit_how = optarg; break;
         case 'h': usage(0); break;
         default: usage(2);
         }
     }
-    if (optind != argc || port <= 0 || port > 65535 || delay < 0)
+    if (optind != argc || port <= 0 || port > 65535 || delay < 0 || exit_after < 0)
+        usage(2);
+    if (shut_after_read && strcmp(shut_after_read, "rd") && strcmp(shut_after_read, "rdwr"))
+        usage(2);
+    if (strcmp(exit_how, "exit") && strcmp(exit_how, "return") && strcmp(exit_how, "signal"))
         usage(2);
     if (program_setup("server", events_path, events_fd, sigpipe) != 0)
         return 2;
@@ -111,6 +131,7 @@ int main(int argc, char **argv)
     event_end(&e);
 
     char message[MAXLINE + 1], reply[MAXLINE + 16];
+    int replies = 0, messages = 0;
     for (;;) {
         ssize_t n = read(conn_fd, message, MAXLINE);
         int err = errno;
@@ -123,6 +144,18 @@ int main(int argc, char **argv)
         }
         message[n] = '\0';
         printf("received %zd bytes: %s\n", n, message);
+        if (shut_after_read && ++messages == 1) {
+            int how = strcmp(shut_after_read, "rd") == 0 ? SHUT_RD : SHUT_RDWR;
+            int ret = shutdown(conn_fd, how);
+            event_begin(&e, "shutdown");
+            event_int(&e, "fd", conn_fd);
+            event_str(&e, "how", how == SHUT_RD ? "SHUT_RD" : "SHUT_RDWR");
+            event_int(&e, "ret", ret);
+            if (ret < 0)
+                event_errno(&e, errno);
+            event_end(&e);
+            printf("shutdown(%s) = %d\n", how == SHUT_RD ? "SHUT_RD" : "SHUT_RDWR", ret);
+        }
 
         int len = snprintf(reply, sizeof(reply), "Hi, %s", message);
         pause_for(delay);
@@ -132,5 +165,23 @@ int main(int argc, char **argv)
         if (sent < 0)
             fail("error write", err);
         printf("send bytes: %zd\n", sent);
+        if (exit_after > 0 && ++replies == exit_after)
+            break;
     }
+    /* --exit-after: end without close(); the kernel closes what the process leaves. */
+    printf("ending by %s, without close()\n", exit_how);
+    if (strcmp(exit_how, "signal") == 0) {
+        fflush(stdout);
+        event_begin(&e, "kill-self");
+        event_str(&e, "signal", "SIGKILL");
+        event_end(&e);
+        raise(SIGKILL);
+    }
+    if (strcmp(exit_how, "exit") == 0)
+        exit_with(0);
+    event_begin(&e, "exit");
+    event_int(&e, "status", 0);
+    event_str(&e, "how", "return from main");
+    event_end(&e);
+    return 0;
 }

@@ -6,11 +6,15 @@ from kit.errors import BadInput
 from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
 from kit.scenarios.abort import LingerScenario, UnreadScenario
 from kit.scenarios.close import CloseScenario
+from kit.scenarios.ending import ExitScenario, ShutRdScenario
+from kit.scenarios.lesson import LessonScenario
+from kit.scenarios.refcount import RefcountScenario
 from kit.scenarios.sigpipe import SigpipeScenario
 from kit.scenarios.timing import TimingScenario
 
 CATALOG: dict[str, Scenario] = {s.name: s for s in (
-    CloseScenario(), SigpipeScenario(), TimingScenario(), UnreadScenario(), LingerScenario())}
+    CloseScenario(), LessonScenario(), SigpipeScenario(), TimingScenario(), UnreadScenario(),
+    LingerScenario(), ExitScenario(), ShutRdScenario(), RefcountScenario())}
 
 __all__ = ["CATALOG", "Check", "Evidence", "Plan", "RunParameters", "Scenario", "ScriptStep",
            "get_scenario"]

@@ -27,8 +27,7 @@ def _server_args(params: RunParameters) -> list[str]:
 
 
 def _client_args(params: RunParameters) -> list[str]:
-    return ["--port", str(params.port), "--after-close", f"{2 * params.server_delay + 10:g}",
-            "server"]
+    return ["--port", str(params.port), "--after-close", f"{2 * params.server_delay + 10:g}"]
 
 
 def _first_client_segment_after(ev: Evidence, t: float) -> dict | None:

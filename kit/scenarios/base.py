@@ -33,7 +33,7 @@ class Plan:
     """How the programs are started and what the client is fed."""
 
     server_args: list[str]
-    client_args: list[str]
+    client_args: list[str]    # the runner adds the server's address as the last one
     script: list[ScriptStep]
     # After the script, how long the server may take to finish on its own.
     server_finish_timeout: float
@@ -65,9 +65,13 @@ class Evidence:
     packets: list[dict] = field(default_factory=list)   # segments, both captures merged
     kernel: list[dict] | None = None                    # None: no kernel trace this run
     capture_counts: dict[str, dict] = field(default_factory=dict)   # tcpdump's own counts
+    unplayed: list[str] = field(default_factory=list)   # script lines the client ended before
 
-    def calls(self, role: str, name: str) -> list[dict]:
-        return [e for e in self.events.get(role, []) if e["event"] == name]
+    def calls(self, role: str, name: str, prog: str | None = None) -> list[dict]:
+        """``role``'s events named ``name`` (of one process, ``prog``, if given: a forked
+        child writes to its parent's stream as ``client-child``)."""
+        return [e for e in self.events.get(role, []) if e["event"] == name
+                and (prog is None or e.get("prog") == prog)]
 
     def first(self, role: str, name: str) -> dict | None:
         found = self.calls(role, name)

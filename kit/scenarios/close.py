@@ -61,7 +61,7 @@ class CloseScenario(Scenario):
             server_args=["--port", str(params.port), "--server-delay", f"{delay:g}",
                          "--sigpipe", params.sigpipe],
             client_args=["--port", str(params.port), "--after-close",
-                         f"{replies_done + 10:g}", "server"],
+                         f"{replies_done + 10:g}"],
             script=script,
             server_finish_timeout=replies_done + 10,
         )
