@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from kit.observe import counters
 from kit.observe.capture import describe
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
+                                client_args, server_args)
 from kit.scenarios.close import at, describe_exit
 
 ABORT_ON_CLOSE = "TcpExtTCPAbortOnClose"
@@ -19,15 +20,6 @@ ABORT_ON_CLOSE = "TcpExtTCPAbortOnClose"
 ABORT_ON_ZERO_LINGER = "TcpExtTCPAbortOnData"
 # The closing segment leaves inside close(); the call is logged as it returns.
 WITHIN_CLOSE = 0.05
-
-
-def _server_args(params: RunParameters) -> list[str]:
-    return ["--port", str(params.port), "--server-delay", f"{params.server_delay:g}",
-            "--sigpipe", params.sigpipe]
-
-
-def _client_args(params: RunParameters) -> list[str]:
-    return ["--port", str(params.port), "--after-close", f"{2 * params.server_delay + 10:g}"]
 
 
 def _first_client_segment_after(ev: Evidence, t: float) -> dict | None:
@@ -102,7 +94,7 @@ class UnreadScenario(Scenario):
         late = params.server_delay + min(0.5, params.server_delay / 2)
         script = [ScriptStep(0.0, "pause")] if variant == "unread" else []
         script += [ScriptStep(0.0, "data1"), ScriptStep(late, "close")]
-        return Plan(_server_args(params), _client_args(params), script,
+        return Plan(server_args(params), client_args(params), script,
                     server_finish_timeout=params.server_delay * 2 + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
@@ -147,7 +139,7 @@ class LingerScenario(Scenario):
         gap = min(params.server_delay / 4, 0.5)
         script = [ScriptStep(0.0, "linger")] if variant == "abort" else []
         script += [ScriptStep(0.0, "data1"), ScriptStep(gap, "close")]
-        return Plan(_server_args(params), _client_args(params), script,
+        return Plan(server_args(params), client_args(params), script,
                     server_finish_timeout=params.server_delay * 2 + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:

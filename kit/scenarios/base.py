@@ -22,6 +22,22 @@ class RunParameters:
     kernel_trace: bool = True
 
 
+def server_args(params: RunParameters, *extra: str) -> list[str]:
+    """graceserver's options for these parameters, then ``extra``."""
+    return ["--port", str(params.port), "--server-delay", f"{params.server_delay:g}",
+            "--sigpipe", params.sigpipe, *extra]
+
+
+def client_args(params: RunParameters, *extra: str) -> list[str]:
+    """graceclient's options (the runner adds the server's address), then ``extra``.
+
+    After close() the client lingers until its input ends, at most until both replies
+    could have come and gone.
+    """
+    return ["--port", str(params.port), "--after-close", f"{2 * params.server_delay + 10:g}",
+            *extra]
+
+
 @dataclass(frozen=True)
 class ScriptStep:
     at: float   # seconds after the client started

@@ -11,7 +11,8 @@ from kit.hosts.base import describe_exit
 from kit.observe import counters
 from kit.observe.capture import describe
 from kit.observe.events import received_data
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
+                                client_args, server_args)
 
 MESSAGES = ("data1", "data2")
 
@@ -57,14 +58,8 @@ class CloseScenario(Scenario):
         script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
                   ScriptStep(2 * gap, ending)]
         replies_done = len(MESSAGES) * delay
-        return Plan(
-            server_args=["--port", str(params.port), "--server-delay", f"{delay:g}",
-                         "--sigpipe", params.sigpipe],
-            client_args=["--port", str(params.port), "--after-close",
-                         f"{replies_done + 10:g}"],
-            script=script,
-            server_finish_timeout=replies_done + 10,
-        )
+        return Plan(server_args(params), client_args(params), script,
+                    server_finish_timeout=replies_done + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         checks = [self._captures_complete(evidence), self._server_received_both(evidence),

@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from kit.hosts.base import describe_exit
 from kit.observe.capture import describe
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
+                                client_args, server_args)
 from kit.scenarios.close import MESSAGES, at
-
-
-def _server_args(params: RunParameters, *extra: str) -> list[str]:
-    return ["--port", str(params.port), "--server-delay", f"{params.server_delay:g}",
-            "--sigpipe", params.sigpipe, *extra]
-
-
-def _client_args(params: RunParameters) -> list[str]:
-    return ["--port", str(params.port), "--after-close", f"{2 * params.server_delay + 10:g}"]
 
 
 def _last(events: list[dict]) -> dict | None:
@@ -39,8 +31,8 @@ class ExitScenario(Scenario):
         if variant == "unread":
             # Arrives while the server works on its reply, and is never read.
             script.append(ScriptStep(min(params.server_delay / 4, 0.5), MESSAGES[1]))
-        return Plan(_server_args(params, "--exit-after", "1", "--exit-how", how),
-                    _client_args(params), script,
+        return Plan(server_args(params, "--exit-after", "1", "--exit-how", how),
+                    client_args(params), script,
                     server_finish_timeout=params.server_delay * 2 + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
@@ -104,8 +96,8 @@ class ShutRdScenario(Scenario):
         script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
                   ScriptStep(2 * gap, "data3"), ScriptStep(params.server_delay * 2 + gap,
                                                            "shutdown")]
-        return Plan(_server_args(params, "--shutdown-after-read", variant),
-                    _client_args(params), script,
+        return Plan(server_args(params, "--shutdown-after-read", variant),
+                    client_args(params), script,
                     server_finish_timeout=params.server_delay * 4 + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:

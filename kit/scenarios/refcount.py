@@ -3,7 +3,8 @@ the connection itself (C2, C7, C9a, C9b, C9c)."""
 
 from __future__ import annotations
 
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
+                                client_args, server_args)
 from kit.scenarios.close import MESSAGES, at
 
 CHILD = "client-child"
@@ -30,13 +31,9 @@ class RefcountScenario(Scenario):
         if variant == "close":
             # After both replies (delay and 2 x delay after data1), the last holder goes.
             script.append(ScriptStep(2 * delay + gap, "child exit"))
-        return Plan(
-            ["--port", str(params.port), "--server-delay", f"{delay:g}", "--sigpipe",
-             params.sigpipe],
-            # SIGPIPE ignored: the child's failed write is then logged, not fatal.
-            ["--port", str(params.port), "--sigpipe", "ignore", "--after-close",
-             f"{2 * delay + 10:g}"],
-            script, server_finish_timeout=delay * 3 + 10)
+        # SIGPIPE ignored in the client: the child's failed write is logged, not fatal.
+        return Plan(server_args(params), client_args(params, "--sigpipe", "ignore"), script,
+                    server_finish_timeout=delay * 3 + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         ending = evidence.first("client", variant)
