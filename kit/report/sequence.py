@@ -22,7 +22,8 @@ X = {"client": 330, "server": 700}
 TOP = 110
 COLORS = {"RST": "#c0392b", "FIN": "#1f5fbf", "SYN": "#1e8449", "data": "#222222",
           "ACK": "#8a8a8a"}
-CALLS = {"connect", "accept", "read", "write", "shutdown", "close", "signal", "exit"}
+CALLS = {"connect", "accept", "read", "write", "shutdown", "close", "signal", "exit", "fork",
+         "getsockopt", "linger", "pause", "kill-self"}
 
 
 def segment_kind(segment: dict) -> str:
@@ -173,11 +174,11 @@ def render_sequence(root: Path) -> str:
     legend = [("data", "data"), ("ACK", "pure ACK"), ("SYN", "SYN"), ("FIN", "FIN"),
               ("RST", "RST")]
     for index, (kind, label) in enumerate(legend):
-        x = WIDTH - 420 + index * 82
+        x = WIDTH - 480 + index * 94
         ET.SubElement(svg, "line", {"x1": str(x), "y1": "24", "x2": str(x + 22), "y2": "24",
                                     "stroke": COLORS[kind], "stroke-width": "2"})
         _text(svg, x + 26, 28, label, size=10, color=COLORS[kind])
     if not kernel:
         reason = record.get("kernel_trace", {}).get("reason", "not recorded")
-        _text(svg, WIDTH - 420, 44, f"no kernel trace: {reason}"[:60], size=9, color="#888")
+        _text(svg, WIDTH - 480, 44, f"no kernel trace: {reason}"[:60], size=9, color="#888")
     return ET.tostring(svg, encoding="unicode")

@@ -14,7 +14,15 @@ ROLES = ("client", "server")
 
 
 def event_text(event: dict) -> str:
-    """A program event as a person reads it: 'write("Hi, data1") = 9', 'close() = 0'."""
+    """A program event as a person reads it: 'write("Hi, data1") = 9', 'close() = 0'.
+
+    A forked child's events say so: '[child] write("data2") = 5'.
+    """
+    text = _call_text(event)
+    return f"[child] {text}" if event.get("prog", "").endswith("-child") else text
+
+
+def _call_text(event: dict) -> str:
     name = event["event"]
     ret = event.get("ret")
     error = f" {event['errno']}" if event.get("errno") else ""
@@ -25,7 +33,7 @@ def event_text(event: dict) -> str:
             return "read() = 0 (EOF)"
         return f"{name}() = {ret}{error}"
     if name in ("shutdown", "close"):
-        how = "SHUT_WR" if name == "shutdown" else ""
+        how = event.get("how", "SHUT_WR") if name == "shutdown" else ""
         return f"{name}({how}) = {ret}{error}"
     if name == "connect":
         return f"connect({event.get('peer', '')}) = {ret}{error}"
@@ -39,6 +47,8 @@ def event_text(event: dict) -> str:
         return f"listen(:{event.get('port')})"
     if name == "stdin":
         return "end of standard input"
+    if name in ("fork", "getsockopt", "linger"):
+        return f"{name}() = {ret}{error}"
     return name
 
 

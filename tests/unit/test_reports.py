@@ -112,3 +112,15 @@ def test_index_lists_each_claim_with_its_checks(data, tmp_path):
     assert any("[close/abrupt](" in row and "RST from client at +1.429 s" in row for row in rows)
     assert "Not judged by this catalog yet:" in text
     assert "<table>" in page.read_text()
+
+
+def test_event_texts_name_the_call_and_the_child():
+    from kit.report.timeline import event_text
+
+    assert event_text({"event": "write", "ret": 5, "data": "data2", "prog": "client-child"}) \
+        == '[child] write("data2") = 5'
+    assert event_text({"event": "read", "ret": -1, "errno": "ECONNRESET", "prog": "server"}) \
+        == "read() = -1 ECONNRESET"
+    assert event_text({"event": "shutdown", "ret": 0, "prog": "client"}) == "shutdown(SHUT_WR) = 0"
+    assert event_text({"event": "getsockopt", "ret": -1, "errno": "EBADF"}) == \
+        "getsockopt() = -1 EBADF"
