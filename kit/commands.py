@@ -185,6 +185,12 @@ def report(directory: str) -> list[Path]:
         if len(members) > 1:
             roots = [root for _, root in sorted(members)]
             written.append(write_comparisons(roots[0].parent, roots, prefix))
+    # A whole-catalog run's index, where one was written, from the same runs.
+    for index in sorted({run_root.parent for run_root in runs}):
+        for existing in index.glob("*-all-index.md"):
+            stamp = existing.name[:len("YYYYmmdd-HHMMSS")]
+            members = [r for r in runs if r.parent == index and r.name.startswith(stamp)]
+            written.append(write_index(index, members, stamp))
     return written
 
 

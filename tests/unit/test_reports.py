@@ -97,6 +97,15 @@ def test_invoke_report_rebuilds_runs_and_the_side_by_side_page(data, tmp_path):
     assert (tmp_path / "20261126-000000-close-comparison.md").exists()
 
 
+def test_invoke_report_rebuilds_a_catalog_index(data, tmp_path):
+    for variant in ("graceful", "abrupt"):
+        make_run_directory(data, tmp_path, variant)
+    (tmp_path / "20261126-000000-all-index.md").write_text("stale")
+    written = commands.report(str(tmp_path))
+    assert tmp_path / "20261126-000000-all-index.html" in written
+    assert (tmp_path / "20261126-000000-all-index.md").read_text().startswith("# Every claim")
+
+
 def test_index_lists_each_claim_with_its_checks(data, tmp_path):
     from kit.report.index import write_index
 
