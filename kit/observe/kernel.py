@@ -164,9 +164,14 @@ class KernelTracer:
                 except KitError:
                     # The helper is gone (removed by hand?): the instance is the kernel's
                     # and stays unless another helper removes it.
-                    fresh = DockerHost(_start_helper(self.image, self.run_id), "tracer")
+                    try:
+                        fresh = DockerHost(_start_helper(self.image, self.run_id), "tracer")
+                    except KitError:
+                        return   # nothing more to try here; 'invoke clean' removes it
                     try:
                         _remove_instance(fresh, self.instance)
+                    except KitError:
+                        pass     # likewise
                     finally:
                         _remove_quietly(fresh.container.name)
             finally:

@@ -126,3 +126,17 @@ def test_a_tracer_whose_helper_vanished_still_removes_its_instance(lab_image, do
     tracer._helper.container.remove(force=True)     # e.g. someone ran 'docker rm -f'
     tracer.close()
     assert tracer.instance not in leftover_instances(lab_image.name)
+
+
+def test_without_tracefs_the_run_goes_on_and_says_why(tmp_path, lab_image, monkeypatch):
+    from kit.observe import kernel
+    from kit.runner import run_variant
+    from kit.scenarios import RunParameters, get_scenario
+
+    monkeypatch.setattr(kernel, "TRACEFS", "/no/tracefs/here")
+    outcome = run_variant(get_scenario("close"), "abrupt", RunParameters(server_delay=0.2),
+                          lab_image, tmp_path)
+    assert outcome.verdict == "pass"
+    reason = outcome.record["kernel_trace"]
+    assert reason["recorded"] is False and reason["reason"].startswith("tracefs is not usable")
+    assert not (outcome.directory / "kernel.jsonl").exists()

@@ -14,3 +14,14 @@ def test_exit_statuses_are_described():
     assert describe_exit(1) == "exit 1"
     assert describe_exit(141) == "killed by SIGPIPE (13)"
     assert describe_exit(None) == "still running"
+
+
+def test_docker_errors_become_one_actionable_line():
+    from kit.dockerhost import _explain
+
+    assert "add your user to the 'docker' group" in _explain(Exception(
+        "Error while fetching server API version: ('Connection aborted.', "
+        "PermissionError(13, 'Permission denied'))"))
+    assert "start it (systemctl start docker)" in _explain(Exception(
+        "Error while fetching server API version: ('Connection aborted.', "
+        "FileNotFoundError(2, 'No such file or directory'))"))
