@@ -7,6 +7,7 @@ its hosts are containers or machines reached over SSH.
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -96,10 +97,12 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         with step(f"{scenario.name}/{variant}") as progress, \
                 ThreadPoolExecutor(max_workers=1) as background, ExitStack() as cleanup:
             progress.update("starting the lab")
-            # The tracer's helper starts while Compose brings the lab up.
-            tracer_ready = background.submit(start_kernel_trace, run_id, image.name, params,
+            # The tracer's helper starts while Compose brings the lab up. Its removal is
+            # registered first: a Ctrl-C can land inside submit() itself.
+            tracer_slot = TracerSlot()
+            cleanup.callback(tracer_slot.close)
+            tracer_ready = background.submit(tracer_slot.start, run_id, image.name, params,
                                              record, timings)
-            cleanup.callback(close_tracer, tracer_ready)   # the instance goes, even on Ctrl-C
             phase = time.monotonic()
             with lab, ExitStack() as in_lab:
                 timings.lab_up = time.monotonic() - phase
@@ -114,7 +117,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                 tracer = tracer_ready.result()
                 # Closed alongside the lab's teardown (its helper is not the lab's), and
                 # again, a no-op then, after it.
-                in_lab.callback(background.submit, close_tracer, tracer_ready)
+                in_lab.callback(background.submit, tracer_slot.close)
                 t0 = record["t0"] = time.time()
                 phase = time.monotonic()
                 try:
@@ -160,25 +163,47 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
     return RunOutcome(directory.root, record["verdict"], record)
 
 
-def start_kernel_trace(run_id: str, image: str, params: RunParameters, record: dict,
-                       timings: Timings) -> KernelTracer | None:
-    """A running tracer, or None with the reason recorded in run.json."""
-    if not params.kernel_trace:
-        record["kernel_trace"] = {"recorded": False, "reason": "turned off (--no-kernel-trace)"}
-        return None
-    started = time.monotonic()
-    tracer = KernelTracer(run_id, image, params.port)
-    try:
-        tracer.start()
-    except KitError as reason:   # TraceUnavailable, or the helper failing under it
-        tracer.close()
-        record["kernel_trace"] = {"recorded": False, "reason": str(reason)}
-        say(f"no kernel trace for this run: {reason}")
-        return None
-    finally:
-        timings.tracer_start = time.monotonic() - started
-    record["kernel_trace"] = {"recorded": True, "instance": tracer.instance}
-    return tracer
+class TracerSlot:
+    """The run's kernel tracer, started in the background and removed exactly once.
+
+    start() and close() exclude each other: a close() that comes first (Ctrl-C before the
+    background start even began) cancels the start; one that comes during it waits.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._closed = False
+        self._tracer: KernelTracer | None = None
+
+    def start(self, run_id: str, image: str, params: RunParameters, record: dict,
+              timings: Timings) -> KernelTracer | None:
+        """A running tracer, or None with the reason recorded in run.json."""
+        with self._lock:
+            if self._closed:
+                return None
+            if not params.kernel_trace:
+                record["kernel_trace"] = {"recorded": False,
+                                          "reason": "turned off (--no-kernel-trace)"}
+                return None
+            started = time.monotonic()
+            tracer = self._tracer = KernelTracer(run_id, image, params.port)
+            try:
+                tracer.start()
+            except KitError as reason:   # TraceUnavailable, or the helper failing under it
+                tracer.close()
+                record["kernel_trace"] = {"recorded": False, "reason": str(reason)}
+                say(f"no kernel trace for this run: {reason}")
+                return None
+            finally:
+                timings.tracer_start = time.monotonic() - started
+            record["kernel_trace"] = {"recorded": True, "instance": tracer.instance}
+            return tracer
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._tracer is not None:
+                self._tracer.close()   # safe twice
 
 
 def stop_tracer(tracer: KernelTracer | None, record: dict, timings: Timings) -> str | None:
@@ -193,16 +218,6 @@ def stop_tracer(tracer: KernelTracer | None, record: dict, timings: Timings) -> 
         return None
     finally:
         timings.tracer_stop = time.monotonic() - started
-
-
-def close_tracer(tracer_ready) -> None:
-    """Remove the tracer once it has started (or failed to)."""
-    try:
-        tracer = tracer_ready.result()
-    except Exception:   # its start failed; what it made is removed by label
-        return
-    if tracer is not None:
-        tracer.close()
 
 
 def environment(image: LabImage) -> dict:
