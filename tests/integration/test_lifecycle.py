@@ -140,3 +140,24 @@ def test_without_tracefs_the_run_goes_on_and_says_why(tmp_path, lab_image, monke
     reason = outcome.record["kernel_trace"]
     assert reason["recorded"] is False and reason["reason"].startswith("tracefs is not usable")
     assert not (outcome.directory / "kernel.jsonl").exists()
+
+
+def test_ctrl_c_in_the_first_milliseconds_leaves_nothing(tmp_path, lab_image, docker_client):
+    """The tracer starts in the background as the lab comes up; a Ctrl-C in that very
+    instant (once it landed inside the executor's submit()) must still remove it; the
+    autouse fixtures check that no tracefs instance is left either."""
+    for attempt, delay in enumerate([0.0, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3]):
+        out = tmp_path / str(attempt)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "run", "--scenario", "close", "--variant",
+             "graceful", "--out", str(out)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not list(out.glob("*/run.json")) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 130, output
+        assert kit_resources(docker_client) == [], f"after a Ctrl-C {delay} s in: {output}"
