@@ -73,9 +73,9 @@ def scenarios() -> Table:
     for column in ("scenario", "variant", "what happens", "claims"):
         table.add_column(column)
     for scenario in CATALOG.values():
-        for index, (variant, description) in enumerate(scenario.variants.items()):
-            table.add_row(scenario.name if index == 0 else "", variant, description,
-                          " ".join(scenario.claims) if index == 0 else "")
+        table.add_row(scenario.name, "", scenario.summary, " ".join(scenario.claims))
+        for variant, description in scenario.variants.items():
+            table.add_row("", variant, description, "")
     return table
 
 

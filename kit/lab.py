@@ -89,9 +89,8 @@ class Lab:
 
     def address(self, role: str) -> str:
         """The host's address on the lab network."""
-        container = self.hosts[role].container
-        container.reload()
-        networks = container.attrs["NetworkSettings"]["Networks"]
+        # attach() listed the containers once they ran, which inspects each: no reload.
+        networks = self.hosts[role].container.attrs["NetworkSettings"]["Networks"]
         return next(iter(networks.values()))["IPAddress"]
 
 

@@ -11,20 +11,14 @@ from __future__ import annotations
 from kit.observe import counters
 from kit.observe.capture import describe
 from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                client_args, server_args)
+                                WITHIN_CALL, client_args, server_args)
 from kit.scenarios.close import at, describe_exit
 
 ABORT_ON_CLOSE = "TcpExtTCPAbortOnClose"
 # Linux counts a zero-linger close() under TCPAbortOnData (tcp_close()); TCPAbortOnLinger
 # counts orphans killed in FIN-WAIT-2 by a negative TCP_LINGER2 instead.
 ABORT_ON_ZERO_LINGER = "TcpExtTCPAbortOnData"
-# The closing segment leaves inside close(); the call is logged as it returns.
-WITHIN_CLOSE = 0.05
 
-
-def _first_client_segment_after(ev: Evidence, t: float) -> dict | None:
-    after = ev.segments("client", after=t - 0.5)
-    return after[0] if after else None
 
 
 def closing_segment(ev: Evidence, reset: bool, claim: str, why: str) -> Check:
@@ -32,19 +26,19 @@ def closing_segment(ev: Evidence, reset: bool, claim: str, why: str) -> Check:
     closed = ev.first("client", "close")
     fins = ev.segments("client", "FIN")
     resets = [s for s in ev.segments("client", "RST")
-              if closed and abs(s["t"] - closed["t"]) < WITHIN_CLOSE]
+              if closed and abs(s["t"] - closed["t"]) < WITHIN_CALL]
     if reset:
         passed = bool(resets) and not fins
         expected = f"close() sends an RST and no FIN ({why})"
     else:
         passed = bool(fins) and closed is not None and \
-            abs(fins[0]["t"] - closed["t"]) < WITHIN_CLOSE and not resets
+            abs(fins[0]["t"] - closed["t"]) < WITHIN_CALL and not resets
         expected = f"close() sends a FIN ({why})"
     sent = resets[0] if resets else (fins[0] if fins else None)
     observed = (f"close() at {at(closed)}; client sent {describe(sent)} at {at(sent)}"
                 if sent else f"close() at {at(closed)}; no FIN or RST from the client")
     reasons = [r for r in ev.kernel_events("client", "tcp_send_reset")
-               if closed and abs(r["t"] - closed["t"]) < WITHIN_CLOSE]
+               if closed and abs(r["t"] - closed["t"]) < WITHIN_CALL]
     if reasons:
         observed += f"; kernel: reset in state {reasons[0].get('state')}, reason " \
                     f"{reasons[0].get('reason')}"

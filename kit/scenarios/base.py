@@ -22,6 +22,10 @@ class RunParameters:
     kernel_trace: bool = True
 
 
+# A segment a call sends leaves inside the call; the program logs the call as it returns.
+WITHIN_CALL = 0.05
+
+
 def server_args(params: RunParameters, *extra: str) -> list[str]:
     """graceserver's options for these parameters, then ``extra``."""
     return ["--port", str(params.port), "--server-delay", f"{params.server_delay:g}",

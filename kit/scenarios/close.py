@@ -62,12 +62,12 @@ class CloseScenario(Scenario):
                     server_finish_timeout=replies_done + 10)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        checks = [self._captures_complete(evidence), self._server_received_both(evidence),
+        checks = [self.captures_complete(evidence), self._server_received_both(evidence),
                   self._replies_came_after_end(variant, evidence)]
         if variant == "abrupt":
             checks += [self._client_sent_fin(evidence),
-                       self._no_reply_after_close(evidence), self._client_sent_rst(evidence),
-                       self._server_next_write(params, evidence),
+                       self._no_reply_after_close(evidence), self.client_sent_rst(evidence),
+                       self.server_next_write(params, evidence),
                        self._exited_normally(evidence, "client", "C10")]
             kernel_paths = {"client": ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"],
                             "server": ["ESTAB", "CLOSE-WAIT", "CLOSE"]}
@@ -87,10 +87,10 @@ class CloseScenario(Scenario):
                        for role, path in kernel_paths.items()]
         return checks
 
-    # -- evidence --------------------------------------------------------------------
+    # -- evidence (shared: the other scenarios call these too) ----------------------
 
     @staticmethod
-    def _captures_complete(ev: Evidence) -> Check:
+    def captures_complete(ev: Evidence) -> Check:
         counts = ev.capture_counts
         complete = bool(counts) and all(
             c.get("captured") == c.get("received") and not c.get("dropped")
@@ -171,7 +171,7 @@ class CloseScenario(Scenario):
                      f"({describe(fin) if fin else 'none'}); data after it: {len(data_after)}")
 
     @staticmethod
-    def _client_sent_rst(ev: Evidence) -> Check:
+    def client_sent_rst(ev: Evidence) -> Check:
         closed = ev.first("client", "close")
         rsts = ev.segments("client", "RST")
         rst = rsts[0] if rsts else None
@@ -194,7 +194,7 @@ class CloseScenario(Scenario):
                      "client's kernel", observed)
 
     @staticmethod
-    def _server_next_write(params: RunParameters, ev: Evidence) -> Check:
+    def server_next_write(params: RunParameters, ev: Evidence) -> Check:
         writes = ev.calls("server", "write")
         failed = [e for e in writes if e["ret"] < 0]
         signals = [e for e in ev.calls("server", "signal") if e.get("name") == "SIGPIPE"]

@@ -4,11 +4,10 @@ the connection itself (C2, C7, C9a, C9b, C9c)."""
 from __future__ import annotations
 
 from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                client_args, server_args)
+                                WITHIN_CALL, client_args, server_args)
 from kit.scenarios.close import MESSAGES, at
 
 CHILD = "client-child"
-WITHIN_CALL = 0.05   # a FIN leaves inside the call; the call is logged as it returns
 
 
 class RefcountScenario(Scenario):

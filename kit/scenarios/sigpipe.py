@@ -30,8 +30,8 @@ class SigpipeScenario(Scenario):
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         params = dataclasses.replace(params, sigpipe=variant)
-        checks = [_close._captures_complete(evidence), _close._client_sent_rst(evidence),
-                  _close._server_next_write(params, evidence)]
+        checks = [_close.captures_complete(evidence), _close.client_sent_rst(evidence),
+                  _close.server_next_write(params, evidence)]
         log = evidence.logs.get("server", "")
         status = evidence.exit_status.get("server")
         if variant == "default":

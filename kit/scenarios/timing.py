@@ -40,7 +40,7 @@ class TimingScenario(Scenario):
         else:
             wanted_shown, wanted_reset = [f"Hi, {MESSAGES[0]}"], f"Hi, {MESSAGES[1]}"
         return [
-            _close._captures_complete(evidence),
+            _close.captures_complete(evidence),
             Check("client-shows", "C15", shown == wanted_shown,
                   f"the client shows {wanted_shown or 'no reply'}",
                   f"close() at {at(closed)}; the client showed {shown or 'no reply'}"),

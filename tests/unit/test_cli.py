@@ -44,3 +44,4 @@ def test_scenarios_lists_close_and_its_variants():
     assert result.returncode == 0
     text = result.stdout + result.stderr
     assert "close" in text and "graceful" in text and "abrupt" in text and "C10" in text
+    assert "close() versus shutdown(SHUT_WR)" in text      # each scenario's summary
