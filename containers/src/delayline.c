@@ -1,0 +1,256 @@
+/*
+ * netkit-delayline: a userspace delay line for kernels without sch_netem.
+ *
+ * An iptables NFQUEUE rule hands each packet leaving eth0 to this program, which
+ * holds it for the latency (plus jitter) and then accepts it. Packets leave in the
+ * order they came, unless --reorder sends a share of them at once, ahead of the
+ * held ones (netem's meaning of reordering). At most --limit packets are held;
+ * beyond that they are dropped and counted, as netem's queue limit does.
+ *
+ *   netkit-delayline --queue N --latency-us U [--jitter-us J] [--distribution
+ *       uniform|normal] [--reorder PERCENT] [--limit PACKETS] [--seed S]
+ *       --pidfile FILE [--stats FILE]
+ *
+ * It detaches once the queue is bound, so the caller may add the NFQUEUE rule as soon
+ * as it returns. SIGTERM ends it; --stats then receives what it did as one JSON line.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/netfilter.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+
+struct held {
+    uint32_t id;
+    int64_t release_ns;
+};
+
+static struct {
+    int64_t latency_ns, jitter_ns;
+    int normal;
+    double reorder;          /* probability 0..1 */
+    size_t limit;
+    uint64_t rng;
+} cfg = {.limit = 10000, .rng = 0x9e3779b97f4a7c15ULL};
+
+static struct held *ring;
+static size_t head, count;
+static int64_t last_release_ns;
+static struct {
+    unsigned long long packets, delayed, reordered, dropped_limit, max_held;
+    double delay_sum_ms;
+} stats;
+static volatile sig_atomic_t stopping;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* xorshift64*: small, fast and repeatable from --seed. */
+static double uniform01(void)
+{
+    cfg.rng ^= cfg.rng >> 12;
+    cfg.rng ^= cfg.rng << 25;
+    cfg.rng ^= cfg.rng >> 27;
+    return (double)((cfg.rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static int64_t sample_delay(void)
+{
+    double offset = 0;
+    if (cfg.jitter_ns) {
+        if (cfg.normal) {   /* Box-Muller: jitter is the standard deviation, as in netem */
+            double u1 = uniform01(), u2 = uniform01();
+            if (u1 < 1e-12)
+                u1 = 1e-12;
+            offset = sqrt(-2 * log(u1)) * cos(2 * M_PI * u2) * (double)cfg.jitter_ns;
+        } else {            /* uniform in [-jitter, +jitter], netem's default */
+            offset = (2 * uniform01() - 1) * (double)cfg.jitter_ns;
+        }
+    }
+    int64_t delay = cfg.latency_ns + (int64_t)offset;
+    return delay < 0 ? 0 : delay;
+}
+
+static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nfq_data *data,
+                     void *unused)
+{
+    (void)msg;
+    (void)unused;
+    struct nfqnl_msg_packet_hdr *hdr = nfq_get_msg_packet_hdr(data);
+    if (!hdr)
+        return 0;
+    uint32_t id = ntohl(hdr->packet_id);
+    stats.packets++;
+    if (cfg.reorder > 0 && uniform01() < cfg.reorder) {
+        stats.reordered++;
+        return nfq_set_verdict(queue, id, NF_ACCEPT, 0, NULL);
+    }
+    if (count >= cfg.limit) {
+        stats.dropped_limit++;
+        return nfq_set_verdict(queue, id, NF_DROP, 0, NULL);
+    }
+    int64_t arrival = now_ns();
+    int64_t release = arrival + sample_delay();
+    /* In order: a packet never leaves before the one held ahead of it. */
+    if (release < last_release_ns)
+        release = last_release_ns;
+    last_release_ns = release;
+    ring[(head + count) % cfg.limit] = (struct held){id, release};
+    count++;
+    if (count > stats.max_held)
+        stats.max_held = count;
+    stats.delayed++;
+    stats.delay_sum_ms += (double)(release - arrival) / 1e6;
+    return 0;
+}
+
+static void release_due(struct nfq_q_handle *queue)
+{
+    int64_t now = now_ns();
+    while (count && ring[head].release_ns <= now) {
+        nfq_set_verdict(queue, ring[head].id, NF_ACCEPT, 0, NULL);
+        head = (head + 1) % cfg.limit;
+        count--;
+    }
+}
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void write_stats(const char *path)
+{
+    if (!path)
+        return;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return;
+    fprintf(f, "{\"packets\":%llu,\"delayed\":%llu,\"reordered\":%llu,\"dropped_limit\":%llu,"
+               "\"max_held\":%llu,\"mean_delay_ms\":%.3f}\n",
+            stats.packets, stats.delayed, stats.reordered, stats.dropped_limit, stats.max_held,
+            stats.delayed ? stats.delay_sum_ms / (double)stats.delayed : 0.0);
+    fclose(f);
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: netkit-delayline --queue N --latency-us U [--jitter-us J] "
+                    "[--distribution uniform|normal] [--reorder PERCENT] [--limit PACKETS] "
+                    "[--seed S] --pidfile FILE [--stats FILE]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"queue", required_argument, 0, 'q'},     {"latency-us", required_argument, 0, 'l'},
+        {"jitter-us", required_argument, 0, 'j'}, {"distribution", required_argument, 0, 'd'},
+        {"reorder", required_argument, 0, 'r'},   {"limit", required_argument, 0, 'L'},
+        {"seed", required_argument, 0, 's'},      {"pidfile", required_argument, 0, 'p'},
+        {"stats", required_argument, 0, 'S'},     {0, 0, 0, 0}};
+    int queue_num = -1, opt;
+    const char *pidfile = NULL, *statsfile = NULL;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 'q': queue_num = atoi(optarg); break;
+        case 'l': cfg.latency_ns = strtoll(optarg, NULL, 10) * 1000; break;
+        case 'j': cfg.jitter_ns = strtoll(optarg, NULL, 10) * 1000; break;
+        case 'd':
+            if (strcmp(optarg, "normal") == 0)
+                cfg.normal = 1;
+            else if (strcmp(optarg, "uniform") != 0)
+                usage();
+            break;
+        case 'r': cfg.reorder = atof(optarg) / 100.0; break;
+        case 'L': cfg.limit = (size_t)strtoull(optarg, NULL, 10); break;
+        case 's': cfg.rng = strtoull(optarg, NULL, 10) * 2 + 1; break;   /* never 0 */
+        case 'p': pidfile = optarg; break;
+        case 'S': statsfile = optarg; break;
+        default: usage();
+        }
+    }
+    if (queue_num < 0 || !pidfile || cfg.limit == 0)
+        usage();
+    ring = calloc(cfg.limit, sizeof *ring);
+    struct nfq_handle *handle = nfq_open();
+    if (!ring || !handle) {
+        perror("netkit-delayline: nfq_open");
+        return 1;
+    }
+    struct nfq_q_handle *queue = nfq_create_queue(handle, (uint16_t)queue_num, on_packet, NULL);
+    if (!queue) {
+        fprintf(stderr, "netkit-delayline: cannot bind NFQUEUE %d: %s\n", queue_num,
+                strerror(errno));
+        return 1;
+    }
+    /* Only the verdict matters, not the bytes: copy the metadata alone. */
+    if (nfq_set_mode(queue, NFQNL_COPY_META, 0) < 0 ||
+        nfq_set_queue_maxlen(queue, (uint32_t)cfg.limit + 1024) < 0) {
+        perror("netkit-delayline: configuring the queue");
+        return 1;
+    }
+    int fd = nfq_fd(handle);
+    nfnl_rcvbufsiz(nfq_nfnlh(handle), 8 * 1024 * 1024);
+    /* Detach once bound: the caller's NFQUEUE rule may then be added at once. */
+    if (daemon(0, 0) < 0) {
+        perror("netkit-delayline: daemon");
+        return 1;
+    }
+    FILE *pf = fopen(pidfile, "w");
+    if (pf) {
+        fprintf(pf, "%d\n", getpid());
+        fclose(pf);
+    }
+    signal(SIGTERM, on_term);
+    signal(SIGINT, on_term);
+    char buf[65536];
+    while (!stopping) {
+        struct timespec timeout = {1, 0}, *wait = &timeout;
+        if (count) {
+            int64_t left = ring[head].release_ns - now_ns();
+            if (left < 0)
+                left = 0;
+            timeout.tv_sec = left / 1000000000LL;
+            timeout.tv_nsec = left % 1000000000LL;
+        }
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int ready = ppoll(&pfd, 1, wait, NULL);
+        if (ready > 0) {
+            /* Drain everything waiting before releasing, without blocking. */
+            for (;;) {
+                ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n <= 0)
+                    break;
+                nfq_handle_packet(handle, buf, (int)n);
+            }
+        }
+        release_due(queue);
+    }
+    /* Let what is held go rather than drop it: the rule is gone by now. */
+    while (count) {
+        nfq_set_verdict(queue, ring[head].id, NF_ACCEPT, 0, NULL);
+        head = (head + 1) % cfg.limit;
+        count--;
+    }
+    write_stats(statsfile);
+    nfq_destroy_queue(queue);
+    nfq_close(handle);
+    unlink(pidfile);
+    return 0;
+}

@@ -1,0 +1,175 @@
+"""Applying an impairment to a lab: the netem probe, the engine choice, the commands run
+on each sender, clearing, and measuring what the link really delivers.
+
+Everything happens inside the containers' own network namespaces (they have
+NET_ADMIN): removing a container removes its impairment, and no interface of the
+Docker host is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import statistics
+from dataclasses import dataclass
+
+import docker.errors
+
+from kit import labels
+from kit.dockerhost import client
+from kit.errors import BadInput, EnvironmentProblem, LabFailure
+from kit.hosts import Host
+from kit.impair.engines import (HANDLE, TcFeatures, apply_commands, check_supported,
+                                clear_commands)
+from kit.impair.spec import LinkRequest
+from kit.interrupts import deferred_interrupt
+
+PROBE_PORT = 43299
+NETEM_FIX = ("load it on the Docker host with 'modprobe sch_netem' (Ubuntu: apt install "
+             "linux-modules-extra-$(uname -r); WSL2: a kernel built with "
+             "CONFIG_NET_SCH_NETEM)")
+
+
+class ImpairmentFailed(LabFailure):
+    """A command that shapes the link failed; the message is the tool's own."""
+
+
+@dataclass(frozen=True)
+class NetemProbe:
+    available: bool
+    reason: str          # tc's own words where netem could not be installed
+    tc: TcFeatures
+
+    def to_json(self) -> dict:
+        return {"netem": self.available, "reason": self.reason,
+                "tc_netem_seed": self.tc.netem_seed}
+
+
+PROBE_SCRIPT = f"""
+if out=$(tc qdisc add dev lo root handle {HANDLE} netem delay 1ms 2>&1); then
+    echo "netem: ok"; tc qdisc del dev lo root handle {HANDLE}
+else
+    echo "netem: $out"
+fi
+if tc qdisc add dev lo root netem help 2>&1 | grep -q seed; then echo "seed: yes"; fi
+"""
+
+
+def parse_probe(output: str) -> NetemProbe:
+    netem = next((line[len("netem: "):] for line in output.splitlines()
+                  if line.startswith("netem: ")), "no answer from the probe")
+    return NetemProbe(netem == "ok", "" if netem == "ok" else netem.strip(),
+                      TcFeatures(netem_seed="seed: yes" in output))
+
+
+def probe_netem(image: str) -> NetemProbe:
+    """Really install and remove a netem qdisc, in a throwaway container of the lab image
+    on the same kernel (its own loopback only: no network is created)."""
+    name = f"netkit-probe-{secrets.token_hex(3)}"
+    container = None
+    try:
+        container = client().containers.create(
+            image, ["sh", "-c", PROBE_SCRIPT], name=name, network_mode="none",
+            cap_add=["NET_ADMIN"], labels={labels.MANAGED: "true", labels.ROLE: "netem-probe"})
+        container.start()
+        container.wait(timeout=30)
+        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+    except docker.errors.DockerException as error:
+        raise EnvironmentProblem(f"the netem probe could not run: {error}") from None
+    finally:
+        if container is not None:
+            with deferred_interrupt():
+                try:
+                    container.remove(force=True)
+                except docker.errors.DockerException:
+                    pass   # labelled: 'invoke clean' removes it
+    return parse_probe(output)
+
+
+def choose_engine(link: LinkRequest, probe: NetemProbe | None) -> tuple[str, str]:
+    """The engine to use and a line saying why; refuses what it cannot honour."""
+    imp = link.impairment
+    if link.engine == "userspace":
+        check_supported("userspace", imp)
+        return "userspace", "asked for (--impair-engine userspace)"
+    assert probe is not None
+    if probe.available:
+        check_supported("netem", imp, probe.tc)
+        return "netem", "the kernel has sch_netem"
+    missing = f"netem is missing on this kernel ({probe.reason}): {NETEM_FIX}"
+    if link.engine == "netem":
+        raise EnvironmentProblem(f"--impair-engine netem: {missing}")
+    check_supported("userspace", imp,
+                    why=f"; {missing}, or drop those options for the userspace engine")
+    return "userspace", f"{missing}; using the userspace engine instead"
+
+
+def run_commands(host: Host, role: str, commands: list[str]) -> None:
+    """Run ``commands`` in order on ``host``; the first that fails stops the rest and is
+    reported with its own error output."""
+    script = "\n".join(
+        f"{command} || {{ echo 'netkit: failed: '{shlex.quote(command)} >&2; exit 1; }}"
+        for command in commands)
+    result = host.run(["sh", "-c", script], timeout=30, check=False)
+    if result.exit_code != 0:
+        lines = result.stderr.strip().splitlines()
+        failed = next((line[len("netkit: failed: "):] for line in lines
+                       if line.startswith("netkit: failed: ")), "?")
+        said = [line for line in lines if not line.startswith("netkit: failed: ")]
+        raise ImpairmentFailed(f"shaping the {role}'s link failed at '{failed}': "
+                               f"{' '.join(said) or 'no message'}")
+
+
+def apply_link(hosts: dict[str, Host], link: LinkRequest, engine: str) -> dict:
+    """Shape each sender's egress; return what run.json records (the exact commands)."""
+    applied = {}
+    for role in link.senders():
+        commands = apply_commands(engine, link.impairment)
+        run_commands(hosts[role], role, commands)
+        applied[role] = commands
+    return {"engine": engine, **link.to_json(), "commands": applied}
+
+
+def clear_link(hosts: dict[str, Host]) -> dict[str, list[str]]:
+    """Remove what the kit installed on every host (and nothing else)."""
+    cleared = {}
+    for role, host in hosts.items():
+        run_commands(host, role, clear_commands())
+        cleared[role] = clear_commands()
+    return cleared
+
+
+def shaping_on(host: Host) -> str:
+    """What the kit has installed on a host, in tc's and iptables' own words."""
+    result = host.run(["sh", "-c", f"tc qdisc show dev eth0 | grep ' {HANDLE}' ; "
+                                   "iptables -w -t mangle -S NETKIT 2>/dev/null | tail -n +2"],
+                      check=False)
+    return result.stdout.strip()
+
+
+def measure_rtt(server: Host, client_host: Host, server_address: str, count: int = 5) -> list[float]:
+    """Round-trip times in ms: TCP handshakes from the client to a listener on the server.
+
+    One extra handshake goes first and is dropped: it may wait for ARP (which netem
+    delays too)."""
+    if count < 1:
+        raise BadInput("the probe needs at least one handshake")
+    started = server.run(["sh", "-c",
+                          f"setsid netkit-probe listen {PROBE_PORT} >/tmp/netkit-probe.log 2>&1 "
+                          "& pid=$!; "
+                          "until grep -q listening /tmp/netkit-probe.log; do "
+                          "kill -0 $pid || exit 1; sleep 0.01; done; echo $pid"], timeout=10)
+    try:
+        output = client_host.run(["netkit-probe", "connect", server_address, str(PROBE_PORT),
+                                  str(count + 1)], timeout=60).stdout
+    finally:
+        server.run(["kill", started.stdout.strip()], check=False)
+    return json.loads(output)["connect_ms"][1:]
+
+
+def rtt_summary(samples: list[float]) -> dict:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"samples_ms": samples, "median_ms": round(statistics.median(ordered), 3),
+            "p95_ms": round(p95, 3), "min_ms": ordered[0], "max_ms": ordered[-1]}
