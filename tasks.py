@@ -30,6 +30,39 @@ def _boundary(function):
     return wrapper
 
 
+# The link's impairment options, shared by 'run' and 'impair' (docs/impairments.md).
+LINK_HELP = {
+    "latency": "one-way delay added to each shaped direction (100ms, 0.1s, 500us); with "
+               "--direction both the round trip carries it twice",
+    "jitter": "variation around --latency (10ms)",
+    "latency_correlation": "how much each delay depends on the last one (25%; netem only)",
+    "distribution": "of the jitter: uniform (default), normal, pareto, paretonormal "
+                    "(the last two: netem only)",
+    "loss": "random loss of packets (1%)",
+    "loss_correlation": "burstiness of --loss (25%; netem only)",
+    "loss_gemodel": "Gilbert-Elliott loss instead of --loss: P,R[,1-H[,1-K]] in percent "
+                    "(1%,30%; netem only)",
+    "duplicate": "packets sent twice (1%; netem only)",
+    "corrupt": "packets with one bit flipped (0.1%; netem only)",
+    "reorder": "packets sent at once, ahead of the delayed ones (25%; needs --latency)",
+    "reorder_correlation": "(50%; netem only)",
+    "rate": "bandwidth limit in bits per second (512kbit, 10mbit, 1gbit)",
+    "limit": "packets the shaping may hold before it drops (default 10000: netem's own "
+             "1000 silently drops at large delays)",
+    "seed": "seed for repeatable randomness (netem with iproute2 6.5 or later; the userspace "
+            "engine seeds jitter and reordering, not --loss)",
+    "direction": "both (default), client-to-server (the client's egress) or "
+                 "server-to-client (the server's egress)",
+    "impair_engine": "auto (default: netem where the kernel has it, else userspace), netem, "
+                     "or userspace (NFQUEUE delay line, iptables drops, tbf)",
+}
+LINK_OPTIONS = tuple(LINK_HELP)
+
+
+def _link_options(values: dict) -> dict:
+    return {name: values[name] for name in LINK_OPTIONS if values[name] is not None}
+
+
 @task(
     help={
         "scenario": "scenario to run ('invoke scenarios' lists them)",
@@ -46,16 +79,23 @@ def _boundary(function):
         "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
                         "turns it off; where tracefs cannot be reached the run goes on "
                         "without it and run.json says why)",
+        **LINK_HELP,
     }
 )
 @_boundary
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
-        out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True):
-    """Run a scenario between a client and a server container; exit 0 if every check passed."""
+        out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
+        latency=None, jitter=None, latency_correlation=None, distribution=None, loss=None,
+        loss_correlation=None, loss_gemodel=None, duplicate=None, corrupt=None, reorder=None,
+        reorder_correlation=None, rate=None, limit=None, seed=None, direction="both",
+        impair_engine="auto"):
+    """Run a scenario between a client and a server container; exit 0 if every check passed.
+
+    The link between them can be impaired (--latency 100ms --loss 1% ...)."""
     from kit import commands
 
     code = commands.run(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                        base_image, kernel_trace)
+                        base_image, kernel_trace, _link_options(locals()))
     if code:
         raise Exit(code=code)
 
@@ -97,6 +137,20 @@ def down(c, run=None, all=False):
     from kit import commands
 
     commands.down(run, every=all)
+
+
+@task(help={"run": "the run id of the lab (needed when several are up)",
+            "clear": "remove the kit's shaping from both hosts", **LINK_HELP})
+@_boundary
+def impair(c, run=None, clear=False, latency=None, jitter=None, latency_correlation=None,
+           distribution=None, loss=None, loss_correlation=None, loss_gemodel=None,
+           duplicate=None, corrupt=None, reorder=None, reorder_correlation=None, rate=None,
+           limit=None, seed=None, direction="both", impair_engine="auto"):
+    """Impair the link of a lab that is up (replacing any earlier shaping), or --clear it;
+    then measure the round trip it delivers."""
+    from kit import commands
+
+    commands.impair(run, clear, _link_options(locals()))
 
 
 @task(help={"role": "client or server", "run": "the run id of the lab (when several are up)"})
@@ -165,4 +219,5 @@ def bench(c, runs=5, cold=True, evidence=False):
     c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 
-namespace = Collection(run, scenarios, build, up, down, shell, logs, report, clean, test, bench)
+namespace = Collection(run, scenarios, build, up, down, impair, shell, logs, report, clean, test,
+                       bench)

@@ -17,7 +17,9 @@ from kit.compose import compose_cli
 from kit.dockerhost import client
 from kit.errors import BadInput, EnvironmentProblem, KitError
 from kit.image import DEFAULT_BASE_IMAGE, LAB_IMAGE_REPOSITORY, ensure_lab_image
-from kit.lab import Lab, attach, new_run_id, remove_by_label
+from kit.impair import parse_link, resolve_shaping, shape_lab
+from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
+from kit.lab import Lab, attach, host_address, new_run_id, remove_by_label
 from kit.progress import say, show
 from kit.observe.kernel import leftover_instances
 from kit.report import render_comparison, write_reports
@@ -31,18 +33,26 @@ from kit.scenarios import CATALOG
 
 def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
-        kernel_trace=True) -> int:
-    """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1."""
+        kernel_trace=True, link_options: dict | None = None) -> int:
+    """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1.
+
+    ``link_options``: parse_link's keywords (the user's text), to shape the link."""
+    link = parse_link(**(link_options or {}))
     request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                            base_image, kernel_trace)
+                            base_image, kernel_trace, link)
     preflight()
     image = ensure_lab_image(request.base_image)
+    # Before anything is written: an impairment the engine cannot apply is bad input.
+    shaping = resolve_shaping(request.link, image.name)
+    if shaping is not None:
+        say(f"link: {shaping.engine} engine ({shaping.reason})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes = []
     try:
         for scenario_name, variant_name in request.runs:
             outcomes.append(run_variant(CATALOG[scenario_name], variant_name, request.params,
-                                        image, request.out, keep=request.keep, stamp=stamp))
+                                        image, request.out, keep=request.keep, stamp=stamp,
+                                        shaping=shaping))
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
@@ -119,6 +129,38 @@ def down(run_id: str | None = None, every: bool = False) -> None:
         say(f"lab {labels.PROJECT_PREFIX}{lab_run_id} removed")
     if not chosen:
         say("no lab is up")
+
+
+def impair(run_id: str | None = None, clear: bool = False,
+           link_options: dict | None = None) -> dict:
+    """Shape (or, with ``clear``, unshape) the link of a lab that is up, then measure the
+    round trip it delivers. Returns what was done, as run.json would record it."""
+    link = parse_link(**(link_options or {}))
+    if clear and not link.is_empty():
+        raise BadInput("--clear removes the shaping: give it without impairment options")
+    if not clear and link.is_empty():
+        raise BadInput("say what to impair (--latency, --loss, --rate ...: 'invoke --help "
+                       "impair' lists them), or give --clear")
+    lab_id = pick_lab(run_id)
+    hosts = attach(lab_id, timeout=5)
+    server_address = host_address(hosts["server"])
+    shaping = None if clear else resolve_shaping(
+        link, hosts["client"].container.attrs["Config"]["Image"])
+    # Re-shaping replaces: both hosts are cleared first, a direction no longer asked for too.
+    clear_link(hosts)
+    if shaping is None:
+        done = {"cleared": True, "measured_rtt": rtt_summary(
+            measure_rtt(hosts["server"], hosts["client"], server_address))}
+    else:
+        say(f"link: {shaping.engine} engine ({shaping.reason})")
+        done = shape_lab(hosts, shaping, server_address)
+    for role, host in hosts.items():
+        installed = shaping_on(host)
+        say(f"{role}: {'; '.join(installed.splitlines()) if installed else 'unshaped'}")
+    measured = done["measured_rtt"]
+    say(f"lab {labels.PROJECT_PREFIX}{lab_id}: round trip now median {measured['median_ms']:g} ms, "
+        f"p95 {measured['p95_ms']:g} ms ({len(measured['samples_ms'])} TCP handshakes)")
+    return done
 
 
 def shell_command(role: str, run_id: str | None = None) -> list[str]:

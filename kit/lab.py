@@ -89,9 +89,14 @@ class Lab:
 
     def address(self, role: str) -> str:
         """The host's address on the lab network."""
-        # attach() listed the containers once they ran, which inspects each: no reload.
-        networks = self.hosts[role].container.attrs["NetworkSettings"]["Networks"]
-        return next(iter(networks.values()))["IPAddress"]
+        return host_address(self.hosts[role])
+
+
+def host_address(host: DockerHost) -> str:
+    """A lab host's address on its lab network."""
+    # attach() listed the containers once they ran, which inspects each: no reload.
+    networks = host.container.attrs["NetworkSettings"]["Networks"]
+    return next(iter(networks.values()))["IPAddress"]
 
 
 def attach(run_id: str, timeout: float = 30.0) -> dict[str, DockerHost]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import BadInput
+from kit.impair.spec import LinkRequest
 from kit.scenarios import CATALOG, RunParameters, get_scenario
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
@@ -21,6 +22,7 @@ class RunRequest:
     out: Path
     keep: bool = False
     base_image: str = "debian:bookworm-slim"
+    link: LinkRequest = LinkRequest()
 
 
 def seconds(option: str, text, low: float, high: float) -> float:
@@ -42,7 +44,7 @@ def seconds(option: str, text, low: float, high: float) -> float:
 def build_request(scenario: str, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
-                  kernel_trace: bool = True) -> RunRequest:
+                  kernel_trace: bool = True, link: LinkRequest = LinkRequest()) -> RunRequest:
     if not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
                        "or all ('invoke scenarios' describes them)")
@@ -63,14 +65,15 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
     params = RunParameters(server_delay=seconds("server-delay", server_delay, 0.1, 60),
                            sigpipe=sigpipe,
                            ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0),
-                           kernel_trace=kernel_trace)
+                           kernel_trace=kernel_trace,
+                           link_rtt=link.added_delay("client") + link.added_delay("server"))
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise BadInput(f"--out must be a directory: {out} is a file")
     probe = out_path if out_path.exists() else _existing_parent(out_path)
     if not os.access(probe, os.W_OK):
         raise BadInput(f"--out {out}: {probe} is not writable; choose another directory")
-    return RunRequest(scenario, runs, params, out_path, keep, base_image)
+    return RunRequest(scenario, runs, params, out_path, keep, base_image, link)
 
 
 def _existing_parent(path: Path) -> Path:

@@ -21,6 +21,7 @@ from kit.errors import KitError, LabFailure
 from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
 from kit.image import LabImage
+from kit.impair import Shaping, delivered_rtt_check, shape_lab
 from kit.lab import ROLES, Lab, new_run_id
 from kit.observe.capture import parse_pcap, segments
 from kit.observe.counters import difference
@@ -55,6 +56,7 @@ class Timings:
 
     lab_up: float = 0.0
     tracer_start: float = 0.0     # alongside lab_up
+    shaping: float = 0.0          # applying the impairment and measuring the round trip
     scenario: float = 0.0
     script: float = 0.0           # within scenario: first scripted step to both exits
     capture_start: float = 0.0    # within scenario: observers and the server starting
@@ -66,8 +68,10 @@ class Timings:
 
 
 def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: LabImage,
-                out: Path, keep: bool = False, stamp: str | None = None) -> RunOutcome:
-    """Run one variant in a fresh lab and write its run directory."""
+                out: Path, keep: bool = False, stamp: str | None = None,
+                shaping: Shaping | None = None) -> RunOutcome:
+    """Run one variant in a fresh lab (its link shaped as asked) and write its run
+    directory."""
     run_id = new_run_id()
     directory = RunDirectory.create(out, scenario.name, variant, stamp)
     started = time.monotonic()
@@ -114,6 +118,14 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                 record["hosts"] = {role: {"address": addresses[role],
                                           "container": lab.hosts[role].container.name}
                                    for role in ROLES}
+                if shaping is not None:
+                    progress.update(f"shaping the link ({shaping.engine})")
+                    phase = time.monotonic()
+                    # What was asked stays on record if applying it fails.
+                    record["link"] = {"engine": shaping.engine, **shaping.link.to_json()}
+                    record["link"] = shape_lab(lab.hosts, shaping, addresses["server"])
+                    timings.shaping = time.monotonic() - phase
+                    evidence.egress = {role: shaping.link.added_delay(role) for role in ROLES}
                 tracer = tracer_ready.result()
                 # Closed alongside the lab's teardown (its helper is not the lab's), and
                 # again, a no-op then, after it.
@@ -144,6 +156,9 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         if evidence.unplayed:
             record["unplayed_script"] = evidence.unplayed
         checks = scenario.judge(variant, params, evidence)
+        link_check = delivered_rtt_check(record["link"]) if "link" in record else None
+        if link_check is not None:
+            checks.append(link_check)
         record["checks"] = [check.to_json() for check in checks]
         record["verdict"] = "pass" if all(check.passed for check in checks) else "fail"
         record["complete"] = True
@@ -239,6 +254,8 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
     """
     server, client = hosts["server"], hosts["client"]
     timings = timings or Timings()
+    # A shaped link slows every exchange: each wait allows for a few round trips more.
+    slack = 4 * params.link_rtt
     with ThreadPoolExecutor(max_workers=4) as pool:
         # The observers and the server start together; the client once all are ready.
         report("starting the observers and the server")
@@ -257,7 +274,8 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         processes: dict[str, Process] = {}
         processes["server"] = server.start(
             [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
-        wait_for_event(server, processes["server"], "listen", f"listen on port {params.port}")
+        wait_for_event(server, processes["server"], "listen", f"listen on port {params.port}",
+                       LISTEN_TIMEOUT + slack)
         before = {role: future.result() for role, future in starting.items()}
         timings.capture_start = time.monotonic() - started
         report("starting the client")
@@ -266,7 +284,8 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         processes["client"] = client.start(
             [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE, server_address],
             stdin=True, output=LOG_FILE)
-        wait_for_event(client, processes["client"], "connect", "connect to the server")
+        wait_for_event(client, processes["client"], "connect", "connect to the server",
+                       LISTEN_TIMEOUT + slack)
         snapshot("connected")
 
         script_start = time.monotonic()
@@ -285,11 +304,11 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
         exit_status = evidence.exit_status
         report("waiting for the server to finish")
         try:
-            exit_status["server"] = processes["server"].wait(plan.server_finish_timeout)
+            exit_status["server"] = processes["server"].wait(plan.server_finish_timeout + slack)
         except LabFailure as error:
             raise LabFailure(f"{error}; see {directory.root}/logs once collected") from None
         processes["client"].close_stdin()
-        exit_status["client"] = processes["client"].wait(plan.client_finish_timeout)
+        exit_status["client"] = processes["client"].wait(plan.client_finish_timeout + slack)
         timings.script = time.monotonic() - script_start
         # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
         started = time.monotonic()

@@ -53,7 +53,7 @@ def percent(option: str, text: str) -> float:
     return value
 
 
-def rate(option: str, text: str) -> int:
+def bit_rate(option: str, text: str) -> int:
     """Bits per second, from '10mbit', '512kbit', '1gbit'. tc's 'kbps' means kilobytes
     per second, a classic mix-up, so byte units are refused rather than guessed."""
     what = "a rate in bits per second, like 512kbit, 10mbit or 1gbit"
@@ -138,14 +138,15 @@ class LinkRequest:
 
 
 def parse_link(latency=None, jitter=None, latency_correlation=None, distribution=None,
-               loss=None, loss_correlation=None, gemodel=None, duplicate=None, corrupt=None,
-               reorder=None, reorder_correlation=None, rate_=None, limit=None, seed=None,
-               direction="both", engine="auto") -> LinkRequest:
+               loss=None, loss_correlation=None, loss_gemodel=None, duplicate=None, corrupt=None,
+               reorder=None, reorder_correlation=None, rate=None, limit=None, seed=None,
+               direction="both", impair_engine="auto") -> LinkRequest:
     """The user's options (strings, None where not given) as a validated LinkRequest."""
     if direction not in DIRECTIONS:
         raise BadInput(f"--direction must be one of {', '.join(DIRECTIONS)}: got {direction!r}")
-    if engine not in ENGINES:
-        raise BadInput(f"--impair-engine must be one of {', '.join(ENGINES)}: got {engine!r}")
+    if impair_engine not in ENGINES:
+        raise BadInput(f"--impair-engine must be one of {', '.join(ENGINES)}: "
+                       f"got {impair_engine!r}")
     values: dict = {}
     if latency is not None:
         values["latency"] = duration("latency", latency)
@@ -162,17 +163,17 @@ def parse_link(latency=None, jitter=None, latency_correlation=None, distribution
             raise BadInput(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}: "
                            f"got {distribution!r}")
         values["distribution"] = distribution
-    if gemodel is not None:
-        values["gemodel"] = parse_gemodel(gemodel)
-    if rate_ is not None:
-        values["rate"] = rate("rate", rate_)
+    if loss_gemodel is not None:
+        values["gemodel"] = parse_gemodel(loss_gemodel)
+    if rate is not None:
+        values["rate"] = bit_rate("rate", rate)
     if limit is not None:
         values["limit"] = whole_number("limit", limit, 1, 10_000_000, "packets")
     if seed is not None:
         values["seed"] = whole_number("seed", seed, 0, 2**64 - 1, "")
     impairment = replace(Impairment(), **values)
     check_combinations(impairment)
-    return LinkRequest(impairment, direction, engine)
+    return LinkRequest(impairment, direction, impair_engine)
 
 
 def whole_number(option: str, text, low: int, high: int, unit: str) -> int:

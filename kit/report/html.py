@@ -8,6 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from kit.impair import link_text
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
 from kit.report.timeline import ROLES, load_jsonl
@@ -31,6 +32,7 @@ def page_data(root: Path) -> dict:
     return {
         "run": run,
         "verdict": verdict_word(run),
+        "shaping": link_text(run),
         "svg": Markup(render_sequence(root)),
         "transcripts": {role: (root / "logs" / f"{role}.log").read_text()
                         if (root / "logs" / f"{role}.log").exists() else "" for role in ROLES},

@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from kit.impair import link_text
 from kit.observe.capture import describe
 from kit.observe.ss import SocketRecord, state_path
 from kit.results import RunDirectory, atomic_write
@@ -58,6 +59,7 @@ def write_summary(directory: RunDirectory) -> Path:
         "",
         f"- server delay {params.get('server_delay')} s, server SIGPIPE "
         f"{params.get('sigpipe')}, ss every {params.get('ss_interval')} s, port {params.get('port')}",
+        f"- link: {link_text(record)}",
         f"- run {record.get('run_id')} started {record.get('started_at')}; kernel "
         f"{env.get('kernel')}, Docker {env.get('docker_engine')}, {env.get('compose')}, "
         f"kit {env.get('kit_version')}",
@@ -108,6 +110,8 @@ def comparison_table(records: list[tuple[Path, dict]]) -> Table:
     table.add_column("")
     for _, record in records:
         table.add_column(f"{record['variant']}: {verdict_word(record)}")
+    if any("link" in record for _, record in records):
+        table.add_row("link", *[link_text(record) for _, record in records])
     for role in ROLES:
         table.add_row(f"{role} output",
                       *[_read(root / "logs" / f"{role}.log").rstrip() for root, _ in records])

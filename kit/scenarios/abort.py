@@ -26,13 +26,13 @@ def closing_segment(ev: Evidence, reset: bool, claim: str, why: str) -> Check:
     closed = ev.first("client", "close")
     fins = ev.segments("client", "FIN")
     resets = [s for s in ev.segments("client", "RST")
-              if closed and abs(s["t"] - closed["t"]) < WITHIN_CALL]
+              if closed and ev.sent_within_call("client", s, closed)]
     if reset:
         passed = bool(resets) and not fins
         expected = f"close() sends an RST and no FIN ({why})"
     else:
         passed = bool(fins) and closed is not None and \
-            abs(fins[0]["t"] - closed["t"]) < WITHIN_CALL and not resets
+            ev.sent_within_call("client", fins[0], closed) and not resets
         expected = f"close() sends a FIN ({why})"
     sent = resets[0] if resets else (fins[0] if fins else None)
     observed = (f"close() at {at(closed)}; client sent {describe(sent)} at {at(sent)}"
@@ -85,7 +85,7 @@ class UnreadScenario(Scenario):
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
         # Close once the reply has arrived (it is written server_delay after data1).
-        late = params.server_delay + min(0.5, params.server_delay / 2)
+        late = params.server_delay + params.link_rtt + min(0.5, params.server_delay / 2)
         script = [ScriptStep(0.0, "pause")] if variant == "unread" else []
         script += [ScriptStep(0.0, "data1"), ScriptStep(late, "close")]
         return Plan(server_args(params), client_args(params), script,

@@ -20,6 +20,9 @@ class RunParameters:
     ss_interval: float = 0.04
     port: int = 43211
     kernel_trace: bool = True
+    # What a shaped link adds to a round trip at most (latency and jitter, both ways):
+    # plans that wait for a reply to arrive wait that much longer.
+    link_rtt: float = 0.0
 
 
 # A segment a call sends leaves inside the call; the program logs the call as it returns.
@@ -86,6 +89,14 @@ class Evidence:
     kernel: list[dict] | None = None                    # None: no kernel trace this run
     capture_counts: dict[str, dict] = field(default_factory=dict)   # tcpdump's own counts
     unplayed: list[str] = field(default_factory=list)   # script lines the client ended before
+    # Per host, the longest a shaped link holds a packet it sends: its capture (which
+    # sees packets as they leave) then shows a call's segment that much later.
+    egress: dict[str, float] = field(default_factory=dict)
+
+    def sent_within_call(self, role: str, segment: dict, call: dict, window: float = WITHIN_CALL) -> bool:
+        """True if ``segment`` (from ``role``'s capture) left within the ``call``."""
+        lag = segment["t"] - call["t"]
+        return -window < lag < window + self.egress.get(role, 0.0)
 
     def calls(self, role: str, name: str, prog: str | None = None) -> list[dict]:
         """``role``'s events named ``name`` (of one process, ``prog``, if given: a forked

@@ -163,7 +163,8 @@ class CloseScenario(Scenario):
         # The FIN leaves inside close(), just before the call returns and is logged.
         fin = fins[0] if fins else None
         data_after = [s for s in ev.segments("client", with_data=True) if fin and s["t"] > fin["t"]]
-        passed = fin is not None and closed is not None and abs(fin["t"] - closed["t"]) < 0.5 \
+        passed = fin is not None and closed is not None \
+            and ev.sent_within_call("client", fin, closed, window=0.5) \
             and not data_after
         return Check("client-sent-fin", "C3", passed,
                      "close() sends what is left, then a FIN; nothing follows it",
@@ -276,7 +277,8 @@ class CloseScenario(Scenario):
         between = [s for s in ev.segments("server", with_data=True)
                    if client_fin and server_fin and client_fin["t"] < s["t"] < server_fin["t"]]
         passed = bool(client_fin and server_fin and shut and eof and len(between) == 2
-                      and abs(client_fin["t"] - shut["t"]) < 0.5 and server_fin["t"] >= eof["t"])
+                      and ev.sent_within_call("client", client_fin, shut, window=0.5)
+                      and server_fin["t"] >= eof["t"])
         return Check("fins-both-ways", "C1 C7 C11", passed,
                      "the client's FIN follows its shutdown(); both replies flow after it; the "
                      "server's FIN follows its EOF (the kernel closes the exiting server's socket)",

@@ -24,7 +24,7 @@ class TimingScenario(Scenario):
         if variant == "close-after-reply":
             # Between the first reply (server_delay after data1) and the second (twice that).
             gap = min(params.server_delay / 4, 0.5)
-            plan.script[-1] = ScriptStep(params.server_delay + gap, "close")
+            plan.script[-1] = ScriptStep(params.server_delay + params.link_rtt + gap, "close")
         return plan
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
