@@ -146,14 +146,13 @@ def impair(run_id: str | None = None, clear: bool = False,
     server_address = host_address(hosts["server"])
     shaping = None if clear else resolve_shaping(
         link, hosts["client"].container.attrs["Config"]["Image"])
-    # Re-shaping replaces: both hosts are cleared first, a direction no longer asked for too.
-    clear_link(hosts)
     if shaping is None:
+        clear_link(hosts)
         done = {"cleared": True, "measured_rtt": rtt_summary(
             measure_rtt(hosts["server"], hosts["client"], server_address))}
     else:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
-        done = shape_lab(hosts, shaping, server_address)
+        done = shape_lab(hosts, shaping, server_address)   # replaces any earlier shaping
     for role, host in hosts.items():
         installed = shaping_on(host)
         say(f"{role}: {'; '.join(installed.splitlines()) if installed else 'unshaped'}")

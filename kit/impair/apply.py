@@ -122,12 +122,15 @@ def run_commands(host: Host, role: str, commands: list[str]) -> None:
 
 
 def apply_link(hosts: dict[str, Host], link: LinkRequest, engine: str) -> dict:
-    """Shape each sender's egress; return what run.json records (the exact commands)."""
+    """Shape each sender's egress, replacing whatever the kit had installed on the lab
+    (a host no longer shaped is cleared); return what run.json records."""
     applied = {}
-    for role in link.senders():
-        commands = apply_commands(engine, link.impairment)
-        run_commands(hosts[role], role, commands)
-        applied[role] = commands
+    for role, host in hosts.items():
+        if role in link.senders():
+            applied[role] = apply_commands(engine, link.impairment)
+            run_commands(host, role, applied[role])
+        else:
+            run_commands(host, role, clear_commands())
     return {"engine": engine, **link.to_json(), "commands": applied}
 
 

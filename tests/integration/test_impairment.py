@@ -1,0 +1,164 @@
+"""The link really is what was asked for: delays measured by TCP handshakes, loss seen by
+the receiver's own capture, a scenario judged across a slow link, and --clear undoing it.
+
+These use the engine this kernel can run; netem itself is checked for real in a VM
+(test_netem_vm.py) where the kernel lacks it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from kit.impair import parse_link
+from kit.impair.apply import (apply_link, choose_engine, clear_link, measure_rtt, probe_netem,
+                              shaping_on)
+from kit.lab import Lab, new_run_id
+
+from tests.integration.conftest import invoke
+
+
+@pytest.fixture(scope="module")
+def lab(lab_image):
+    with Lab(new_run_id(), lab_image.name) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def netem(lab_image):
+    return probe_netem(lab_image.name)
+
+
+def rtt(lab, count=9) -> float:
+    return statistics.median(measure_rtt(lab.hosts["server"], lab.hosts["client"],
+                                         lab.address("server"), count))
+
+
+def shape(lab, netem, **options):
+    link = parse_link(**options)
+    engine, _ = choose_engine(link, netem)
+    return apply_link(lab.hosts, link, engine)
+
+
+@pytest.mark.parametrize("one_way_ms", [10, 50, 200])
+@pytest.mark.parametrize("direction", ["client-to-server", "server-to-client"])
+def test_the_delay_is_delivered(lab, netem, one_way_ms, direction):
+    applied = shape(lab, netem, latency=f"{one_way_ms}ms", direction=direction)
+    measured = rtt(lab)
+    # Only the shaped direction is delayed: the round trip carries it once.
+    assert abs(measured - one_way_ms) <= 2 + 0.1 * one_way_ms, (measured, applied["engine"])
+    sender = "client" if direction == "client-to-server" else "server"
+    other = "server" if sender == "client" else "client"
+    assert shaping_on(lab.hosts[sender]) and not shaping_on(lab.hosts[other])
+
+
+def test_both_directions_carry_the_latency_twice(lab, netem):
+    shape(lab, netem, latency="50ms")
+    measured = rtt(lab)
+    assert abs(measured - 100) <= 2 + 0.1 * 100, measured
+
+
+def test_clear_restores_the_undelayed_round_trip(lab, netem):
+    shape(lab, netem, latency="50ms")
+    assert rtt(lab, 3) > 90
+    clear_link(lab.hosts)
+    assert rtt(lab) < 2
+    assert not shaping_on(lab.hosts["client"]) and not shaping_on(lab.hosts["server"])
+    # Clearing twice is harmless: it removes only what is there.
+    clear_link(lab.hosts)
+
+
+def count_icmp(host, kind: str, text: str) -> int:
+    return len([line for line in text.splitlines() if f"ICMP echo {kind}" in line])
+
+
+def test_total_loss_blocks_only_its_direction(lab, netem):
+    shape(lab, netem, loss="100%", direction="client-to-server")
+    client, server = lab.hosts["client"], lab.hosts["server"]
+    # The client captures what arrives from the server while the server pings it.
+    listening = client.run(["sh", "-c", "tcpdump -i eth0 -n -l icmp >/tmp/icmp.txt 2>/dev/null "
+                                        "& echo $!"]).stdout.strip()
+    try:
+        client.run(["sh", "-c", "sleep 0.5"])
+        ping = server.run(["ping", "-c", "3", "-i", "0.2", "-W", "1", lab.address("client")],
+                          check=False, timeout=15)
+        client.run(["sh", "-c", "sleep 0.2"])
+    finally:
+        client.run(["kill", listening], check=False)
+    arrived = client.run(["cat", "/tmp/icmp.txt"]).stdout
+    assert count_icmp(client, "request", arrived) == 3          # server -> client: open
+    assert "100% packet loss" in ping.stdout                      # client -> server: shut
+    assert ping.exit_code == 1
+    clear_link(lab.hosts)
+    assert rtt(lab, 3) < 2
+
+
+def test_reapplying_replaces_without_file_exists(lab, netem):
+    for latency in ("20ms", "20ms", "40ms"):
+        shape(lab, netem, latency=latency, direction="client-to-server")
+    assert abs(rtt(lab) - 40) <= 2 + 4
+    delay_lines = lab.hosts["client"].run(["sh", "-c", "pgrep -c netkit-delayline || true"])
+    assert delay_lines.stdout.strip() in ("0", "1")   # never two delay lines at once
+    clear_link(lab.hosts)
+
+
+def test_a_failing_tool_is_reported_in_its_own_words(lab):
+    from kit.impair.apply import ImpairmentFailed, run_commands
+
+    with pytest.raises(ImpairmentFailed) as error:
+        run_commands(lab.hosts["client"], "client",
+                     ["true", "tc qdisc replace dev eth9 root handle 4e6b: tbf rate 1mbit "
+                      "burst 6000 limit 10000"])
+    assert "shaping the client's link failed at 'tc qdisc replace dev eth9" in str(error.value)
+    assert "eth9" in str(error.value).split(": ", 1)[1]
+
+
+def test_the_close_scenario_keeps_its_verdicts_at_100ms(tmp_path):
+    result = invoke("run", "--scenario", "close", "--latency", "100ms", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(p.read_text()) for p in tmp_path.glob("*/run.json")]
+    assert sorted(r["variant"] for r in records) == ["abrupt", "graceful"]
+    for record in records:
+        assert record["verdict"] == "pass", [c for c in record["checks"] if not c["passed"]]
+        link = record["link"]
+        assert link["configured_rtt_ms"] == 200
+        assert abs(link["measured_rtt"]["median_ms"] - 200) <= 22
+        assert "link-as-configured" in [c["name"] for c in record["checks"]]
+        assert any("netkit-delayline" in c or "netem" in c
+                   for c in link["commands"]["client"])
+    # data1 left the client's interface (its capture sees packets after the shaping)
+    # 100 ms after write() returned: the delay is on the wire, not in the programs.
+    graceful = next(tmp_path.glob("*graceful"))
+    write = next(e for e in map(json.loads, (graceful / "events/client.jsonl").open())
+                 if e["event"] == "write" and e.get("data") == "data1")
+    segment = next(p for p in map(json.loads, (graceful / "packets.jsonl").open())
+                   if p["from"] == "client" and p["payload"] == "data1")
+    assert 0.09 <= segment["t"] - write["t"] <= 0.13
+
+
+def test_netem_on_this_kernel_or_its_absence_said_with_the_fix(netem, tmp_path):
+    """Where the kernel has netem, the kit uses it; where not, asking for it is refused
+    in one line with the fix, exit 2, and nothing written."""
+    result = invoke("run", "--scenario", "close", "--variant", "graceful", "--latency", "10ms",
+                    "--impair-engine", "netem", "--out", str(tmp_path / "out"))
+    if netem.available:
+        assert result.returncode == 0, result.stderr[-2000:]
+        record = json.loads(next((tmp_path / "out").glob("*/run.json")).read_text())
+        assert record["link"]["engine"] == "netem"
+    else:
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            "error: --impair-engine netem: netem is missing on this kernel")
+        assert "modprobe sch_netem" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_userspace_refuses_by_name_before_anything_starts(tmp_path):
+    result = invoke("run", "--scenario", "close", "--latency", "10ms", "--duplicate", "1%",
+                    "--impair-engine", "userspace", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: the userspace engine cannot apply --duplicate"
+    assert not (tmp_path / "out").exists()
