@@ -24,7 +24,7 @@ from pathlib import Path
 from kit.compose import compose_cli
 from kit.dockerhost import client, versions
 from kit.errors import KitError
-from kit.image import (CONTAINERS_DIR, build_base_image, build_lab_image, context_hash,
+from kit.image import (CONTAINERS_DIR, build_base_image, build_image, context_hash,
                        ensure_lab_image, own_base_image_name, required_packages)
 from kit.lab import new_run_id, remove_by_label
 
@@ -48,7 +48,9 @@ def cold_setup() -> dict[str, float] | str:
         build_base_image(base, required_packages())
         timings["base image (debootstrap + import)"] = time.monotonic() - started
         started = time.monotonic()
-        build_lab_image(lab, base, context_hash(CONTAINERS_DIR, client().images.get(base).id))
+        build_image(lab, CONTAINERS_DIR, {"BASE_IMAGE": base}, "lab",
+                    context_hash(CONTAINERS_DIR, client().images.get(base).id),
+                    f"building {lab} from {base}")
         timings["lab image (docker build)"] = time.monotonic() - started
     finally:
         for name in (lab, base):

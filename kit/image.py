@@ -52,12 +52,23 @@ def own_base_image_name(packages: list[str]) -> str:
 
 
 def context_hash(context_dir: Path, base_image_id: str) -> str:
-    """A hash of everything the lab image is built from."""
+    """A hash of everything an image is built from (what .dockerignore leaves out aside)."""
+    ignored = _dockerignored(context_dir)
     digest = hashlib.sha256(base_image_id.encode())
-    for path in sorted(p for p in context_dir.rglob("*") if p.is_file()):
+    for path in sorted(p for p in context_dir.rglob("*") if p.is_file()
+                       and p.relative_to(context_dir).parts[0] not in ignored):
         digest.update(str(path.relative_to(context_dir)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _dockerignored(context_dir: Path) -> set[str]:
+    """The top-level names a context's .dockerignore excludes (the kit uses no patterns)."""
+    ignore = context_dir / ".dockerignore"
+    if not ignore.exists():
+        return set()
+    return {line.strip().strip("/") for line in ignore.read_text().splitlines()
+            if line.strip() and not line.startswith("#")}
 
 
 def debian_mirror(sources_root: Path = Path("/etc/apt")) -> str:
@@ -106,7 +117,8 @@ def ensure_lab_image(base_image: str = DEFAULT_BASE_IMAGE, rebuild: bool = False
                 return LabImage(name=name, id=existing.id, base=base)
         except docker.errors.ImageNotFound:
             pass
-    image_id = build_lab_image(name, base, wanted_hash)
+    image_id = build_image(name, CONTAINERS_DIR, {"BASE_IMAGE": base}, "lab", wanted_hash,
+                           f"building {name} from {base}")
     client().images.get(name).tag(LAB_IMAGE_REPOSITORY, "latest")
     return LabImage(name=name, id=image_id, base=base)
 
@@ -236,18 +248,21 @@ def _remove_tree(tree: Path) -> None:
     shutil.rmtree(tree, ignore_errors=True)
 
 
-def build_lab_image(name: str, base: str, wanted_hash: str) -> str:
+def build_image(name: str, context: Path, buildargs: dict, kind: str, wanted_hash: str,
+                title: str) -> str:
+    """Build ``name`` from ``context``, showing each step; return its id. The image is
+    labelled as the kit's (``kind``) with the hash of what it was built from."""
     try:
         previous = client().images.get(name).id
     except docker.errors.ImageNotFound:
         previous = None
     image_id = None
     log: list[str] = []
-    with step(f"building {name} from {base}") as progress:
+    with step(title) as progress:
         try:
             stream = client().api.build(
-                path=str(CONTAINERS_DIR), tag=name, buildargs={"BASE_IMAGE": base},
-                labels={labels.IMAGE: "lab", labels.CONTEXT_HASH: wanted_hash},
+                path=str(context), tag=name, buildargs=buildargs,
+                labels={labels.IMAGE: kind, labels.CONTEXT_HASH: wanted_hash},
                 rm=True, forcerm=True, pull=False, decode=True)
             for chunk in stream:
                 if "error" in chunk:

@@ -105,13 +105,17 @@ def choose_engine(link: LinkRequest, probe: NetemProbe | None) -> tuple[str, str
     return "userspace", f"{missing}; using the userspace engine instead"
 
 
-def run_commands(host: Host, role: str, commands: list[str]) -> None:
-    """Run ``commands`` in order on ``host``; the first that fails stops the rest and is
-    reported with its own error output."""
-    script = "\n".join(
+def command_script(commands: list[str]) -> str:
+    """A shell script running ``commands`` in order; the first that fails stops it and
+    names itself on stderr, after the tool's own message."""
+    return "\n".join(
         f"{command} || {{ echo 'netkit: failed: '{shlex.quote(command)} >&2; exit 1; }}"
         for command in commands)
-    result = host.run(["sh", "-c", script], timeout=30, check=False)
+
+
+def run_commands(host: Host, role: str, commands: list[str]) -> None:
+    """Run ``commands`` in order on ``host``, raising with the failing tool's message."""
+    result = host.run(["sh", "-c", command_script(commands)], timeout=30, check=False)
     if result.exit_code != 0:
         lines = result.stderr.strip().splitlines()
         failed = next((line[len("netkit: failed: "):] for line in lines
