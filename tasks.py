@@ -212,10 +212,14 @@ def test(c, unit=False, k=None):
 
 @task(help={"runs": "warm runs to measure (default 5)",
             "cold": "also measure the cold set-up on images of its own (default on)",
-            "evidence": "only the ss-versus-kernel-trace and capture-cost figures"})
-def bench(c, runs=5, cold=True, evidence=False):
-    """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle."""
-    extra = ("" if cold else " --no-cold") + (" --evidence" if evidence else "")
+            "evidence": "only the ss-versus-kernel-trace and capture-cost figures",
+            "link": "only how exact the link impairments are, per engine (docs/impairments.md)",
+            "vm": "with --link: netem in the qemu VM too (default on; --no-vm leaves it out)"})
+def bench(c, runs=5, cold=True, evidence=False, link=False, vm=True):
+    """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle;
+    --link: how exact the link impairments are, per engine."""
+    extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
+             + (" --link" if link else "") + ("" if vm else " --no-vm"))
     c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 

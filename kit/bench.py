@@ -152,12 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cold", action="store_true")
     parser.add_argument("--evidence", action="store_true",
                         help="only the ss-versus-kernel-trace and capture-cost figures")
+    parser.add_argument("--link", action="store_true",
+                        help="only the link impairments' accuracy, per engine")
+    parser.add_argument("--no-vm", action="store_true",
+                        help="with --link: leave out netem in the qemu VM")
     options = parser.parse_args(argv)
     facts = versions()
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
           f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
           f"Python {platform.python_version()}")
+    if options.link:
+        from kit import bench_link
+
+        return bench_link.main(ensure_lab_image(), options.runs, vm=not options.no_vm)
     if options.evidence:
         ensure_lab_image()
         evidence_bench(options.runs)

@@ -68,6 +68,13 @@ def ensure_vm_image(lab: LabImage) -> str:
         pass
     build_image(name, VM_CONTEXT, {"LAB_IMAGE": lab.id}, "netem-vm", wanted,
                 f"building {name} (qemu and Debian's kernel, for netem)")
+    # Each is over a gigabyte: keep only the one that matches the current lab image.
+    for old in client().images.list(name=VM_REPOSITORY):
+        if name not in old.tags:
+            try:
+                client().images.remove(old.id, force=True)
+            except docker.errors.APIError:
+                pass   # in use: 'invoke clean --images' removes it later
     return name
 
 
@@ -78,7 +85,7 @@ def _in(namespace: str, command: str) -> str:
 def _report(name: str, command: str) -> str:
     """Run ``command`` and print its output after the result marker (or the error)."""
     return (f"if out=$({command} 2>&1); then echo \"{MARK} result {name} $out\"; "
-            f"else echo \"{MARK} error {name} $(echo $out | tr '\\n' ' ')\"; fi")
+            f"else echo \"{MARK} error {name} $(echo $out)\"; fi")   # unquoted: one line
 
 
 def check_script(measures: list[Measure]) -> str:

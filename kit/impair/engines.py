@@ -96,7 +96,9 @@ def netem_arguments(imp: Impairment) -> list[str]:
             args.append(_us(imp.jitter))
             if imp.latency_correlation:
                 args.append(_pct(imp.latency_correlation))
-            args += ["distribution", imp.distribution or "uniform"]
+            # Uniform is netem's default and has no table file: name only the others.
+            if imp.distribution not in (None, "uniform"):
+                args += ["distribution", imp.distribution]
     if imp.loss:
         args += ["loss", "random", _pct(imp.loss)]
         if imp.loss_correlation:

@@ -25,6 +25,7 @@ MEASURES = [
     Measure("both20", impairment(latency="20ms"), ("client", "server")),
     Measure("back30", impairment(latency="30ms"), ("server",)),
     Measure("jitter", impairment(latency="50ms", jitter="5ms", distribution="normal"), count=40),
+    Measure("jitter-uniform", impairment(latency="50ms", jitter="5ms"), count=40),
     Measure("loss20", impairment(loss="20%"), kind="loss", count=300),
     Measure("rate8", impairment(rate="8mbit"), kind="rate"),
     Measure("replaced", impairment(latency="10ms")),
@@ -60,10 +61,12 @@ def test_delay_one_way_both_ways_and_back(vm):
     assert within(added(vm, "back30"), 30), added(vm, "back30")
 
 
-def test_jitter_with_netems_normal_table(vm):
-    samples = vm.results["jitter"]["connect_ms"][1:]
+@pytest.mark.parametrize("name", ["jitter", "jitter-uniform"])
+def test_jitter_normal_from_its_table_and_uniform_by_default(vm, name):
+    samples = vm.results[name]["connect_ms"][1:]
     assert within(statistics.median(samples) - median_rtt(vm, "baseline"), 50)
-    assert 2 < statistics.stdev(samples) < 10, samples
+    # Normal: sigma 5 ms; uniform over +-5 ms: sigma 2.9 ms.
+    assert 1.5 < statistics.stdev(samples) < 10, samples
 
 
 def test_loss_is_delivered(vm):
