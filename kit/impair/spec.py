@@ -172,6 +172,9 @@ def parse_link(latency=None, jitter=None, latency_correlation=None, distribution
     if seed is not None:
         values["seed"] = whole_number("seed", seed, 0, 2**64 - 1, "")
     impairment = replace(Impairment(), **values)
+    if impairment.is_empty() and ("limit" in values or "seed" in values):
+        raise BadInput("--limit and --seed go with an impairment (--latency, --loss, "
+                       "--rate ...): alone they shape nothing")
     check_combinations(impairment)
     return LinkRequest(impairment, direction, impair_engine)
 

@@ -45,3 +45,19 @@ def test_scenarios_lists_close_and_its_variants():
     text = result.stdout + result.stderr
     assert "close" in text and "graceful" in text and "abrupt" in text and "C10" in text
     assert "close() versus shutdown(SHUT_WR)" in text      # each scenario's summary
+
+
+def test_impairment_options_are_documented_and_bad_ones_are_one_line(tmp_path):
+    help_text = invoke("--help", "run").stdout
+    for option in ("--latency", "--jitter", "--loss", "--loss-gemodel", "--rate", "--limit",
+                   "--seed", "--direction", "--impair-engine", "--reorder"):
+        assert option in help_text
+    assert "the round trip carries it twice" in " ".join(help_text.split())
+    assert "--clear" in invoke("--help", "impair").stdout
+    result = invoke("run", "--scenario", "close", "--loss", "150%", "--out", str(tmp_path / "o"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --loss must be between 0% and 100%: got 150%"
+    assert not (tmp_path / "o").exists()
+    result = invoke("run", "--scenario", "close", "--reorder", "25%")
+    assert result.stderr.strip() == ("error: --reorder needs --latency: reordered packets are "
+                                     "the ones sent without the delay, ahead of the delayed ones")

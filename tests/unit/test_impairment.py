@@ -63,9 +63,11 @@ def test_directions_choose_the_senders():
     assert parse_link(latency="100ms", direction="client-to-server").added_delay("server") == 0
 
 
-def test_an_empty_request_is_empty_even_with_a_limit():
-    assert parse_link(limit="500").is_empty()
+def test_an_empty_request_is_empty_and_a_lone_limit_is_refused():
+    assert parse_link().is_empty() and parse_link(latency="0ms").is_empty()
     assert not parse_link(loss="1%").is_empty()
+    with pytest.raises(BadInput, match="alone they shape nothing"):
+        parse_link(limit="500")
 
 
 def test_netem_golden_command():
