@@ -2,10 +2,13 @@
  * netkit-delayline: a userspace delay line for kernels without sch_netem.
  *
  * An iptables NFQUEUE rule hands each packet leaving eth0 to this program, which
- * holds it for the latency (plus jitter) and then accepts it. Packets leave in the
- * order they came, unless --reorder sends a share of them at once, ahead of the
- * held ones (netem's meaning of reordering). At most --limit packets are held;
- * beyond that they are dropped and counted, as netem's queue limit does.
+ * holds it for the latency (plus jitter) and then accepts it. Within a flow (same
+ * addresses, protocol and ports) packets leave in the order they came: with jitter, a
+ * packet waits for the one ahead of it, as on a FIFO link. Flows are independent, so a
+ * new connection never queues behind the last packets of an old one. --reorder sends a
+ * share of the packets at once, ahead of the held ones (netem's meaning of
+ * reordering). At most --limit packets are held; beyond that they are dropped and
+ * counted, as netem's queue limit does.
  *
  *   netkit-delayline --queue N --latency-us U [--jitter-us J] [--distribution
  *       uniform|normal] [--reorder PERCENT] [--limit PACKETS] [--seed S]
@@ -31,9 +34,19 @@
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
 struct held {
-    uint32_t id;
     int64_t release_ns;
+    uint64_t order;          /* arrival number: ties leave in arrival order */
+    uint32_t id;
 };
+
+/* The last release time of each flow, in a direct-mapped table: a flow whose slot
+ * another flow takes loses only its ordering, and only while both are active. */
+#define FLOWS 65536
+struct flow {
+    uint64_t key;
+    int64_t last_release_ns;
+};
+static struct flow flows[FLOWS];
 
 static struct {
     int64_t latency_ns, jitter_ns;
@@ -43,9 +56,9 @@ static struct {
     uint64_t rng;
 } cfg = {.limit = 10000, .rng = 0x9e3779b97f4a7c15ULL};
 
-static struct held *ring;
-static size_t head, count;
-static int64_t last_release_ns;
+static struct held *heap;   /* min-heap on (release_ns, order) */
+static size_t count;
+static uint64_t arrivals;
 static struct {
     unsigned long long packets, delayed, reordered, dropped_limit, max_held;
     double delay_sum_ms;
@@ -85,6 +98,64 @@ static int64_t sample_delay(void)
     return delay < 0 ? 0 : delay;
 }
 
+static int earlier(const struct held *a, const struct held *b)
+{
+    return a->release_ns < b->release_ns ||
+           (a->release_ns == b->release_ns && a->order < b->order);
+}
+
+static void heap_push(struct held item)
+{
+    size_t i = count++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!earlier(&item, &heap[parent]))
+            break;
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = item;
+}
+
+static struct held heap_pop(void)
+{
+    struct held top = heap[0], last = heap[--count];
+    size_t i = 0;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= count)
+            break;
+        if (child + 1 < count && earlier(&heap[child + 1], &heap[child]))
+            child++;
+        if (!earlier(&heap[child], &last))
+            break;
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = last;
+    return top;
+}
+
+/* FNV-1a over the addresses, protocol and ports (IPv4 and IPv6 without extension
+ * headers; anything else is one flow of its own). */
+static uint64_t flow_key(const unsigned char *p, int len)
+{
+    uint64_t hash = 1469598103934665603ULL;
+    int start = 0, end = 0, proto = -1, l4 = -1;
+    if (len >= 20 && (p[0] >> 4) == 4) {
+        start = 12, end = 20, proto = p[9], l4 = (p[0] & 0x0f) * 4;
+    } else if (len >= 40 && (p[0] >> 4) == 6) {
+        start = 8, end = 40, proto = p[6], l4 = 40;
+    }
+    for (int i = start; i < end; i++)
+        hash = (hash ^ p[i]) * 1099511628211ULL;
+    hash = (hash ^ (uint64_t)(proto & 0xff)) * 1099511628211ULL;
+    if ((proto == 6 || proto == 17) && l4 > 0 && len >= l4 + 4)
+        for (int i = l4; i < l4 + 4; i++)
+            hash = (hash ^ p[i]) * 1099511628211ULL;
+    return hash;
+}
+
 static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nfq_data *data,
                      void *unused)
 {
@@ -103,14 +174,18 @@ static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nf
         stats.dropped_limit++;
         return nfq_set_verdict(queue, id, NF_DROP, 0, NULL);
     }
+    unsigned char *payload = NULL;
+    int length = nfq_get_payload(data, &payload);
+    uint64_t key = flow_key(payload, length < 0 ? 0 : length);
+    struct flow *flow = &flows[key % FLOWS];
     int64_t arrival = now_ns();
     int64_t release = arrival + sample_delay();
-    /* In order: a packet never leaves before the one held ahead of it. */
-    if (release < last_release_ns)
-        release = last_release_ns;
-    last_release_ns = release;
-    ring[(head + count) % cfg.limit] = (struct held){id, release};
-    count++;
+    /* In order within the flow: never before the packet of the flow held ahead of it. */
+    if (flow->key == key && release < flow->last_release_ns)
+        release = flow->last_release_ns;
+    flow->key = key;
+    flow->last_release_ns = release;
+    heap_push((struct held){release, arrivals++, id});
     if (count > stats.max_held)
         stats.max_held = count;
     stats.delayed++;
@@ -121,11 +196,8 @@ static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nf
 static void release_due(struct nfq_q_handle *queue)
 {
     int64_t now = now_ns();
-    while (count && ring[head].release_ns <= now) {
-        nfq_set_verdict(queue, ring[head].id, NF_ACCEPT, 0, NULL);
-        head = (head + 1) % cfg.limit;
-        count--;
-    }
+    while (count && heap[0].release_ns <= now)
+        nfq_set_verdict(queue, heap_pop().id, NF_ACCEPT, 0, NULL);
 }
 
 static void on_term(int sig)
@@ -187,9 +259,9 @@ int main(int argc, char **argv)
     }
     if (queue_num < 0 || !pidfile || cfg.limit == 0)
         usage();
-    ring = calloc(cfg.limit, sizeof *ring);
+    heap = calloc(cfg.limit, sizeof *heap);
     struct nfq_handle *handle = nfq_open();
-    if (!ring || !handle) {
+    if (!heap || !handle) {
         perror("netkit-delayline: nfq_open");
         return 1;
     }
@@ -199,8 +271,8 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    /* Only the verdict matters, not the bytes: copy the metadata alone. */
-    if (nfq_set_mode(queue, NFQNL_COPY_META, 0) < 0 ||
+    /* The headers name the flow; the rest of the packet is not needed here. */
+    if (nfq_set_mode(queue, NFQNL_COPY_PACKET, 64) < 0 ||
         nfq_set_queue_maxlen(queue, (uint32_t)cfg.limit + 1024) < 0) {
         perror("netkit-delayline: configuring the queue");
         return 1;
@@ -223,7 +295,7 @@ int main(int argc, char **argv)
     while (!stopping) {
         struct timespec timeout = {1, 0}, *wait = &timeout;
         if (count) {
-            int64_t left = ring[head].release_ns - now_ns();
+            int64_t left = heap[0].release_ns - now_ns();
             if (left < 0)
                 left = 0;
             timeout.tv_sec = left / 1000000000LL;
@@ -243,11 +315,8 @@ int main(int argc, char **argv)
         release_due(queue);
     }
     /* Let what is held go rather than drop it: the rule is gone by now. */
-    while (count) {
-        nfq_set_verdict(queue, ring[head].id, NF_ACCEPT, 0, NULL);
-        head = (head + 1) % cfg.limit;
-        count--;
-    }
+    while (count)
+        nfq_set_verdict(queue, heap_pop().id, NF_ACCEPT, 0, NULL);
     write_stats(statsfile);
     nfq_destroy_queue(queue);
     nfq_close(handle);

@@ -162,3 +162,53 @@ def test_userspace_refuses_by_name_before_anything_starts(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == "error: the userspace engine cannot apply --duplicate"
     assert not (tmp_path / "out").exists()
+
+
+def test_jitter_spreads_the_delay_around_its_latency(lab, netem):
+    shape(lab, netem, latency="50ms", jitter="10ms", distribution="normal",
+          direction="client-to-server")
+    samples = measure_rtt(lab.hosts["server"], lab.hosts["client"], lab.address("server"), 100)
+    assert abs(statistics.median(samples) - 50) <= 2 + 5, statistics.median(samples)
+    assert 6 < statistics.stdev(samples) < 14, statistics.stdev(samples)
+    clear_link(lab.hosts)
+
+
+def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
+    """Without --reorder, a connection's segments arrive in the order they were sent,
+    however much the jitter varies their delays (the userspace engine's promise)."""
+    import dpkt
+
+    from kit.impair.apply import PROBE_PORT
+
+    # The userspace engine's promise (netem reorders under jitter by design).
+    shape(lab, netem, latency="20ms", jitter="10ms", distribution="normal",
+          direction="client-to-server", impair_engine="userspace")
+    server, client = lab.hosts["server"], lab.hosts["client"]
+    server.run(["sh", "-c", "mkdir -p /tmp/flow && (setsid tcpdump -i eth0 -n -U -w "
+                            f"/tmp/flow/in.pcap tcp dst port {PROBE_PORT} >/tmp/flow/log 2>&1 &) "
+                            "&& until grep -q listening /tmp/flow/log; do sleep 0.01; done"])
+    listener = server.run(["sh", "-c", f"setsid netkit-probe listen {PROBE_PORT} "
+                                       ">/tmp/listen.log 2>&1 & echo $!"]).stdout.strip()
+    try:
+        client.run(["sh", "-c", "sleep 0.2"])
+        sent = json.loads(client.run(["netkit-probe", "send", lab.address("server"),
+                                      str(PROBE_PORT), "1"], timeout=60).stdout)
+    finally:
+        server.run(["kill", listener], check=False)
+        server.run(["sh", "-c", "pkill -INT tcpdump; sleep 0.3"], check=False)
+    clear_link(lab.hosts)
+    (capture,) = [p for p in server.fetch_dir("/tmp/flow", tmp_path) if p.suffix == ".pcap"]
+    sequence = [dpkt.ethernet.Ethernet(frame).data.data.seq
+                for _, frame in dpkt.pcap.Reader(capture.open("rb"))
+                if len(dpkt.ethernet.Ethernet(frame).data.data.data)]
+    assert sent["bytes"] > 1_000_000 and len(sequence) > 100
+    sequence = [(seq - sequence[0]) % 2**32 for seq in sequence]   # may wrap
+    # Out of order: a segment first seen after a later one. A retransmission (a timer
+    # firing under jitter) repeats a sequence number already seen: not reordering.
+    seen, highest, reordered = set(), -1, []
+    for seq in sequence:
+        if seq < highest and seq not in seen:
+            reordered.append(seq)
+        seen.add(seq)
+        highest = max(highest, seq)
+    assert not reordered, f"{len(reordered)} of {len(sequence)} segments arrived out of order"
