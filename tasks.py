@@ -80,7 +80,15 @@ def _link_options(values: dict) -> dict:
                         "turns it off; where tracefs cannot be reached the run goes on "
                         "without it and run.json says why)",
         **LINK_HELP,
-    }
+        "server_command": "your own server instead of the kit's scenario: a command line, "
+                          "{port} for the port (e.g. 'socat TCP-LISTEN:{port} SYSTEM:cat')",
+        "client_command": "your own client: {server} and {port} for where to connect "
+                          "(e.g. 'socat - TCP:{server}:{port}')",
+        "client_input": "a line typed into your client (repeat it: 0.5 s apart; then the "
+                        "client's input ends)",
+        "mount": "a directory with your own programs, mounted read-only at /opt/netkit/user",
+    },
+    iterable=["client_input"],
 )
 @_boundary
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
@@ -88,14 +96,18 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
         latency=None, jitter=None, latency_correlation=None, distribution=None, loss=None,
         loss_correlation=None, loss_gemodel=None, duplicate=None, corrupt=None, reorder=None,
         reorder_correlation=None, rate=None, limit=None, seed=None, direction="both",
-        impair_engine="auto"):
+        impair_engine="auto", server_command=None, client_command=None, client_input=None,
+        mount=None):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
-    The link between them can be impaired (--latency 100ms --loss 1% ...)."""
+    The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
+    programs can replace the kit's (--server-command, --client-command)."""
     from kit import commands
 
+    programs = {"server_command": server_command, "client_command": client_command,
+                "inputs": list(client_input or []), "mount": mount}
     code = commands.run(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                        base_image, kernel_trace, _link_options(locals()))
+                        base_image, kernel_trace, _link_options(locals()), programs)
     if code:
         raise Exit(code=code)
 
@@ -137,6 +149,22 @@ def down(c, run=None, all=False):
     from kit import commands
 
     commands.down(run, every=all)
+
+
+@task(help={"file": "the experiment file (experiments/*.yaml; docs/experiments.md)",
+            "parallel": "labs at a time (default 1)",
+            "out": "where the experiment's directory goes (default results/: "
+                   "results/experiments/<name>/)",
+            "base_image": "base of the lab image (default debian:bookworm-slim)"})
+@_boundary
+def experiment(c, file, parallel=1, out="results", base_image="debian:bookworm-slim"):
+    """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
+    it again to resume after Ctrl-C. Exit 0 if every run passed."""
+    from kit import commands
+
+    code = commands.experiment(file, int(parallel), out, base_image)
+    if code:
+        raise Exit(code=code)
 
 
 @task(help={"run": "the run id of the lab (needed when several are up)",
@@ -223,5 +251,5 @@ def bench(c, runs=5, cold=True, evidence=False, link=False, vm=True):
     c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
 
 
-namespace = Collection(run, scenarios, build, up, down, impair, shell, logs, report, clean, test,
-                       bench)
+namespace = Collection(run, experiment, scenarios, build, up, down, impair, shell, logs, report,
+                       clean, test, bench)

@@ -29,17 +29,21 @@ from kit.report.index import write_index
 from kit.request import ALL, build_request
 from kit.runner import run_variant
 from kit.scenarios import CATALOG
+from kit.scenarios.custom import programs_from_options
 
 
 def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
-        kernel_trace=True, link_options: dict | None = None) -> int:
+        kernel_trace=True, link_options: dict | None = None,
+        program_options: dict | None = None) -> int:
     """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1.
 
-    ``link_options``: parse_link's keywords (the user's text), to shape the link."""
+    ``link_options``: parse_link's keywords (the user's text), to shape the link;
+    ``program_options``: programs_from_options' keywords, for your own programs."""
     link = parse_link(**(link_options or {}))
+    programs = programs_from_options(**(program_options or {}))
     request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                            base_image, kernel_trace, link)
+                            base_image, kernel_trace, link, programs)
     preflight()
     image = ensure_lab_image(request.base_image)
     # Before anything is written: an impairment the engine cannot apply is bad input.
@@ -50,9 +54,10 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
     outcomes = []
     try:
         for scenario_name, variant_name in request.runs:
-            outcomes.append(run_variant(CATALOG[scenario_name], variant_name, request.params,
-                                        image, request.out, keep=request.keep, stamp=stamp,
-                                        shaping=shaping))
+            outcomes.append(run_variant(request.scenario_named(scenario_name), variant_name,
+                                        request.params, image, request.out, keep=request.keep,
+                                        stamp=stamp, shaping=shaping,
+                                        user_dir=programs.mount if programs else None))
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
@@ -129,6 +134,23 @@ def down(run_id: str | None = None, every: bool = False) -> None:
         say(f"lab {labels.PROJECT_PREFIX}{lab_run_id} removed")
     if not chosen:
         say("no lab is up")
+
+
+def experiment(path: str, parallel: int = 1, out: str = "results",
+               base_image: str = DEFAULT_BASE_IMAGE) -> int:
+    """Run or resume an experiment file; 0 if every run passed, else 1."""
+    from kit.experiment import load_experiment, run_experiment
+
+    load_experiment(Path(path))   # a bad file is refused before Docker is even asked
+    preflight()
+    try:
+        directory, code = run_experiment(path, parallel, out, base_image)
+    except KeyboardInterrupt:
+        say("interrupted: the running labs were removed; finished runs are kept, and the "
+            "same command resumes with the rest")
+        raise
+    show(f"experiment results: {directory}/summary.md, {directory}/index.html")
+    return code
 
 
 def impair(run_id: str | None = None, clear: bool = False,

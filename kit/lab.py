@@ -32,16 +32,20 @@ class Lab:
 
     START_TIMEOUT = 30.0
 
-    def __init__(self, run_id: str, image: str, keep: bool = False):
+    def __init__(self, run_id: str, image: str, keep: bool = False, user_dir: str | None = None):
         self.run_id = run_id
         self.image = image
         self.keep = keep
+        self.user_dir = user_dir      # mounted read-only at /opt/netkit/user in both hosts
         self.project = labels.PROJECT_PREFIX + run_id
         self.hosts: dict[str, DockerHost] = {}
 
     @property
     def _env(self) -> dict:
-        return {"NETKIT_IMAGE": self.image, "NETKIT_RUN_ID": self.run_id}
+        env = {"NETKIT_IMAGE": self.image, "NETKIT_RUN_ID": self.run_id}
+        if self.user_dir:
+            env["NETKIT_USER_DIR"] = self.user_dir
+        return env
 
     def __enter__(self) -> "Lab":
         try:

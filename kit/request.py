@@ -8,7 +8,8 @@ from pathlib import Path
 
 from kit.errors import BadInput
 from kit.impair.spec import LinkRequest
-from kit.scenarios import CATALOG, RunParameters, get_scenario
+from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
+from kit.scenarios.custom import CustomScenario, ProgramsSpec
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
 ALL = "all"   # --scenario all: the whole catalog
@@ -23,6 +24,11 @@ class RunRequest:
     keep: bool = False
     base_image: str = "debian:bookworm-slim"
     link: LinkRequest = LinkRequest()
+    custom: CustomScenario | None = None     # your own programs instead of a scenario
+
+    def scenario_named(self, name: str) -> Scenario:
+        return self.custom if self.custom is not None and name == self.custom.name \
+            else CATALOG[name]
 
 
 def seconds(option: str, text, low: float, high: float) -> float:
@@ -44,11 +50,23 @@ def seconds(option: str, text, low: float, high: float) -> float:
 def build_request(scenario: str, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
-                  kernel_trace: bool = True, link: LinkRequest = LinkRequest()) -> RunRequest:
-    if not scenario:
+                  kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
+                  programs: ProgramsSpec | None = None) -> RunRequest:
+    custom = None
+    if programs is not None:
+        if scenario not in (None, "", "custom"):
+            raise BadInput("--server-command and --client-command replace the scenario: "
+                           f"leave out --scenario {scenario}")
+        if variant:
+            raise BadInput("your own programs have no variants: leave out --variant")
+        custom = CustomScenario(programs)
+        scenario = custom.name
+    if custom is not None:
+        runs = ((custom.name, "custom"),)
+    elif not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
                        "or all ('invoke scenarios' describes them)")
-    if scenario == ALL:
+    elif scenario == ALL:
         if variant:
             raise BadInput("--variant goes with one scenario, not with --scenario all")
         runs = tuple((name, v) for name, s in CATALOG.items() for v in s.variants)
@@ -66,14 +84,14 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
                            sigpipe=sigpipe,
                            ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0),
                            kernel_trace=kernel_trace,
-                           link_rtt=link.added_delay("client") + link.added_delay("server"))
+                           link_rtt=link.round_trip_bound())
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise BadInput(f"--out must be a directory: {out} is a file")
     probe = out_path if out_path.exists() else _existing_parent(out_path)
     if not os.access(probe, os.W_OK):
         raise BadInput(f"--out {out}: {probe} is not writable; choose another directory")
-    return RunRequest(scenario, runs, params, out_path, keep, base_image, link)
+    return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom)
 
 
 def _existing_parent(path: Path) -> Path:

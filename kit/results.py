@@ -43,9 +43,11 @@ class RunDirectory:
         self.root = root
 
     @classmethod
-    def create(cls, out: Path, scenario: str, variant: str, stamp: str | None = None) -> "RunDirectory":
+    def create(cls, out: Path, scenario: str, variant: str, stamp: str | None = None,
+               name: str | None = None) -> "RunDirectory":
+        """A new run directory; ``name`` replaces the usual <stamp>-<scenario>-<variant>."""
         stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
-        root = out / f"{stamp}-{scenario}-{variant}"
+        root = out / (name or f"{stamp}-{scenario}-{variant}")
         suffix = 1
         while root.exists():   # two runs in the same second
             suffix += 1

@@ -69,11 +69,15 @@ class Timings:
 
 def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: LabImage,
                 out: Path, keep: bool = False, stamp: str | None = None,
-                shaping: Shaping | None = None) -> RunOutcome:
+                shaping: Shaping | None = None, directory_name: str | None = None,
+                user_dir: str | None = None, extra: dict | None = None) -> RunOutcome:
     """Run one variant in a fresh lab (its link shaped as asked) and write its run
-    directory."""
+    directory (``directory_name`` in ``out``, else <stamp>-<scenario>-<variant>).
+
+    ``user_dir`` is mounted in both hosts for your own programs; ``extra`` goes into
+    run.json as it is (an experiment's cell)."""
     run_id = new_run_id()
-    directory = RunDirectory.create(out, scenario.name, variant, stamp)
+    directory = RunDirectory.create(out, scenario.name, variant, stamp, name=directory_name)
     started = time.monotonic()
     timings = Timings()
     record = {
@@ -86,6 +90,7 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         "complete": False,
         "verdict": "error",
         "checks": [],
+        **(extra or {}),
     }
     try:
         # Inside the try: a Ctrl-C from here on is recorded in run.json.
@@ -93,10 +98,10 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         directory.write_json("run.json", record)
         say(f"{scenario.name}/{variant}: lab netkit-{run_id}, results in {directory.root}")
         plan = scenario.plan(variant, params)
-        record["programs"] = {role: {"command": [PROGRAMS[role], *args]}
-                              for role, args in (("server", plan.server_args),
-                                                 ("client", plan.client_args))}
-        lab = Lab(run_id, image.name, keep=keep)
+        record["programs"] = {role: {"command": list(command(plan, role))} for role in ROLES}
+        if user_dir:
+            record["mount"] = user_dir
+        lab = Lab(run_id, image.name, keep=keep, user_dir=user_dir)
         evidence = Evidence(events={}, samples={}, counters={}, exit_status={})
         with step(f"{scenario.name}/{variant}") as progress, \
                 ThreadPoolExecutor(max_workers=1) as background, ExitStack() as cleanup:
@@ -114,7 +119,8 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     f"{' '.join(compose_cli().command)} "
                     f"{lab.compose_version or compose_cli().version}")
                 addresses = {role: lab.address(role) for role in ROLES}
-                record["programs"]["client"]["command"].append(addresses["server"])
+                record["programs"]["client"]["command"] = command(plan, "client",
+                                                                  addresses["server"])
                 record["hosts"] = {role: {"address": addresses[role],
                                           "container": lab.hosts[role].container.name}
                                    for role in ROLES}
@@ -155,6 +161,8 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         record["capture"] = evidence.capture_counts
         if evidence.unplayed:
             record["unplayed_script"] = evidence.unplayed
+        for role in evidence.stopped:
+            record["programs"][role]["stopped_by_kit"] = True
         checks = scenario.judge(variant, params, evidence)
         link_check = delivered_rtt_check(record["link"]) if "link" in record else None
         if link_check is not None:
@@ -244,6 +252,46 @@ def environment(image: LabImage) -> dict:
     return facts
 
 
+def command(plan: Plan, role: str, server_address: str | None = None) -> list[str]:
+    """The command that starts ``role``'s program (the client's, once the server's
+    address is known, with it)."""
+    own = plan.server_command if role == "server" else plan.client_command
+    if own is not None:
+        return [arg.replace("{server}", server_address) if server_address else arg
+                for arg in own]
+    args = plan.server_args if role == "server" else plan.client_args
+    return [PROGRAMS[role], *args, *([server_address] if server_address else [])]
+
+
+def pid_file(role: str) -> str:
+    return f"/tmp/netkit-{role}.pid"
+
+
+def start_program(host: Host, plan: Plan, role: str, server_address: str,
+                  stdin: bool = False) -> Process:
+    """Start ``role``'s program, writing to its log (the kit's own also to its events)."""
+    if (plan.server_command if role == "server" else plan.client_command) is None:
+        argv = [PROGRAMS[role], *(plan.server_args if role == "server" else plan.client_args),
+                "--events", EVENTS_FILE, *([server_address] if role == "client" else [])]
+    else:
+        # Its PID on record, so that the kit can stop it once its time is up.
+        argv = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pid_file(role),
+                *command(plan, role, server_address)]
+    return host.start(argv, stdin=stdin, output=LOG_FILE)
+
+
+def stop_program(host: Host, process: Process, role: str, grace: float = 5.0) -> int:
+    """SIGTERM to a program that outlived its time, then SIGKILL; its exit status."""
+    for signal_name in ("TERM", "KILL"):
+        host.run(["sh", "-c", f"kill -{signal_name} $(cat {pid_file(role)}) 2>/dev/null; true"],
+                 check=False)
+        try:
+            return process.wait(grace)
+        except LabFailure:
+            continue
+    return process.wait(grace)
+
+
 def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: RunDirectory,
          evidence: Evidence, t0: float, report=lambda text: None,
          timings: Timings | None = None, server_address: str = "server") -> None:
@@ -272,20 +320,27 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                                                     t0, label)))
 
         processes: dict[str, Process] = {}
-        processes["server"] = server.start(
-            [PROGRAMS["server"], *plan.server_args, "--events", EVENTS_FILE], output=LOG_FILE)
-        wait_for_event(server, processes["server"], "listen", f"listen on port {params.port}",
-                       LISTEN_TIMEOUT + slack)
+        own_programs = plan.server_command is not None
+        processes["server"] = start_program(server, plan, "server", server_address)
+        if own_programs:
+            wait_for_socket(server, processes["server"], f"ss -Hltn 'sport = :{params.port}'",
+                            f"listen on port {params.port}", LISTEN_TIMEOUT + slack)
+        else:
+            wait_for_event(server, processes["server"], "listen", f"listen on port {params.port}",
+                           LISTEN_TIMEOUT + slack)
         before = {role: future.result() for role, future in starting.items()}
         timings.capture_start = time.monotonic() - started
         report("starting the client")
         # The server's address, not its name: a lookup (A and AAAA) can stall on the
         # engine's DNS forwarder, and the lesson typed an address too.
-        processes["client"] = client.start(
-            [PROGRAMS["client"], *plan.client_args, "--events", EVENTS_FILE, server_address],
-            stdin=True, output=LOG_FILE)
-        wait_for_event(client, processes["client"], "connect", "connect to the server",
-                       LISTEN_TIMEOUT + slack)
+        processes["client"] = start_program(client, plan, "client", server_address, stdin=True)
+        if own_programs:
+            # Any socket to the port, in any state: a quick client may be done already.
+            wait_for_socket(client, processes["client"], f"ss -Htan 'dport = :{params.port}'",
+                            "connect to the server", LISTEN_TIMEOUT + slack)
+        else:
+            wait_for_event(client, processes["client"], "connect", "connect to the server",
+                           LISTEN_TIMEOUT + slack)
         snapshot("connected")
 
         script_start = time.monotonic()
@@ -297,18 +352,26 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
                 # The client ended first (its server closed on it): that is evidence too.
                 evidence.unplayed = [step.line for step in plan.script[index:]]
                 break
+            if scripted.close_stdin:
+                report("client's input ends")
+                processes["client"].close_stdin()
+                snapshot("after the input ended")
+                continue
             report(f"client types {scripted.line!r}")
             processes["client"].write(scripted.line.encode() + b"\n")
             snapshot(f"after {scripted.line}")
 
         exit_status = evidence.exit_status
         report("waiting for the server to finish")
-        try:
-            exit_status["server"] = processes["server"].wait(plan.server_finish_timeout + slack)
-        except LabFailure as error:
-            raise LabFailure(f"{error}; see {directory.root}/logs once collected") from None
-        processes["client"].close_stdin()
-        exit_status["client"] = processes["client"].wait(plan.client_finish_timeout + slack)
+        if own_programs:
+            finish_own_programs(hosts, processes, plan.server_finish_timeout + slack, evidence)
+        else:
+            try:
+                exit_status["server"] = processes["server"].wait(plan.server_finish_timeout + slack)
+            except LabFailure as error:
+                raise LabFailure(f"{error}; see {directory.root}/logs once collected") from None
+            processes["client"].close_stdin()
+            exit_status["client"] = processes["client"].wait(plan.client_finish_timeout + slack)
         timings.script = time.monotonic() - script_start
         # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
         started = time.monotonic()
@@ -323,6 +386,38 @@ def play(hosts: dict[str, Host], plan: Plan, params: RunParameters, directory: R
     evidence.counters.update({role: difference(before[role], after[role]) for role in ROLES})
     directory.write_json("counters.json", {role: {"before": before[role], "after": after[role]}
                                            for role in ROLES})
+
+
+def finish_own_programs(hosts: dict[str, Host], processes: dict[str, Process], timeout: float,
+                        evidence: Evidence) -> None:
+    """Give your own programs ``timeout`` seconds to end by themselves (a server that
+    serves forever never does); stop whichever is left, and say so in the evidence."""
+    deadline = time.monotonic() + timeout
+    for role in ("server", "client"):
+        try:
+            evidence.exit_status[role] = processes[role].wait(max(0.0, deadline - time.monotonic()))
+        except LabFailure:
+            if role == "client":
+                processes[role].close_stdin()
+            evidence.exit_status[role] = stop_program(hosts[role], processes[role], role)
+            evidence.stopped.append(role)
+
+
+def wait_for_socket(host: Host, process: Process, query: str, what: str,
+                    timeout: float = LISTEN_TIMEOUT) -> None:
+    """Wait until ``query`` (an ss command) lists a socket on ``host``; a program that
+    exits first ends the wait too (its output and exit status are the evidence)."""
+    tries = max(1, int(timeout / 0.01))
+    condition = (f"i=0; until [ -n \"$({query})\" ]; do "
+                 f"if [ -f {pid_file(host.name)} ] && ! kill -0 $(cat {pid_file(host.name)}) "
+                 "2>/dev/null; then exit 3; fi; "
+                 f"i=$((i+1)); [ $i -lt {tries} ] || exit 4; sleep 0.01; done")
+    result = host.run(["sh", "-c", condition], timeout=2 * timeout + 5, check=False)
+    if result.exit_code in (0, 3):
+        return
+    output = host.run(["cat", LOG_FILE], check=False).stdout.strip()
+    raise LabFailure(f"the {host.name} did not {what} within {timeout:g} s "
+                     f"({describe_exit(process.poll())}); its output: {output or 'none'}")
 
 
 def wait_for_event(host: Host, process: Process, event: str, what: str,

@@ -128,6 +128,10 @@ class LinkRequest:
         """The most a packet ``role`` sends can be held back (0 where not shaped)."""
         return self.impairment.one_way_bound() if role in self.senders() else 0.0
 
+    def round_trip_bound(self) -> float:
+        """The most the shaping can add to a round trip (latency and jitter, both ways)."""
+        return self.added_delay("client") + self.added_delay("server")
+
     def added_rtt(self) -> float:
         """What the configured shaping adds to a round trip (no jitter)."""
         return self.impairment.latency * len(self.senders())

@@ -49,6 +49,7 @@ def client_args(params: RunParameters, *extra: str) -> list[str]:
 class ScriptStep:
     at: float   # seconds after the client started
     line: str   # what is typed on the client's standard input
+    close_stdin: bool = False   # instead of typing: end the client's input (EOF)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Plan:
     server_finish_timeout: float
     # After the server finished, how long the client may take once its input is closed.
     client_finish_timeout: float = 10.0
+    # Your own programs instead of the kit's (kit.scenarios.custom): whole commands, the
+    # client's with "{server}" for the server's address. They log no events, so the
+    # runner waits on their sockets instead, and stops them once the time is up.
+    server_command: list[str] | None = None
+    client_command: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Evidence:
     # Per host, the longest a shaped link holds a packet it sends: its capture (which
     # sees packets as they leave) then shows a call's segment that much later.
     egress: dict[str, float] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)   # programs the kit had to stop
 
     def sent_within_call(self, role: str, segment: dict, call: dict, window: float = WITHIN_CALL) -> bool:
         """True if ``segment`` (from ``role``'s capture) left within the ``call``."""

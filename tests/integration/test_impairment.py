@@ -201,7 +201,7 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
     sequence = [dpkt.ethernet.Ethernet(frame).data.data.seq
                 for _, frame in dpkt.pcap.Reader(capture.open("rb"))
                 if len(dpkt.ethernet.Ethernet(frame).data.data.data)]
-    assert sent["bytes"] > 1_000_000 and len(sequence) > 100
+    assert sent["bytes"] > 100_000 and len(sequence) > 50
     sequence = [(seq - sequence[0]) % 2**32 for seq in sequence]   # may wrap
     # Out of order: a segment first seen after a later one. A retransmission (a timer
     # firing under jitter) repeats a sequence number already seen: not reordering.

@@ -1,0 +1,51 @@
+"""One cell of an experiment, run in a child process of its own:
+
+    python -m kit.experiment.cell '<json from kit.experiment.runner.cell_request>'
+
+It reloads the experiment file (already validated by the parent), finds its cell and
+runs it as 'invoke run' would, into runs/<cell id>/. Exit codes as 'invoke run': 0 pass,
+1 fail, 2 error, 130 interrupted (the lab removed, the run marked incomplete).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from kit.errors import KitError
+from kit.experiment.spec import load_experiment
+from kit.image import LabImage
+from kit.impair import Shaping, parse_link
+from kit.runner import run_variant
+
+
+def main(argv: list[str]) -> int:
+    request = json.loads(argv[0])
+    experiment = load_experiment(Path(request["experiment"]))
+    cell = next(c for c in experiment.cells() if c.id == request["cell"])
+    link = parse_link(**cell.link)
+    engine = request["engine"]
+    # The parent chose the engine once for the whole experiment (one netem probe).
+    shaping = None if link.is_empty() or engine is None else \
+        Shaping(link, engine["engine"], engine["reason"])
+    params = replace(experiment.params, link_rtt=link.round_trip_bound())
+    outcome = run_variant(cell.run.scenario, cell.variant, params,
+                          LabImage(**request["image"]), Path(request["directory"]),
+                          shaping=shaping, directory_name=cell.id, user_dir=cell.run.mount,
+                          extra={"experiment": {"name": experiment.name, "cell": cell.id,
+                                                "axes": dict(cell.axes),
+                                                "repetition": cell.repetition,
+                                                "run": cell.run.label}})
+    return 0 if outcome.verdict == "pass" else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KitError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,189 @@
+"""Running an experiment: every cell in a lab of its own, N at a time, resumable.
+
+Each cell runs in a child process (``python -m kit.experiment.cell``), the same code
+path as ``invoke run``: a Ctrl-C reaches each child as SIGINT, and each tears its own
+lab down and marks its run incomplete, as a single run does. The children start in
+sessions of their own, so the terminal's Ctrl-C reaches the parent alone, which passes
+it on and waits for them.
+
+Layout: <out>/<experiment name>/ with experiment.yaml (the file as run), runs/<cell id>/
+(each a run directory), logs/<cell id>.log, interrupted/ (runs a resume had to redo),
+and the summary files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from kit.experiment.spec import Cell, Experiment
+from kit.image import LabImage
+from kit.impair import Shaping
+from kit.progress import console, say
+from kit.results import atomic_write
+
+ROOT = Path(__file__).resolve().parents[2]
+CHILD_TEARDOWN_SECONDS = 90
+
+
+@dataclass
+class CellOutcome:
+    cell: Cell
+    status: str          # pass | fail | error | interrupted | skipped (done before)
+    seconds: float = 0.0
+
+
+def run_directory(directory: Path, cell: Cell) -> Path:
+    return directory / "runs" / cell.id
+
+
+def is_finished(directory: Path, cell: Cell) -> bool:
+    record = run_directory(directory, cell) / "run.json"
+    try:
+        return json.loads(record.read_text()).get("complete", False)
+    except (OSError, ValueError):
+        return False
+
+
+def set_aside(directory: Path, cell: Cell) -> None:
+    """Keep an unfinished run's files (nothing written is lost), out of the summary."""
+    partial = run_directory(directory, cell)
+    if not partial.exists():
+        return
+    target = directory / "interrupted" / cell.id
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = directory / "interrupted" / f"{cell.id}.{suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(partial), str(target))
+
+
+def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
+                 engine: dict | None) -> dict:
+    """What the child process needs to run one cell (JSON on its command line)."""
+    return {"experiment": str(experiment.path), "directory": str(directory / "runs"),
+            "cell": cell.id, "image": {"name": image.name, "id": image.id, "base": image.base},
+            "engine": engine}
+
+
+class ExperimentRunner:
+    def __init__(self, experiment: Experiment, directory: Path, image: LabImage,
+                 shaping_engines: dict[str, Shaping | None], parallel: int):
+        self.experiment = experiment
+        self.directory = directory
+        self.image = image
+        self.engines = shaping_engines      # cell id -> the shaping chosen up front
+        self.parallel = parallel
+        self._children: dict[str, subprocess.Popen] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def run(self, cells: list[Cell]) -> list[CellOutcome]:
+        outcomes = []
+        todo = []
+        for cell in cells:
+            if is_finished(self.directory, cell):
+                outcomes.append(CellOutcome(cell, "skipped"))
+            else:
+                set_aside(self.directory, cell)
+                todo.append(cell)
+        if outcomes:
+            say(f"{len(outcomes)} of {len(cells)} runs already done: resuming with the "
+                f"other {len(todo)}")
+        counts = {"pass": 0, "fail": 0, "error": 0, "interrupted": 0}
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
+                   TextColumn("left"), TimeRemainingColumn())
+        with Progress(*columns, console=console, transient=False) as progress, \
+                ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            task = progress.add_task(self.experiment.name, total=len(todo), state="")
+
+            def show() -> None:
+                progress.update(task, state=(
+                    f"passed {counts['pass']}, failed {counts['fail']}, errors "
+                    f"{counts['error']}, running {len(self._children)}"))
+
+            futures: dict[Future, Cell] = {}
+            pending = list(todo)
+            try:
+                while pending or futures:
+                    while pending and len(futures) < self.parallel and not self._stopping:
+                        cell = pending.pop(0)
+                        futures[pool.submit(self._run_cell, cell)] = cell
+                    show()
+                    done, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        futures.pop(future)
+                        outcome = future.result()
+                        outcomes.append(outcome)
+                        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                        progress.advance(task)
+                        if not console.is_terminal:   # CI logs: a line per finished run
+                            say(f"  [{sum(counts.values())}/{len(todo)}] {outcome.cell.id}: "
+                                f"{outcome.status} ({outcome.seconds:.1f} s)")
+                    show()
+            except KeyboardInterrupt:
+                self._stopping = True
+                progress.update(task, description=f"{self.experiment.name}: interrupted, "
+                                                  "waiting for the running labs to go")
+                self._interrupt_children()
+                for future in list(futures):
+                    outcomes.append(future.result())
+                raise
+        return outcomes
+
+    def _run_cell(self, cell: Cell) -> CellOutcome:
+        shaping = self.engines.get(cell.id)
+        engine = None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
+        request = cell_request(cell, self.experiment, self.directory, self.image, engine)
+        log = self.directory / "logs" / f"{cell.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with self._lock:
+            if self._stopping:
+                return CellOutcome(cell, "interrupted")
+            with log.open("w") as output:
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "kit.experiment.cell", json.dumps(request)],
+                    cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True)
+            self._children[cell.id] = child
+        try:
+            code = child.wait()
+        finally:
+            with self._lock:
+                self._children.pop(cell.id, None)
+        status = {0: "pass", 1: "fail", 130: "interrupted"}.get(code, "error")
+        return CellOutcome(cell, status, time.monotonic() - started)
+
+    def _interrupt_children(self) -> None:
+        """SIGINT to every running child; each removes its lab, then exits."""
+        with self._lock:
+            children = list(self._children.values())
+        for child in children:
+            try:
+                child.send_signal(signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + CHILD_TEARDOWN_SECONDS
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()   # its lab stays labelled: 'invoke clean' removes it
+
+
+def write_experiment_file(directory: Path, experiment: Experiment) -> None:
+    atomic_write(directory / "experiment.yaml", experiment.text.encode())

@@ -1,0 +1,253 @@
+"""An experiment file: which runs, an impairment matrix, repetitions, parameters and
+measures; validated in full, with file, line and field in every error, before anything
+starts. docs/experiments.md describes the format."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.errors import BadInput
+from kit.experiment.source import Source, load
+from kit.impair.spec import parse_link
+from kit.request import SIGPIPE_CHOICES, seconds
+from kit.scenarios import CATALOG, RunParameters, Scenario
+from kit.scenarios.base import ScriptStep
+from kit.scenarios.custom import CustomScenario, ProgramsSpec, check_spec
+
+TOP_LEVEL = ("name", "description", "runs", "parameters", "link", "matrix", "repetitions",
+             "measures")
+PARAMETERS = ("server_delay", "sigpipe", "ss_interval", "kernel_trace")
+LINK_OPTIONS = ("latency", "jitter", "latency_correlation", "distribution", "loss",
+                "loss_correlation", "loss_gemodel", "duplicate", "corrupt", "reorder",
+                "reorder_correlation", "rate", "limit", "seed", "direction", "impair_engine")
+MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations", "retransmissions",
+            "script_time")
+DEFAULT_MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One entry of ``runs``: a catalog scenario's variants, or your own programs."""
+
+    label: str
+    scenario: Scenario
+    variants: tuple[str, ...]
+    mount: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the experiment, in a lab of its own."""
+
+    id: str
+    run: RunSpec
+    variant: str
+    axes: tuple[tuple[str, str], ...]     # the matrix values of this cell, in axis order
+    repetition: int
+    link: dict                           # every link option of the cell (text values)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    path: Path
+    description: str
+    runs: tuple[RunSpec, ...]
+    params: RunParameters
+    link: dict                           # fixed link options
+    matrix: tuple[tuple[str, tuple[str, ...]], ...]
+    repetitions: int
+    measures: tuple[str, ...]
+    text: str = field(default="", repr=False)
+
+    def cells(self) -> list[Cell]:
+        axes = [name for name, _ in self.matrix]
+        combinations = list(itertools.product(*(values for _, values in self.matrix))) or [()]
+        cells = []
+        for run in self.runs:
+            for variant in run.variants:
+                for values in combinations:
+                    pairs = tuple(zip(axes, values))
+                    for repetition in range(1, self.repetitions + 1):
+                        cells.append(Cell(cell_id(run.label, variant, pairs, repetition), run,
+                                          variant, pairs, repetition,
+                                          {**self.link, **dict(pairs)}))
+        return cells
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.]+", "-", str(text).replace("%", "pct")).strip("-")
+
+
+def cell_id(label: str, variant: str, axes: tuple[tuple[str, str], ...], repetition: int) -> str:
+    """A stable, readable directory name: the same cell always gets the same one, so an
+    interrupted experiment resumes where it stopped."""
+    parts = [slug(label), slug(variant)] + [f"{slug(a)}-{slug(v)}" for a, v in axes]
+    return "_".join(parts) + f"_r{repetition}"
+
+
+def _mapping(source: Source, where: tuple, value, allowed: tuple[str, ...]) -> dict:
+    if not isinstance(value, dict):
+        raise source.error(where, "must be a mapping (key: value lines)")
+    for key in value:
+        if key.replace("-", "_") not in allowed:
+            raise source.error(where + (key,), f"unknown field; allowed: {', '.join(allowed)}")
+    return {key.replace("-", "_"): item for key, item in value.items()}
+
+
+def _list(source: Source, where: tuple, value) -> list:
+    if not isinstance(value, list) or not value:
+        raise source.error(where, "must be a non-empty list")
+    return value
+
+
+def _pinned(source: Source, where: tuple, function, *args, **kwargs):
+    """Call a validator; its BadInput comes back with file, line and field."""
+    try:
+        return function(*args, **kwargs)
+    except BadInput as error:
+        raise source.error(where, str(error)) from None
+
+
+def load_experiment(path: Path) -> Experiment:
+    source = load(path)
+    data = _mapping(source, (), source.data, TOP_LEVEL)
+    name = str(data.get("name") or path.stem)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise source.error(("name",), f"must be letters, digits, '.', '_' or '-': got {name!r}")
+    if "runs" not in data:
+        raise source.error((), "needs 'runs': the scenarios (or programs) to run")
+    runs = tuple(_run(source, ("runs", index), entry, path.parent)
+                 for index, entry in enumerate(_list(source, ("runs",), data["runs"])))
+    labels = [run.label for run in runs]
+    if len(set(labels)) != len(labels):
+        raise source.error(("runs",), f"two runs share a name: {labels}")
+    params = _parameters(source, data.get("parameters", {}))
+    link = {key: str(value) for key, value in
+            _mapping(source, ("link",), data.get("link", {}), LINK_OPTIONS).items()}
+    for key, value in link.items():
+        _pinned(source, ("link", key), parse_link, **{key: value})
+    matrix = []
+    raw_matrix = data.get("matrix", {})
+    for axis, values in _mapping(source, ("matrix",), raw_matrix, LINK_OPTIONS).items():
+        key = next(k for k in raw_matrix if k.replace("-", "_") == axis)
+        values = _list(source, ("matrix", key), values)
+        for index, value in enumerate(values):
+            _pinned(source, ("matrix", key, index), parse_link, **{axis: str(value)})
+        if axis in link:
+            raise source.error(("matrix", key), "is also under 'link': give it in one place")
+        matrix.append((axis, tuple(str(v) for v in values)))
+    repetitions = data.get("repetitions", 1)
+    if not isinstance(repetitions, int) or not 1 <= repetitions <= 1000:
+        raise source.error(("repetitions",), f"must be a whole number from 1 to 1000: "
+                                             f"got {repetitions!r}")
+    measures = tuple(data.get("measures", DEFAULT_MEASURES))
+    for index, measure in enumerate(measures):
+        if measure not in MEASURES:
+            raise source.error(("measures", index), f"unknown measure {measure!r}: choose "
+                                                    f"from {', '.join(MEASURES)}")
+    experiment = Experiment(name, path, str(data.get("description", "")), runs, params, link,
+                            tuple(matrix), repetitions, measures, path.read_text())
+    # Every combination must make a valid link (--reorder needs --latency, and so on).
+    for cell in experiment.cells():
+        where = ("matrix",) if matrix else ("link",)
+        _pinned(source, where, parse_link, **cell.link)
+    return experiment
+
+
+def _parameters(source: Source, raw) -> RunParameters:
+    values = _mapping(source, ("parameters",), raw, PARAMETERS)
+    keys = {key.replace("-", "_"): key for key in (raw or {})}
+    chosen = {}
+    if "server_delay" in values:
+        chosen["server_delay"] = _pinned(source, ("parameters", keys["server_delay"]), seconds,
+                                         "server-delay", values["server_delay"], 0.1, 60)
+    if "ss_interval" in values:
+        chosen["ss_interval"] = _pinned(source, ("parameters", keys["ss_interval"]), seconds,
+                                        "ss-interval", values["ss_interval"], 0.01, 1.0)
+    if "sigpipe" in values:
+        if values["sigpipe"] not in SIGPIPE_CHOICES:
+            raise source.error(("parameters", keys["sigpipe"]),
+                               f"must be one of {', '.join(SIGPIPE_CHOICES)}: "
+                               f"got {values['sigpipe']!r}")
+        chosen["sigpipe"] = values["sigpipe"]
+    if "kernel_trace" in values:
+        if not isinstance(values["kernel_trace"], bool):
+            raise source.error(("parameters", keys["kernel_trace"]), "must be true or false")
+        chosen["kernel_trace"] = values["kernel_trace"]
+    return RunParameters(**chosen)
+
+
+RUN_FIELDS = ("scenario", "variants")
+PROGRAM_FIELDS = ("name", "server", "client", "input", "finish_timeout", "mount", "checks")
+
+
+def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
+    if isinstance(entry, dict) and "scenario" in entry:
+        values = _mapping(source, where, entry, RUN_FIELDS)
+        name = values["scenario"]
+        if name not in CATALOG:
+            raise source.error(where + ("scenario",), f"unknown scenario {name!r}: choose one "
+                                                      f"of {', '.join(sorted(CATALOG))}")
+        scenario = CATALOG[name]
+        variants = values.get("variants", list(scenario.variants))
+        for index, variant in enumerate(_list(source, where + ("variants",), variants)):
+            if variant not in scenario.variants:
+                raise source.error(where + ("variants", index),
+                                   f"scenario {name!r} has no variant {variant!r}: choose "
+                                   f"from {', '.join(scenario.variants)}")
+        return RunSpec(name, scenario, tuple(variants))
+    values = _mapping(source, where, entry, PROGRAM_FIELDS)
+    for needed in ("name", "server", "client"):
+        if needed not in values:
+            raise source.error(where, f"needs '{needed}' (or 'scenario' for one of the kit's)")
+    commands = {role: _command(source, where + (role,), values[role])
+                for role in ("server", "client")}
+    script = tuple(_input(source, where + ("input", index), step)
+                   for index, step in enumerate(values.get("input", []) or []))
+    finish = _pinned(source, where + ("finish_timeout",), seconds, "finish_timeout",
+                     values.get("finish_timeout", 10), 0.1, 600)
+    checks = []
+    for index, raw in enumerate(values.get("checks", []) or []):
+        at = where + ("checks", index)
+        if not isinstance(raw, dict) or "name" not in raw or len(raw) != 2:
+            raise source.error(at, "each check is 'name: ...' and one kind (exit, packet, "
+                                   "bytes, state, output) with its options")
+        kind = next(key for key in raw if key != "name")
+        options = raw[kind]
+        if not isinstance(options, dict):
+            raise source.error(at + (kind,), "must be a mapping of the check's options")
+        checks.append(_pinned(source, at + (kind,), check_spec, str(raw["name"]), kind, options))
+    mount = None
+    if values.get("mount") is not None:
+        mount_path = (base_dir / str(values["mount"])).resolve()
+        if not mount_path.is_dir():
+            raise source.error(where + ("mount",), f"{mount_path} is not a directory")
+        mount = str(mount_path)
+    spec = ProgramsSpec(str(values["name"]), commands["server"], commands["client"], script,
+                        finish, tuple(checks), mount)
+    return RunSpec(spec.name, CustomScenario(spec), ("custom",), mount)
+
+
+def _command(source: Source, where: tuple, value) -> tuple[str, ...]:
+    if isinstance(value, str):
+        import shlex
+
+        value = shlex.split(value)
+    if not isinstance(value, list) or not value:
+        raise source.error(where, "must be a command: a list of arguments or one string")
+    return tuple(str(part) for part in value)
+
+
+def _input(source: Source, where: tuple, step) -> ScriptStep:
+    if not isinstance(step, dict) or "at" not in step or \
+            not ({"line", "close_stdin"} & set(step)):
+        raise source.error(where, "each input step is {at: SECONDS, line: TEXT} or "
+                                  "{at: SECONDS, close_stdin: true}")
+    at = _pinned(source, where + ("at",), seconds, "at", step["at"], 0, 3600)
+    if step.get("close_stdin"):
+        return ScriptStep(at, "", close_stdin=True)
+    return ScriptStep(at, str(step["line"]))
