@@ -11,7 +11,7 @@ from pathlib import Path
 
 from kit.errors import BadInput
 from kit.experiment.source import Source, load
-from kit.impair.spec import parse_link
+from kit.impair.spec import parse_link, parse_values
 from kit.request import SIGPIPE_CHOICES, seconds
 from kit.scenarios import CATALOG, RunParameters, Scenario
 from kit.scenarios.base import ScriptStep
@@ -129,14 +129,14 @@ def load_experiment(path: Path) -> Experiment:
     link = {key: str(value) for key, value in
             _mapping(source, ("link",), data.get("link", {}), LINK_OPTIONS).items()}
     for key, value in link.items():
-        _pinned(source, ("link", key), parse_link, **{key: value})
+        _pinned(source, ("link", key), parse_values, **{key: value})
     matrix = []
     raw_matrix = data.get("matrix", {})
     for axis, values in _mapping(source, ("matrix",), raw_matrix, LINK_OPTIONS).items():
         key = next(k for k in raw_matrix if k.replace("-", "_") == axis)
         values = _list(source, ("matrix", key), values)
         for index, value in enumerate(values):
-            _pinned(source, ("matrix", key, index), parse_link, **{axis: str(value)})
+            _pinned(source, ("matrix", key, index), parse_values, **{axis: str(value)})
         if axis in link:
             raise source.error(("matrix", key), "is also under 'link': give it in one place")
         matrix.append((axis, tuple(str(v) for v in values)))

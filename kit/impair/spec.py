@@ -146,41 +146,57 @@ def parse_link(latency=None, jitter=None, latency_correlation=None, distribution
                reorder=None, reorder_correlation=None, rate=None, limit=None, seed=None,
                direction="both", impair_engine="auto") -> LinkRequest:
     """The user's options (strings, None where not given) as a validated LinkRequest."""
-    if direction not in DIRECTIONS:
-        raise BadInput(f"--direction must be one of {', '.join(DIRECTIONS)}: got {direction!r}")
-    if impair_engine not in ENGINES:
-        raise BadInput(f"--impair-engine must be one of {', '.join(ENGINES)}: "
-                       f"got {impair_engine!r}")
-    values: dict = {}
-    if latency is not None:
-        values["latency"] = duration("latency", latency)
-    if jitter is not None:
-        values["jitter"] = duration("jitter", jitter)
-    for name, text in (("latency-correlation", latency_correlation), ("loss", loss),
-                       ("loss-correlation", loss_correlation), ("duplicate", duplicate),
-                       ("corrupt", corrupt), ("reorder", reorder),
-                       ("reorder-correlation", reorder_correlation)):
-        if text is not None:
-            values[name.replace("-", "_")] = percent(name, text)
-    if distribution is not None:
-        if distribution not in DISTRIBUTIONS:
-            raise BadInput(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}: "
-                           f"got {distribution!r}")
-        values["distribution"] = distribution
-    if loss_gemodel is not None:
-        values["gemodel"] = parse_gemodel(loss_gemodel)
-    if rate is not None:
-        values["rate"] = bit_rate("rate", rate)
-    if limit is not None:
-        values["limit"] = whole_number("limit", limit, 1, 10_000_000, "packets")
-    if seed is not None:
-        values["seed"] = whole_number("seed", seed, 0, 2**64 - 1, "")
+    values = parse_values(latency=latency, jitter=jitter,
+                          latency_correlation=latency_correlation, distribution=distribution,
+                          loss=loss, loss_correlation=loss_correlation,
+                          loss_gemodel=loss_gemodel, duplicate=duplicate, corrupt=corrupt,
+                          reorder=reorder, reorder_correlation=reorder_correlation, rate=rate,
+                          limit=limit, seed=seed, direction=direction,
+                          impair_engine=impair_engine)
+    direction, engine = values.pop("direction", "both"), values.pop("impair_engine", "auto")
     impairment = replace(Impairment(), **values)
     if impairment.is_empty() and ("limit" in values or "seed" in values):
         raise BadInput("--limit and --seed go with an impairment (--latency, --loss, "
                        "--rate ...): alone they shape nothing")
     check_combinations(impairment)
-    return LinkRequest(impairment, direction, impair_engine)
+    return LinkRequest(impairment, direction, engine)
+
+
+def parse_values(**options) -> dict:
+    """Each given option on its own (units, ranges, choices), as Impairment's fields
+    plus direction and impair_engine; how they combine is check_combinations' part."""
+    given = {name: text for name, text in options.items() if text is not None}
+    values: dict = {}
+    direction = given.pop("direction", "both")
+    if direction not in DIRECTIONS:
+        raise BadInput(f"--direction must be one of {', '.join(DIRECTIONS)}: got {direction!r}")
+    engine = given.pop("impair_engine", "auto")
+    if engine not in ENGINES:
+        raise BadInput(f"--impair-engine must be one of {', '.join(ENGINES)}: got {engine!r}")
+    for name in ("latency", "jitter"):
+        if name in given:
+            values[name] = duration(name, given.pop(name))
+    for name in ("latency_correlation", "loss", "loss_correlation", "duplicate", "corrupt",
+                 "reorder", "reorder_correlation"):
+        if name in given:
+            values[name] = percent(name.replace("_", "-"), given.pop(name))
+    if "distribution" in given:
+        distribution = given.pop("distribution")
+        if distribution not in DISTRIBUTIONS:
+            raise BadInput(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}: "
+                           f"got {distribution!r}")
+        values["distribution"] = distribution
+    if "loss_gemodel" in given:
+        values["gemodel"] = parse_gemodel(given.pop("loss_gemodel"))
+    if "rate" in given:
+        values["rate"] = bit_rate("rate", given.pop("rate"))
+    if "limit" in given:
+        values["limit"] = whole_number("limit", given.pop("limit"), 1, 10_000_000, "packets")
+    if "seed" in given:
+        values["seed"] = whole_number("seed", given.pop("seed"), 0, 2**64 - 1, "")
+    if given:
+        raise BadInput(f"unknown link option: {', '.join(given)}")
+    return {**values, "direction": direction, "impair_engine": engine}
 
 
 def whole_number(option: str, text, low: int, high: int, unit: str) -> int:

@@ -1,0 +1,126 @@
+"""Experiments for real: a matrix in parallel labs with its summary and plots; SIGINT
+and a resume giving what an uninterrupted run gives; a study of stock tools."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ROOT, invoke
+
+MATRIX = """\
+name: matrix
+description: four cells, two at a time
+runs:
+  - scenario: close
+matrix:
+  latency: [0ms, 20ms]
+parameters:
+  server_delay: 0.5s
+measures: [close_to_peer_end, handshake_rtt, state_durations]
+"""
+
+
+def rows(directory: Path) -> list[dict]:
+    with (directory / "summary.csv").open() as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, lab_image):
+    root = tmp_path_factory.mktemp("whole")
+    (root / "matrix.yaml").write_text(MATRIX)
+    result = invoke("experiment", str(root / "matrix.yaml"), "--parallel", "2", "--out",
+                    str(root / "out"), timeout=600)
+    return result, root / "out" / "experiments" / "matrix"
+
+
+def test_a_matrix_runs_in_parallel_labs_and_is_summarised(uninterrupted):
+    result, directory = uninterrupted
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = rows(directory)
+    assert [r["cell"] for r in table] == [
+        "close_graceful_latency-0ms_r1", "close_graceful_latency-20ms_r1",
+        "close_abrupt_latency-0ms_r1", "close_abrupt_latency-20ms_r1"]
+    assert {r["verdict"] for r in table} == {"pass"}
+    # What crossed the shaped link: a 40 ms round trip where asked, none where not.
+    shaped = [float(r["handshake_rtt_ms"]) for r in table if r["latency"] == "20ms"]
+    assert all(38 <= rtt <= 46 for rtt in shaped), shaped
+    assert all(float(r["handshake_rtt_ms"]) < 2 for r in table if r["latency"] == "0ms")
+    assert all(r["engine"] == "userspace" or r["engine"] == "netem"
+               for r in table if r["latency"] == "20ms")
+    for name in ("verdicts", "close_to_peer_end_s", "handshake_rtt_ms", "states-client",
+                 "states-server"):
+        for suffix in ("png", "svg"):
+            assert (directory / "plots" / f"{name}.{suffix}").stat().st_size > 1000
+    summary = (directory / "summary.md").read_text()
+    assert "4 of 4 runs done: 4 passed" in summary
+    index = (directory / "index.html").read_text()
+    for row in table:
+        assert f'href="runs/{row["cell"]}/report.html"' in index
+        assert (directory / "runs" / row["cell"] / "report.html").exists()
+    # Two labs at once: the runs overlapped in time.
+    assert "2 at a time" in result.stderr
+
+
+def test_sigint_then_resume_gives_the_uninterrupted_summary(uninterrupted, tmp_path):
+    _, whole = uninterrupted
+    (tmp_path / "matrix.yaml").write_text(MATRIX)
+    command = [sys.executable, "-m", "invoke", "experiment", str(tmp_path / "matrix.yaml"),
+               "--parallel", "2", "--out", str(tmp_path / "out")]
+    first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    directory = tmp_path / "out" / "experiments" / "matrix"
+    # Interrupt while both labs of the first pair are in the middle of their runs.
+    deadline = time.monotonic() + 120
+    while not any((directory / "runs").glob("*/run.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=180)
+    assert first.returncode == 130, stderr[-3000:]
+    assert "the same command resumes" in stderr
+    interrupted = rows(directory)
+    assert any(r["verdict"] in ("not run", "incomplete") for r in interrupted)
+    second = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    resumed = rows(directory)
+    key = ("cell", "run", "variant", "latency", "repetition", "verdict", "checks_passed",
+           "checks_failed", "engine")
+    assert [tuple(r[k] for k in key) for r in resumed] == \
+        [tuple(r[k] for k in key) for r in rows(whole)]
+    # Nothing written was lost: the interrupted runs were set aside, not deleted.
+    set_aside = list((directory / "interrupted").glob("*/run.json"))
+    assert set_aside, "the interrupted runs should be kept in interrupted/"
+
+
+def test_a_stock_tool_study(tmp_path, lab_image):
+    result = invoke("experiment", str(ROOT / "experiments" / "stock-tools.yaml"), "--parallel",
+                    "3", "--out", str(tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    directory = tmp_path / "experiments" / "stock-tools"
+    table = {r["run"]: r for r in rows(directory)}
+    assert set(table) == {"socat-echo", "nc-half-close", "python-answers-after-fin"}
+    assert {r["verdict"] for r in table.values()} == {"pass"}
+    socat = directory / "runs" / table["socat-echo"]["cell"]
+    assert (socat / "logs" / "client.log").read_text() == "hello\nworld\n"
+    assert (socat / "pcap" / "client.pcap").stat().st_size > 0
+    python = directory / "runs" / table["python-answers-after-fin"]["cell"]
+    assert "answer to: question" in (python / "logs" / "client.log").read_text()
+    assert "read 9 bytes, then EOF" in (python / "logs" / "server.log").read_text()
+
+
+def test_a_bad_file_stops_before_anything_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - scenario: close\nmatrix:\n  loss: [1%, 150%]\n")
+    result = invoke("experiment", str(bad), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {bad}:4: matrix.loss[1]: --loss must be between "
+                                     "0% and 100%: got 150%")
+    assert not (tmp_path / "out").exists()
