@@ -156,12 +156,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the link impairments' accuracy, per engine")
     parser.add_argument("--no-vm", action="store_true",
                         help="with --link: leave out netem in the qemu VM")
+    parser.add_argument("--parallel", action="store_true",
+                        help="only how experiments scale with parallel labs")
     options = parser.parse_args(argv)
     facts = versions()
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
           f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
           f"Python {platform.python_version()}")
+    if options.parallel:
+        from kit import bench_experiment
+
+        ensure_lab_image()
+        return bench_experiment.main()
     if options.link:
         from kit import bench_link
 

@@ -3,6 +3,7 @@ with tables, plots and an index of every run (docs/experiments.md)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kit.errors import BadInput
@@ -52,6 +53,13 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     write_experiment_file(directory, experiment)
     say(f"experiment {experiment.name}: {len(cells)} runs, {parallel} at a time, "
         f"in {directory}")
+    cores = os.cpu_count() or 1
+    if parallel > 2 * cores:
+        # Measured (docs/benchmarks.md): past about two labs a core the runs only queue
+        # for the CPU, and timing-sensitive evidence (the userspace delay line, captures)
+        # degrades; the checks then say so.
+        say(f"note: {parallel} labs on {cores} cores: they will compete for the CPU, which "
+            "slows them without speeding the whole up and can fail timing checks")
     runner = ExperimentRunner(experiment, directory, image, engines, parallel)
     try:
         outcomes = runner.run(cells)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,8 +235,6 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
 
 def _command(source: Source, where: tuple, value) -> tuple[str, ...]:
     if isinstance(value, str):
-        import shlex
-
         value = shlex.split(value)
     if not isinstance(value, list) or not value:
         raise source.error(where, "must be a command: a list of arguments or one string")

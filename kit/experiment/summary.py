@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from kit.errors import BadInput  # noqa: E402
 from kit.experiment.measures import measure  # noqa: E402
-from kit.experiment.spec import Cell, Experiment  # noqa: E402
+from kit.experiment.spec import Experiment  # noqa: E402
 from kit.impair.spec import parse_link  # noqa: E402
 from kit.results import atomic_write  # noqa: E402
 
@@ -294,8 +294,3 @@ def write_summary(experiment: Experiment, directory: Path) -> dict[str, Path]:
             "markdown": write_markdown(experiment, directory, rows, plots),
             "index": write_index(experiment, directory, rows, plots),
             "plots": directory / "plots"}
-
-
-def cells_left(experiment: Experiment, rows: list[dict]) -> list[Cell]:
-    unfinished = {r["cell"] for r in rows if r["verdict"] in ("not run", "incomplete")}
-    return [c for c in experiment.cells() if c.id in unfinished]

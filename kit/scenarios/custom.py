@@ -9,7 +9,9 @@ directory mounted read-only at /opt/netkit/user in both containers.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kit.errors import BadInput
 from kit.hosts.base import describe_exit
@@ -158,9 +160,6 @@ def programs_from_options(server_command: str | None, client_command: str | None
                           finish_timeout: float = 10.0) -> ProgramsSpec | None:
     """``invoke run --server-command ... --client-command ...``: each input line typed
     half a second after the last, then the client's input ends."""
-    import shlex
-    from pathlib import Path
-
     if server_command is None and client_command is None:
         if inputs or mount:
             raise BadInput("--client-input and --mount go with --server-command and "

@@ -8,6 +8,7 @@ These use the engine this kernel can run; netem itself is checked for real in a 
 from __future__ import annotations
 
 import json
+import re
 import statistics
 
 import pytest
@@ -212,3 +213,27 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
         seen.add(seq)
         highest = max(highest, seq)
     assert not reordered, f"{len(reordered)} of {len(sequence)} segments arrived out of order"
+
+
+def test_impair_and_clear_a_kept_lab_by_hand():
+    """invoke up, invoke impair --latency, invoke impair --clear, invoke down."""
+    up = invoke("up")
+    assert up.returncode == 0, up.stderr[-2000:]
+    run_id = re.search(r"--run (manual-\S+)", up.stderr).group(1)
+    try:
+        shaped = invoke("impair", "--run", run_id, "--latency", "30ms")
+        assert shaped.returncode == 0, shaped.stderr[-2000:]
+        median = float(re.search(r"round trip now median ([0-9.]+) ms", shaped.stderr).group(1))
+        assert abs(median - 60) <= 2 + 6, shaped.stderr
+        assert re.search(r"client: .*NFQUEUE|client: .*netem", shaped.stderr)
+        cleared = invoke("impair", "--run", run_id, "--clear")
+        assert cleared.returncode == 0, cleared.stderr[-2000:]
+        assert "client: unshaped" in cleared.stderr and "server: unshaped" in cleared.stderr
+        median = float(re.search(r"round trip now median ([0-9.]+) ms", cleared.stderr).group(1))
+        assert median < 2
+        refused = invoke("impair", "--run", run_id, "--latency", "fast")
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == ("error: --latency must be a time with its unit, like "
+                                          "100ms, 0.1s or 500us: got 'fast'")
+    finally:
+        invoke("down", "--run", run_id)
