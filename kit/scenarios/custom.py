@@ -155,7 +155,7 @@ class CustomScenario(Scenario):
 TYPING_GAP = 0.5   # seconds between the lines given on the command line
 
 
-def programs_from_options(server_command: str | None, client_command: str | None,
+def programs_from_options(server_command: str | None = None, client_command: str | None = None,
                           inputs: list[str] | None = None, mount: str | None = None,
                           finish_timeout: float = 10.0) -> ProgramsSpec | None:
     """``invoke run --server-command ... --client-command ...``: each input line typed
