@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 
 from invoke import Collection, task
@@ -157,12 +158,12 @@ def down(c, run=None, all=False):
                    "results/experiments/<name>/)",
             "base_image": "base of the lab image (default debian:bookworm-slim)"})
 @_boundary
-def experiment(c, file, parallel=1, out="results", base_image="debian:bookworm-slim"):
+def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim"):
     """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
     it again to resume after Ctrl-C. Exit 0 if every run passed."""
     from kit import commands
 
-    code = commands.experiment(file, int(parallel), out, base_image)
+    code = commands.experiment(file, parallel, out, base_image)
     if code:
         raise Exit(code=code)
 
@@ -244,14 +245,15 @@ def test(c, unit=False, k=None):
             "link": "only how exact the link impairments are, per engine (docs/impairments.md)",
             "vm": "with --link: netem in the qemu VM too (default on; --no-vm leaves it out)",
             "parallel": "only a 40-run experiment at --parallel 1, 2, 4 and 8 (about 15 min)"})
-def bench(c, runs=5, cold=True, evidence=False, link=False, vm=True, parallel=False):
+def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead), a bare Compose cycle;
     --link: how exact the link impairments are, per engine; --parallel: how experiments
     scale with parallel labs."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else ""))
-    c.run(f"{sys.executable} -m kit.bench --runs {int(runs)}{extra}", pty=sys.stdout.isatty())
+    c.run(f"{sys.executable} -m kit.bench --runs {shlex.quote(str(runs))}{extra}",
+          pty=sys.stdout.isatty())
 
 
 namespace = Collection(run, experiment, scenarios, build, up, down, impair, shell, logs, report,

@@ -136,10 +136,15 @@ def down(run_id: str | None = None, every: bool = False) -> None:
         say("no lab is up")
 
 
-def experiment(path: str, parallel: int = 1, out: str = "results",
+def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
-    from kit.experiment import load_experiment, run_experiment
+    try:
+        parallel = int(str(parallel))
+    except ValueError:
+        raise BadInput(f"--parallel must be a whole number of labs: got {parallel!r}") from None
+    from kit.experiment.runner import run_experiment
+    from kit.experiment.spec import load_experiment
 
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     preflight()
