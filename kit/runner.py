@@ -6,6 +6,7 @@ its hosts are containers or machines reached over SSH.
 
 from __future__ import annotations
 
+import json
 import platform
 import threading
 import time
@@ -21,7 +22,8 @@ from kit.errors import KitError, LabFailure
 from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
 from kit.image import LabImage
-from kit.impair import Shaping, delivered_rtt_check, shape_lab
+from kit.impair import Shaping, delay_line_check, delivered_rtt_check, shape_lab
+from kit.impair.apply import snapshot_delay_lines
 from kit.lab import ROLES, Lab, new_run_id
 from kit.observe.capture import parse_pcap, segments
 from kit.observe.counters import difference
@@ -146,6 +148,8 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
                     # Whatever happened, keep what the hosts wrote: it says why.
                     progress.update("collecting the evidence")
                     phase = time.monotonic()
+                    if shaping is not None and shaping.engine == "userspace":
+                        snapshot_delay_lines(lab.hosts)
                     # The trace is read while the hosts' files are copied.
                     trace_read = background.submit(stop_tracer, tracer, record, timings)
                     collect(lab.hosts, evidence, t0, directory, addresses, params.port,
@@ -164,9 +168,10 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         for role in evidence.stopped:
             record["programs"][role]["stopped_by_kit"] = True
         checks = scenario.judge(variant, params, evidence)
-        link_check = delivered_rtt_check(record["link"]) if "link" in record else None
-        if link_check is not None:
-            checks.append(link_check)
+        if "link" in record:
+            record["link"]["delay_line"] = delay_line_figures(directory.root)
+            checks += [check for check in (delivered_rtt_check(record["link"]),
+                                           delay_line_check(record["link"])) if check]
         record["checks"] = [check.to_json() for check in checks]
         record["verdict"] = "pass" if all(check.passed for check in checks) else "fail"
         record["complete"] = True
@@ -184,6 +189,19 @@ def run_variant(scenario: Scenario, variant: str, params: RunParameters, image: 
         directory.write_json("run.json", record)
         write_reports(directory)
     return RunOutcome(directory.root, record["verdict"], record)
+
+
+def delay_line_figures(root: Path) -> dict[str, dict]:
+    """What each host's delay line reported (raw/<host>/delayline.json), where it ran."""
+    figures = {}
+    for role in ROLES:
+        path = root / "raw" / role / "delayline.json"
+        if path.exists():
+            try:
+                figures[role] = json.loads(path.read_text())
+            except ValueError:
+                pass   # cut short (the line stopped while writing): no figures
+    return figures
 
 
 class TracerSlot:

@@ -15,7 +15,9 @@
  *       --pidfile FILE [--stats FILE]
  *
  * It detaches once the queue is bound, so the caller may add the NFQUEUE rule as soon
- * as it returns. SIGTERM ends it; --stats then receives what it did as one JSON line.
+ * as it returns. SIGUSR1 writes what it did so far to --stats (one JSON line), SIGTERM
+ * ends it after writing them. Lateness is measured from the moment the kernel queued the
+ * packet: a delay line starved of CPU shows it there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,16 +62,34 @@ static struct held *heap;   /* min-heap on (release_ns, order) */
 static size_t count;
 static uint64_t arrivals;
 static struct {
-    unsigned long long packets, delayed, reordered, dropped_limit, max_held;
+    unsigned long long packets, delayed, reordered, dropped_limit, max_held, late_over_1ms;
     double delay_sum_ms;
+    int64_t late_max_ns;
 } stats;
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stopping, dump;
+
+static int64_t clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static int64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return clock_ns(CLOCK_MONOTONIC);
+}
+
+/* When the kernel queued the packet, on CLOCK_MONOTONIC; now where it does not say. */
+static int64_t queued_at(struct nfq_data *data)
+{
+    int64_t now = now_ns();
+    struct timeval tv;
+    if (nfq_get_timestamp(data, &tv) != 0 || tv.tv_sec == 0)
+        return now;
+    int64_t waited = clock_ns(CLOCK_REALTIME) - ((int64_t)tv.tv_sec * 1000000000LL +
+                                                  (int64_t)tv.tv_usec * 1000);
+    return waited > 0 && waited < 10000000000LL ? now - waited : now;
 }
 
 /* xorshift64*: small, fast and repeatable from --seed. */
@@ -178,7 +198,7 @@ static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nf
     int length = nfq_get_payload(data, &payload);
     uint64_t key = flow_key(payload, length < 0 ? 0 : length);
     struct flow *flow = &flows[key % FLOWS];
-    int64_t arrival = now_ns();
+    int64_t arrival = queued_at(data);
     int64_t release = arrival + sample_delay();
     /* In order within the flow: never before the packet of the flow held ahead of it. */
     if (flow->key == key && release < flow->last_release_ns)
@@ -196,14 +216,23 @@ static int on_packet(struct nfq_q_handle *queue, struct nfgenmsg *msg, struct nf
 static void release_due(struct nfq_q_handle *queue)
 {
     int64_t now = now_ns();
-    while (count && heap[0].release_ns <= now)
-        nfq_set_verdict(queue, heap_pop().id, NF_ACCEPT, 0, NULL);
+    while (count && heap[0].release_ns <= now) {
+        struct held item = heap_pop();
+        int64_t late = now - item.release_ns;
+        if (late > stats.late_max_ns)
+            stats.late_max_ns = late;
+        if (late > 1000000)
+            stats.late_over_1ms++;
+        nfq_set_verdict(queue, item.id, NF_ACCEPT, 0, NULL);
+    }
 }
 
-static void on_term(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    stopping = 1;
+    if (sig == SIGUSR1)
+        dump = 1;
+    else
+        stopping = 1;
 }
 
 static void write_stats(const char *path)
@@ -214,9 +243,11 @@ static void write_stats(const char *path)
     if (!f)
         return;
     fprintf(f, "{\"packets\":%llu,\"delayed\":%llu,\"reordered\":%llu,\"dropped_limit\":%llu,"
-               "\"max_held\":%llu,\"mean_delay_ms\":%.3f}\n",
+               "\"max_held\":%llu,\"mean_delay_ms\":%.3f,\"late_max_ms\":%.3f,"
+               "\"late_over_1ms\":%llu}\n",
             stats.packets, stats.delayed, stats.reordered, stats.dropped_limit, stats.max_held,
-            stats.delayed ? stats.delay_sum_ms / (double)stats.delayed : 0.0);
+            stats.delayed ? stats.delay_sum_ms / (double)stats.delayed : 0.0,
+            (double)stats.late_max_ns / 1e6, stats.late_over_1ms);
     fclose(f);
 }
 
@@ -289,8 +320,11 @@ int main(int argc, char **argv)
         fprintf(pf, "%d\n", getpid());
         fclose(pf);
     }
-    signal(SIGTERM, on_term);
-    signal(SIGINT, on_term);
+    /* Without SA_RESTART: a signal wakes ppoll at once. */
+    struct sigaction action = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGUSR1, &action, NULL);
     char buf[65536];
     while (!stopping) {
         struct timespec timeout = {1, 0}, *wait = &timeout;
@@ -313,6 +347,10 @@ int main(int argc, char **argv)
             }
         }
         release_due(queue);
+        if (dump) {
+            dump = 0;
+            write_stats(statsfile);
+        }
     }
     /* Let what is held go rather than drop it: the rule is gone by now. */
     while (count)

@@ -20,8 +20,8 @@ from kit import labels
 from kit.dockerhost import client
 from kit.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.hosts import Host
-from kit.impair.engines import (HANDLE, TcFeatures, apply_commands, check_supported,
-                                clear_commands)
+from kit.impair.engines import (HANDLE, PIDFILE, STATS_FILE, TcFeatures, apply_commands,
+                                check_supported, clear_commands)
 from kit.impair.spec import LinkRequest
 from kit.interrupts import deferred_interrupt
 
@@ -145,6 +145,16 @@ def clear_link(hosts: dict[str, Host]) -> dict[str, list[str]]:
         run_commands(host, role, clear_commands())
         cleared[role] = clear_commands()
     return cleared
+
+
+def snapshot_delay_lines(hosts: dict[str, Host]) -> None:
+    """Have each host's delay line write what it did so far (packets, delays, how late
+    it let them go) into the run's files."""
+    for host in hosts.values():
+        host.run(["sh", "-c", f"[ -f {PIDFILE} ] || exit 0; rm -f {STATS_FILE}; "
+                              f"kill -USR1 $(cat {PIDFILE}) && i=0 && "
+                              f"until [ -s {STATS_FILE} ] || [ $i -ge 100 ]; do "
+                              "sleep 0.01; i=$((i+1)); done"], check=False)
 
 
 def shaping_on(host: Host) -> str:

@@ -24,7 +24,8 @@ HANDLE = "4e6b:"
 CHAIN = "NETKIT"
 QUEUE = 4711
 PIDFILE = "/run/netkit-delayline.pid"
-STATS_FILE = "/var/lib/netkit/delayline.json"
+# In the run's directory on the host, so the run's files carry it (raw/<host>/).
+STATS_FILE = "/var/lib/netkit/run/delayline.json"
 MTU_FRAME = 1514
 
 

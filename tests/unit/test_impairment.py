@@ -105,7 +105,7 @@ def test_userspace_golden_commands():
     assert userspace_apply(imp) == [
         "netkit-delayline --queue 4711 --latency-us 50000 --jitter-us 5000 --distribution "
         "normal --reorder 10 --limit 500 --pidfile /run/netkit-delayline.pid --stats "
-        "/var/lib/netkit/delayline.json",
+        "/var/lib/netkit/run/delayline.json",
         "iptables -w -t mangle -N NETKIT",
         "iptables -w -t mangle -A NETKIT -m statistic --mode random --probability 0.01 -j DROP",
         "iptables -w -t mangle -A NETKIT -j NFQUEUE --queue-num 4711",
@@ -191,3 +191,21 @@ def test_probe_output_parsed():
 def test_impairment_json_omits_what_was_not_asked():
     assert parse_link(latency="10ms").impairment.to_json() == {"latency": 0.01, "limit": 10000}
     assert Impairment().is_empty()
+
+
+def test_delay_line_timing_check():
+    from kit.impair import delay_line_check
+
+    # As the delay lines reported them in a run at 50 ms (raw/<host>/delayline.json).
+    on_time = {"packets": 30, "delayed": 30, "reordered": 0, "dropped_limit": 0,
+               "max_held": 4, "mean_delay_ms": 50.0, "late_max_ms": 4.604, "late_over_1ms": 1}
+    starved = dict(on_time, late_max_ms=96.2, late_over_1ms=12)
+    link = {"engine": "userspace", "impairment": {"latency": 0.05},
+            "delay_line": {"client": on_time, "server": on_time}}
+    check = delay_line_check(link)
+    assert check.passed and check.name == "link-held-its-timing"
+    assert "client: 30 packets, mean delay 50 ms, latest 4.604 ms late (1 over 1 ms)" in \
+        check.observed
+    link["delay_line"]["server"] = starved
+    assert not delay_line_check(link).passed
+    assert delay_line_check(dict(link, engine="netem")) is None
