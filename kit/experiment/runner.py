@@ -238,6 +238,9 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
         # degrades; the checks then say so.
         say(f"note: {parallel} labs on {cores} cores: they will compete for the CPU, which "
             "slows them without speeding the whole up and can fail timing checks")
+    if parallel > 1 and any(s is not None and s.engine == "userspace" for s in engines.values()):
+        say("note: the userspace delay lines share the CPU with the other labs; each run's "
+            "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
     runner = ExperimentRunner(experiment, directory, image, engines, parallel)
     try:
         outcomes = runner.run(cells)
