@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 
 import docker
 import docker.errors
 import requests.exceptions
 
+from kit import labels
 from kit.errors import EnvironmentProblem
+from kit.interrupts import deferred_interrupt
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,3 +55,20 @@ def versions() -> dict:
         "docker_api": info.get("ApiVersion"),
         "docker_kernel": info.get("KernelVersion"),
     }
+
+
+@contextmanager
+def throwaway_container(image: str, command, role: str, **options):
+    """A container of the kit's (labelled with ``role``), created for the block and
+    removed when it ends, whatever happens: a Ctrl-C waits for the removal, and a removal
+    that fails leaves it to 'invoke clean', which finds it by its label."""
+    container = client().containers.create(
+        image, command, labels={labels.MANAGED: "true", labels.ROLE: role}, **options)
+    try:
+        yield container
+    finally:
+        with deferred_interrupt():
+            try:
+                container.remove(force=True)
+            except docker.errors.DockerException:
+                pass

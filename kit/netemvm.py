@@ -20,14 +20,12 @@ from dataclasses import dataclass, field
 import docker.errors
 import requests.exceptions
 
-from kit import labels
-from kit.dockerhost import client
+from kit.dockerhost import client, throwaway_container
 from kit.errors import EnvironmentProblem, LabFailure
 from kit.image import CONTAINERS_DIR, LabImage, build_image, context_hash
 from kit.impair.apply import PROBE_PORT, command_script
 from kit.impair.engines import HANDLE, apply_commands, clear_commands
 from kit.impair.spec import Impairment
-from kit.interrupts import deferred_interrupt
 from kit.progress import step
 
 VM_CONTEXT = CONTAINERS_DIR / "netem-vm"
@@ -149,13 +147,11 @@ def parse_console(text: str) -> VmResult:
 def run_checks(image: str, measures: list[Measure], timeout: float = 600) -> VmResult:
     """Boot the VM once, run every measure, and return what it printed."""
     script = check_script(measures)
-    name = f"netkit-netem-vm-{secrets.token_hex(3)}"
-    container = None
     try:
-        with step(f"netem in a VM ({len(measures)} checks, software emulation)") as progress:
-            container = client().containers.create(
-                image, ["/tmp/check.sh"], name=name, network_mode="none",
-                labels={labels.MANAGED: "true", labels.ROLE: "netem-vm"})
+        with step(f"netem in a VM ({len(measures)} checks, software emulation)") as progress, \
+                throwaway_container(image, ["/tmp/check.sh"], "netem-vm",
+                                    name=f"netkit-netem-vm-{secrets.token_hex(3)}",
+                                    network_mode="none") as container:
             container.put_archive("/tmp", _tar("check.sh", script.encode()))
             container.start()
             progress.update("booting and measuring")
@@ -165,13 +161,6 @@ def run_checks(image: str, measures: list[Measure], timeout: float = 600) -> VmR
         raise EnvironmentProblem(f"the netem VM could not run: {error}") from None
     except requests.exceptions.RequestException as error:   # the wait timed out
         raise LabFailure(f"the netem VM did not finish within {timeout:g} s: {error}") from None
-    finally:
-        if container is not None:
-            with deferred_interrupt():
-                try:
-                    container.remove(force=True)
-                except docker.errors.DockerException:
-                    pass   # labelled: 'invoke clean' removes it
     result = parse_console(console)
     result.console = console
     if not result.kernel:

@@ -16,14 +16,12 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from kit import labels
-from kit.dockerhost import client
+from kit.dockerhost import throwaway_container
 from kit.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.hosts import Host
 from kit.impair.engines import (HANDLE, PIDFILE, STATS_FILE, TcFeatures, apply_commands,
                                 check_supported, clear_commands)
 from kit.impair.spec import LinkRequest
-from kit.interrupts import deferred_interrupt
 
 PROBE_PORT = 43299
 NETEM_FIX = ("load it on the Docker host with 'modprobe sch_netem' (Ubuntu: apt install "
@@ -66,24 +64,15 @@ def parse_probe(output: str) -> NetemProbe:
 def probe_netem(image: str) -> NetemProbe:
     """Really install and remove a netem qdisc, in a throwaway container of the lab image
     on the same kernel (its own loopback only: no network is created)."""
-    name = f"netkit-probe-{secrets.token_hex(3)}"
-    container = None
     try:
-        container = client().containers.create(
-            image, ["sh", "-c", PROBE_SCRIPT], name=name, network_mode="none",
-            cap_add=["NET_ADMIN"], labels={labels.MANAGED: "true", labels.ROLE: "netem-probe"})
-        container.start()
-        container.wait(timeout=30)
-        output = container.logs(stdout=True, stderr=True).decode(errors="replace")
+        with throwaway_container(image, ["sh", "-c", PROBE_SCRIPT], "netem-probe",
+                                 name=f"netkit-probe-{secrets.token_hex(3)}",
+                                 network_mode="none", cap_add=["NET_ADMIN"]) as container:
+            container.start()
+            container.wait(timeout=30)
+            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
     except docker.errors.DockerException as error:
         raise EnvironmentProblem(f"the netem probe could not run: {error}") from None
-    finally:
-        if container is not None:
-            with deferred_interrupt():
-                try:
-                    container.remove(force=True)
-                except docker.errors.DockerException:
-                    pass   # labelled: 'invoke clean' removes it
     return parse_probe(output)
 
 
