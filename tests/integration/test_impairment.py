@@ -71,7 +71,7 @@ def test_clear_restores_the_undelayed_round_trip(lab, netem):
     clear_link(lab.hosts)
 
 
-def count_icmp(host, kind: str, text: str) -> int:
+def count_icmp(kind: str, text: str) -> int:
     return len([line for line in text.splitlines() if f"ICMP echo {kind}" in line])
 
 
@@ -79,17 +79,18 @@ def test_total_loss_blocks_only_its_direction(lab, netem):
     shape(lab, netem, loss="100%", direction="client-to-server")
     client, server = lab.hosts["client"], lab.hosts["server"]
     # The client captures what arrives from the server while the server pings it.
-    listening = client.run(["sh", "-c", "tcpdump -i eth0 -n -l icmp >/tmp/icmp.txt 2>/dev/null "
-                                        "& echo $!"]).stdout.strip()
+    listening = client.run(["sh", "-c", "tcpdump -i eth0 -n -l icmp >/tmp/icmp.txt "
+                                        "2>/tmp/icmp.log & echo $!; until grep -q listening "
+                                        "/tmp/icmp.log; do sleep 0.01; done"]).stdout.strip()
     try:
-        client.run(["sh", "-c", "sleep 0.5"])
         ping = server.run(["ping", "-c", "3", "-i", "0.2", "-W", "1", lab.address("client")],
                           check=False, timeout=15)
-        client.run(["sh", "-c", "sleep 0.2"])
     finally:
-        client.run(["kill", listening], check=False)
+        # SIGINT: tcpdump writes out what it holds, then exits.
+        client.run(["sh", "-c", f"kill -INT {listening}; while kill -0 {listening} "
+                                "2>/dev/null; do sleep 0.01; done"], check=False)
     arrived = client.run(["cat", "/tmp/icmp.txt"]).stdout
-    assert count_icmp(client, "request", arrived) == 3          # server -> client: open
+    assert count_icmp("request", arrived) == 3          # server -> client: open
     assert "100% packet loss" in ping.stdout                      # client -> server: shut
     assert ping.exit_code == 1
     clear_link(lab.hosts)
@@ -189,14 +190,16 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
                             f"/tmp/flow/in.pcap tcp dst port {PROBE_PORT} >/tmp/flow/log 2>&1 &) "
                             "&& until grep -q listening /tmp/flow/log; do sleep 0.01; done"])
     listener = server.run(["sh", "-c", f"setsid netkit-probe listen {PROBE_PORT} "
-                                       ">/tmp/listen.log 2>&1 & echo $!"]).stdout.strip()
+                                       ">/tmp/listen.log 2>&1 & echo $!; until grep -q "
+                                       "listening /tmp/listen.log; do sleep 0.01; done"]
+                          ).stdout.strip()
     try:
-        client.run(["sh", "-c", "sleep 0.2"])
         sent = json.loads(client.run(["netkit-probe", "send", lab.address("server"),
                                       str(PROBE_PORT), "1"], timeout=60).stdout)
     finally:
         server.run(["kill", listener], check=False)
-        server.run(["sh", "-c", "pkill -INT tcpdump; sleep 0.3"], check=False)
+        server.run(["sh", "-c", "pkill -INT tcpdump; while pgrep tcpdump >/dev/null; do "
+                                "sleep 0.01; done"], check=False)
     clear_link(lab.hosts)
     (capture,) = [p for p in server.fetch_dir("/tmp/flow", tmp_path) if p.suffix == ".pcap"]
     sequence = [dpkt.ethernet.Ethernet(frame).data.data.seq
