@@ -22,7 +22,8 @@ from pathlib import Path
 
 from kit.errors import KitError
 from kit.image import LabImage
-from kit.impair.apply import PROBE_PORT, apply_link, clear_link, measure_rtt, probe_netem
+from kit.impair.apply import (PROBE_PORT, apply_link, clear_link, measure_rtt, probe_listener,
+                              probe_netem)
 from kit.impair.spec import parse_link
 from kit.lab import Lab, new_run_id
 
@@ -87,14 +88,9 @@ def lab_accuracy(image: LabImage, engine: str, samples: int) -> tuple[list[RttRo
 
 
 def _send(lab: Lab, address: str, seconds: float = 5) -> float:
-    listener = lab.hosts["server"].run(
-        ["sh", "-c", f"setsid netkit-probe listen {PROBE_PORT} >/tmp/bench.log 2>&1 & pid=$!; "
-                     "until grep -q listening /tmp/bench.log; do sleep 0.01; done; echo $pid"])
-    try:
+    with probe_listener(lab.hosts["server"]):
         output = lab.hosts["client"].run(["netkit-probe", "send", address, str(PROBE_PORT),
                                           f"{seconds:g}"], timeout=120).stdout
-    finally:
-        lab.hosts["server"].run(["kill", listener.stdout.strip()], check=False)
     return json.loads(output)["bits_per_second"]
 
 

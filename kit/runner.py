@@ -289,8 +289,9 @@ def start_program(host: Host, plan: Plan, role: str, server_address: str,
                   stdin: bool = False) -> Process:
     """Start ``role``'s program, writing to its log (the kit's own also to its events)."""
     if (plan.server_command if role == "server" else plan.client_command) is None:
-        argv = [PROGRAMS[role], *(plan.server_args if role == "server" else plan.client_args),
-                "--events", EVENTS_FILE, *([server_address] if role == "client" else [])]
+        # The client's server address stays last: it is graceclient's one argument.
+        argv = [*command(plan, role), "--events", EVENTS_FILE,
+                *([server_address] if role == "client" else [])]
     else:
         # Its PID on record, so that the kit can stop it once its time is up.
         argv = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pid_file(role),

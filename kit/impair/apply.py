@@ -12,6 +12,7 @@ import json
 import secrets
 import shlex
 import statistics
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import docker.errors
@@ -154,6 +155,21 @@ def shaping_on(host: Host) -> str:
     return result.stdout.strip()
 
 
+@contextmanager
+def probe_listener(server: Host):
+    """A netkit-probe listener on the server's PROBE_PORT for the block: it accepts
+    connections and reads each to its end (handshakes, goodput)."""
+    started = server.run(["sh", "-c",
+                          f"setsid netkit-probe listen {PROBE_PORT} >/tmp/netkit-probe.log 2>&1 "
+                          "& pid=$!; "
+                          "until grep -q listening /tmp/netkit-probe.log; do "
+                          "kill -0 $pid || exit 1; sleep 0.01; done; echo $pid"], timeout=10)
+    try:
+        yield
+    finally:
+        server.run(["kill", started.stdout.strip()], check=False)
+
+
 def measure_rtt(server: Host, client_host: Host, server_address: str, count: int = 5) -> list[float]:
     """Round-trip times in ms: TCP handshakes from the client to a listener on the server.
 
@@ -161,16 +177,9 @@ def measure_rtt(server: Host, client_host: Host, server_address: str, count: int
     delays too)."""
     if count < 1:
         raise BadInput("the probe needs at least one handshake")
-    started = server.run(["sh", "-c",
-                          f"setsid netkit-probe listen {PROBE_PORT} >/tmp/netkit-probe.log 2>&1 "
-                          "& pid=$!; "
-                          "until grep -q listening /tmp/netkit-probe.log; do "
-                          "kill -0 $pid || exit 1; sleep 0.01; done; echo $pid"], timeout=10)
-    try:
+    with probe_listener(server):
         output = client_host.run(["netkit-probe", "connect", server_address, str(PROBE_PORT),
                                   str(count + 1)], timeout=60).stdout
-    finally:
-        server.run(["kill", started.stdout.strip()], check=False)
     return json.loads(output)["connect_ms"][1:]
 
 

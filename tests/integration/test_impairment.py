@@ -180,7 +180,7 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
     however much the jitter varies their delays (the userspace engine's promise)."""
     import dpkt
 
-    from kit.impair.apply import PROBE_PORT
+    from kit.impair.apply import PROBE_PORT, probe_listener
 
     # The userspace engine's promise (netem reorders under jitter by design).
     shape(lab, netem, latency="20ms", jitter="10ms", distribution="normal",
@@ -189,15 +189,11 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
     server.run(["sh", "-c", "mkdir -p /tmp/flow && (setsid tcpdump -i eth0 -n -U -w "
                             f"/tmp/flow/in.pcap tcp dst port {PROBE_PORT} >/tmp/flow/log 2>&1 &) "
                             "&& until grep -q listening /tmp/flow/log; do sleep 0.01; done"])
-    listener = server.run(["sh", "-c", f"setsid netkit-probe listen {PROBE_PORT} "
-                                       ">/tmp/listen.log 2>&1 & echo $!; until grep -q "
-                                       "listening /tmp/listen.log; do sleep 0.01; done"]
-                          ).stdout.strip()
     try:
-        sent = json.loads(client.run(["netkit-probe", "send", lab.address("server"),
-                                      str(PROBE_PORT), "1"], timeout=60).stdout)
+        with probe_listener(server):
+            sent = json.loads(client.run(["netkit-probe", "send", lab.address("server"),
+                                          str(PROBE_PORT), "1"], timeout=60).stdout)
     finally:
-        server.run(["kill", listener], check=False)
         server.run(["sh", "-c", "pkill -INT tcpdump; while pgrep tcpdump >/dev/null; do "
                                 "sleep 0.01; done"], check=False)
     clear_link(lab.hosts)
