@@ -19,7 +19,7 @@ def _boundary(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        from kit.errors import KitError
+        from kit.core.errors import KitError
 
         try:
             return function(*args, **kwargs)
@@ -103,7 +103,7 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
     programs can replace the kit's (--server-command, --client-command)."""
-    from kit import commands
+    from kit.cli import commands
 
     programs = {"server_command": server_command, "client_command": client_command,
                 "inputs": list(client_input or []), "mount": mount}
@@ -117,8 +117,8 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
 @_boundary
 def scenarios(c):
     """List the scenarios, their variants and the lesson's claims they judge."""
-    from kit import commands
-    from kit.progress import show
+    from kit.cli import commands
+    from kit.core.progress import show
 
     show(commands.scenarios())
 
@@ -128,7 +128,7 @@ def scenarios(c):
 @_boundary
 def build(c, base_image="debian:bookworm-slim", rebuild=False):
     """Build the lab image (and, without a registry, its base image with debootstrap)."""
-    from kit import commands
+    from kit.cli import commands
 
     commands.build(base_image, rebuild)
 
@@ -137,7 +137,7 @@ def build(c, base_image="debian:bookworm-slim", rebuild=False):
 @_boundary
 def up(c, base_image="debian:bookworm-slim"):
     """Start a client and a server container to explore by hand."""
-    from kit import commands
+    from kit.cli import commands
 
     commands.up(base_image)
 
@@ -147,7 +147,7 @@ def up(c, base_image="debian:bookworm-slim"):
 @_boundary
 def down(c, run=None, all=False):
     """Remove a lab started with 'invoke up' (or kept with 'invoke run --keep')."""
-    from kit import commands
+    from kit.cli import commands
 
     commands.down(run, every=all)
 
@@ -161,7 +161,7 @@ def down(c, run=None, all=False):
 def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim"):
     """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
     it again to resume after Ctrl-C. Exit 0 if every run passed."""
-    from kit import commands
+    from kit.cli import commands
 
     code = commands.experiment(file, parallel, out, base_image)
     if code:
@@ -177,7 +177,7 @@ def impair(c, run=None, clear=False, latency=None, jitter=None, latency_correlat
            limit=None, seed=None, direction="both", impair_engine="auto"):
     """Impair the link of a lab that is up (replacing any earlier shaping), or --clear it;
     then measure the round trip it delivers."""
-    from kit import commands
+    from kit.cli import commands
 
     commands.impair(run, clear, _link_options(locals()))
 
@@ -186,7 +186,7 @@ def impair(c, run=None, clear=False, latency=None, jitter=None, latency_correlat
 @_boundary
 def shell(c, role, run=None):
     """Open a shell in the client or server container of a lab that is up."""
-    from kit import commands
+    from kit.cli import commands
 
     raise Exit(code=commands.shell_exec(commands.shell_command(role, run)))
 
@@ -196,7 +196,7 @@ def shell(c, role, run=None):
 @_boundary
 def logs(c, directory=None, out="results"):
     """Show the client's and the server's output of a run."""
-    from kit import commands
+    from kit.cli import commands
 
     sys.stdout.write(commands.logs(directory, out))
 
@@ -205,8 +205,8 @@ def logs(c, directory=None, out="results"):
 @_boundary
 def report(c, directory):
     """Rebuild summary.md, timeline.jsonl, sequence.svg and report.html offline."""
-    from kit import commands
-    from kit.progress import say
+    from kit.cli import commands
+    from kit.core.progress import say
 
     for path in commands.report(directory):
         say(f"wrote {path}")
@@ -216,7 +216,7 @@ def report(c, directory):
 @_boundary
 def clean(c, images=False):
     """Remove every container and network the kit left behind, found by label."""
-    from kit import commands
+    from kit.cli import commands
 
     commands.clean(images)
 
@@ -224,8 +224,8 @@ def clean(c, images=False):
 @task(help={"unit": "unit tests only (no Docker needed)", "k": "only tests matching this"})
 def test(c, unit=False, k=None):
     """Run the tests: unit tests, then integration tests on real containers (need Docker)."""
-    from kit import commands
-    from kit.errors import KitError
+    from kit.cli import commands
+    from kit.core.errors import KitError
 
     if not unit:
         try:

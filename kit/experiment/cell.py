@@ -1,6 +1,6 @@
 """One cell of an experiment, run in a child process of its own:
 
-    python -m kit.experiment.cell '<json from kit.experiment.runner.cell_request>'
+    python -m kit.experiment.cell '<json from kit.experiment.study.cell_request>'
 
 It reloads the experiment file (already validated by the parent), finds its cell and
 runs it as 'invoke run' would, into runs/<cell id>/. Exit codes as 'invoke run': 0 pass,
@@ -14,11 +14,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from kit.errors import KitError
+from kit.core.errors import KitError
 from kit.experiment.spec import load_experiment
-from kit.image import LabImage
-from kit.impair import Shaping, parse_link
-from kit.runner import run_variant
+from kit.impair.shaping import Shaping
+from kit.impair.spec import parse_link
+from kit.run.session import run_variant
+from kit.testbeds.docker.image import LabImage
 
 
 def main(argv: list[str]) -> int:

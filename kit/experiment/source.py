@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
 
 
 @dataclass

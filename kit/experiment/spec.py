@@ -10,10 +10,10 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
+from kit.core.request import SIGPIPE_CHOICES, seconds
 from kit.experiment.source import Source, load
 from kit.impair.spec import parse_link, parse_values
-from kit.request import SIGPIPE_CHOICES, seconds
 from kit.scenarios import CATALOG, RunParameters, Scenario
 from kit.scenarios.base import ScriptStep
 from kit.scenarios.custom import CustomScenario, ProgramsSpec, check_spec

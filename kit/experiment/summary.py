@@ -17,11 +17,11 @@ matplotlib.use("Agg")   # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
-from kit.errors import BadInput  # noqa: E402
+from kit.core.errors import BadInput  # noqa: E402
+from kit.core.results import atomic_write  # noqa: E402
 from kit.experiment.measures import measure  # noqa: E402
 from kit.experiment.spec import Experiment  # noqa: E402
 from kit.impair.spec import parse_link  # noqa: E402
-from kit.results import atomic_write  # noqa: E402
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))

@@ -1,6 +1,6 @@
 """The Host protocol: run a command, start a process with stdin, copy files, close.
 
-A Docker container implements it now (kit.hosts.docker); a machine reached over SSH
+A Docker container implements it now (kit.testbeds.docker.host); a machine reached over SSH
 can implement it later without any scenario changing.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from kit.errors import LabFailure
+from kit.core.errors import LabFailure
 
 # coreutils' timeout(1) exits with this when it had to stop the command.
 TIMEOUT_EXIT = 124

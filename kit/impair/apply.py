@@ -17,12 +17,19 @@ from dataclasses import dataclass
 
 import docker.errors
 
-from kit.dockerhost import throwaway_container
-from kit.errors import BadInput, EnvironmentProblem, LabFailure
+from kit.core.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.hosts import Host
-from kit.impair.engines import (HANDLE, PIDFILE, STATS_FILE, TcFeatures, apply_commands,
-                                check_supported, clear_commands)
+from kit.impair.engines import (
+    HANDLE,
+    PIDFILE,
+    STATS_FILE,
+    TcFeatures,
+    apply_commands,
+    check_supported,
+    clear_commands,
+)
 from kit.impair.spec import LinkRequest
+from kit.testbeds.docker.engine import throwaway_container
 
 PROBE_PORT = 43299
 NETEM_FIX = ("load it on the Docker host with 'modprobe sch_netem' (Ubuntu: apt install "

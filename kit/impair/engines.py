@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
 from kit.impair.spec import Impairment
 
 DEVICE = "eth0"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field, replace
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
 
 DIRECTIONS = ("both", "client-to-server", "server-to-client")
 DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")

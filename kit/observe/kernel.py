@@ -18,11 +18,11 @@ import secrets
 
 import docker.errors
 
-from kit import labels
-from kit.dockerhost import client
-from kit.errors import KitError
-from kit.hosts.docker import DockerHost
-from kit.interrupts import deferred_interrupt
+from kit.core.errors import KitError
+from kit.core.interrupts import deferred_interrupt
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.host import DockerHost
 
 TRACEFS = "/sys/kernel/tracing"
 INSTANCE_PREFIX = "netkit-"

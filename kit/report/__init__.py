@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from kit.core.results import RunDirectory
 from kit.report.html import render_comparison, render_run
 from kit.report.sequence import render_sequence
 from kit.report.summary import write_summary
 from kit.report.timeline import build_timeline
-from kit.results import RunDirectory
 
 
 def write_reports(directory: RunDirectory) -> None:

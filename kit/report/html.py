@@ -8,7 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from kit.impair import link_text
+from kit.impair.describe import link_text
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
 from kit.report.timeline import ROLES, load_jsonl

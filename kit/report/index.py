@@ -9,8 +9,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kit.claims import CLAIMS
-from kit.results import atomic_write
+from kit.core.results import atomic_write
+from kit.scenarios.claims import CLAIMS
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))

@@ -12,10 +12,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kit.impair import link_text
+from kit.core.results import RunDirectory, atomic_write
+from kit.impair.describe import link_text
 from kit.observe.capture import describe
 from kit.observe.ss import SocketRecord, state_path
-from kit.results import RunDirectory, atomic_write
 
 ROLES = ("client", "server")
 

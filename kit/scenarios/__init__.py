@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from kit.errors import BadInput
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.core.errors import BadInput
 from kit.scenarios.abort import LingerScenario, UnreadScenario
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+)
 from kit.scenarios.close import CloseScenario
 from kit.scenarios.ending import ExitScenario, ShutRdScenario
 from kit.scenarios.lesson import LessonScenario

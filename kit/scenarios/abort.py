@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from kit.observe import counters
 from kit.observe.capture import describe
-from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                WITHIN_CALL, client_args, server_args)
+from kit.scenarios.base import (
+    WITHIN_CALL,
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+    client_args,
+    server_args,
+)
 from kit.scenarios.close import at, describe_exit
 
 ABORT_ON_CLOSE = "TcpExtTCPAbortOnClose"

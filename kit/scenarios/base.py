@@ -6,14 +6,15 @@ it in kit.scenarios; the runner never changes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
+from kit.core.checks import Check
 from kit.observe.ss import SocketRecord, state_path
 
 
 @dataclass(frozen=True)
 class RunParameters:
-    """The validated knobs of one run (see kit.request for the limits)."""
+    """The validated knobs of one run (see kit.core.request for the limits)."""
 
     server_delay: float = 1.0
     sigpipe: str = "ignore"
@@ -68,18 +69,6 @@ class Plan:
     # runner waits on their sockets instead, and stops them once the time is up.
     server_command: list[str] | None = None
     client_command: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    claim: str        # the lesson's claim ids it judges, e.g. "C10"
-    passed: bool
-    expected: str
-    observed: str
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

@@ -11,8 +11,16 @@ from kit.hosts.base import describe_exit
 from kit.observe import counters
 from kit.observe.capture import describe
 from kit.observe.events import received_data
-from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                client_args, server_args)
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+    client_args,
+    server_args,
+)
 
 MESSAGES = ("data1", "data2")
 

@@ -13,9 +13,16 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
 from kit.hosts.base import describe_exit
-from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep)
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+)
 from kit.scenarios.close import CloseScenario, at
 
 USER_DIR = "/opt/netkit/user"

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from kit.hosts.base import describe_exit
 from kit.observe.capture import describe
-from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                client_args, server_args)
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+    client_args,
+    server_args,
+)
 from kit.scenarios.close import MESSAGES, at
 
 

@@ -3,8 +3,17 @@ the connection itself (C2, C7, C9a, C9b, C9c)."""
 
 from __future__ import annotations
 
-from kit.scenarios.base import (Check, Evidence, Plan, RunParameters, Scenario, ScriptStep,
-                                WITHIN_CALL, client_args, server_args)
+from kit.scenarios.base import (
+    WITHIN_CALL,
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+    client_args,
+    server_args,
+)
 from kit.scenarios.close import MESSAGES, at
 
 CHILD = "client-child"

@@ -3,7 +3,14 @@ after typing close had typed it after the reply arrived)."""
 
 from __future__ import annotations
 
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario, ScriptStep
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+)
 from kit.scenarios.close import MESSAGES, CloseScenario, at
 
 _close = CloseScenario()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from kit import labels
-from kit.errors import KitError
+from kit.core.errors import KitError
+from kit.testbeds.docker import labels
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,8 +24,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def docker_client():
-    from kit.compose import compose_cli
-    from kit.dockerhost import client
+    from kit.testbeds.docker.compose import compose_cli
+    from kit.testbeds.docker.engine import client
 
     try:
         engine = client()
@@ -40,7 +40,7 @@ def docker_client():
 @pytest.fixture(scope="session")
 def lab_image(docker_client):
     """The lab image, built once (with its base image, when no registry has one)."""
-    from kit.image import ensure_lab_image
+    from kit.testbeds.docker.image import ensure_lab_image
 
     return ensure_lab_image()
 

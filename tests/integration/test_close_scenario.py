@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kit import commands
+from kit.cli import commands
 from tests.integration.conftest import invoke
 
 REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from kit.errors import LabFailure
+from kit.core.errors import LabFailure
 from kit.hosts import CommandFailed
-from kit.lab import Lab, new_run_id
+from kit.testbeds.docker.lab import Lab, new_run_id
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,16 @@ import statistics
 
 import pytest
 
-from kit.impair import parse_link
-from kit.impair.apply import (apply_link, choose_engine, clear_link, measure_rtt, probe_netem,
-                              shaping_on)
-from kit.lab import Lab, new_run_id
-
+from kit.impair.apply import (
+    apply_link,
+    choose_engine,
+    clear_link,
+    measure_rtt,
+    probe_netem,
+    shaping_on,
+)
+from kit.impair.spec import parse_link
+from kit.testbeds.docker.lab import Lab, new_run_id
 from tests.integration.conftest import invoke
 
 

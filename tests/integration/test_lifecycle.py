@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from kit import labels
-from kit.errors import LabFailure
-from kit.lab import Lab, new_run_id
+from kit.core.errors import LabFailure
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.lab import Lab, new_run_id
 from tests.integration.conftest import ROOT, invoke, kit_resources
 
 
@@ -48,7 +48,7 @@ def test_ctrl_c_removes_the_lab_and_keeps_the_results(tmp_path, lab_image, docke
 def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_image):
     import dataclasses
 
-    from kit.runner import run_variant
+    from kit.run.session import run_variant
     from kit.scenarios import RunParameters, get_scenario
 
     broken = dataclasses.replace(RunParameters(server_delay=0.2), port=70000)  # not a port
@@ -62,7 +62,7 @@ def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_
 
 
 def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
-    from kit import commands
+    from kit.cli import commands
 
     assert commands.run("close", "abrupt", server_delay="0.2", out=str(tmp_path),
                         kernel_trace=False) == 0
@@ -130,7 +130,7 @@ def test_a_tracer_whose_helper_vanished_still_removes_its_instance(lab_image, do
 
 def test_without_tracefs_the_run_goes_on_and_says_why(tmp_path, lab_image, monkeypatch):
     from kit.observe import kernel
-    from kit.runner import run_variant
+    from kit.run.session import run_variant
     from kit.scenarios import RunParameters, get_scenario
 
     monkeypatch.setattr(kernel, "TRACEFS", "/no/tracefs/here")

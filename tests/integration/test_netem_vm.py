@@ -13,7 +13,7 @@ import statistics
 import pytest
 
 from kit.impair.spec import parse_link
-from kit.netemvm import Measure, ensure_vm_image, median_rtt, run_checks
+from kit.testbeds.docker.netemvm import Measure, ensure_vm_image, median_rtt, run_checks
 
 
 def impairment(**options):

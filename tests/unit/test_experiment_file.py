@@ -5,8 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from kit.errors import BadInput
-from kit.experiment.measures import close_to_peer_end, handshake_rtt, measure, state_durations
+from kit.core.errors import BadInput
+from kit.experiment.measures import (
+    close_to_peer_end,
+    handshake_rtt,
+    measure,
+    state_durations,
+)
 from kit.experiment.spec import cell_id, load_experiment
 from kit.experiment.summary import axis_number
 

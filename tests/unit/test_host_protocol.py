@@ -1,6 +1,6 @@
 from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
-from kit.hosts.docker import DockerHost, DockerProcess
+from kit.testbeds.docker.host import DockerHost, DockerProcess
 
 
 def test_docker_backend_implements_the_protocols():
@@ -17,7 +17,7 @@ def test_exit_statuses_are_described():
 
 
 def test_docker_errors_become_one_actionable_line():
-    from kit.dockerhost import _explain
+    from kit.testbeds.docker.engine import _explain
 
     assert "add your user to the 'docker' group" in _explain(Exception(
         "Error while fetching server API version: ('Connection aborted.', "

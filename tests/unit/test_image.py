@@ -1,4 +1,9 @@
-from kit.image import context_hash, mirrors_in_sources, own_base_image_name, required_packages
+from kit.testbeds.docker.image import (
+    context_hash,
+    mirrors_in_sources,
+    own_base_image_name,
+    required_packages,
+)
 
 
 def test_mirror_from_deb822_sources():

@@ -2,10 +2,17 @@
 
 import pytest
 
-from kit.errors import BadInput, EnvironmentProblem
+from kit.core.errors import BadInput, EnvironmentProblem
 from kit.impair.apply import NetemProbe, choose_engine, parse_probe
-from kit.impair.engines import (TcFeatures, apply_commands, netem_apply, tbf_burst,
-                                unsupported, userspace_apply, userspace_clear)
+from kit.impair.engines import (
+    TcFeatures,
+    apply_commands,
+    netem_apply,
+    tbf_burst,
+    unsupported,
+    userspace_apply,
+    userspace_clear,
+)
 from kit.impair.spec import GilbertElliott, Impairment, LinkRequest, parse_link
 
 NO_NETEM = NetemProbe(False, "Error: Specified qdisc kind is unknown.", TcFeatures())
@@ -194,7 +201,7 @@ def test_impairment_json_omits_what_was_not_asked():
 
 
 def test_delay_line_timing_check():
-    from kit.impair import delay_line_check
+    from kit.impair.checks import delay_line_check
 
     # As the delay lines reported them in a run at 50 ms (raw/<host>/delayline.json).
     on_time = {"packets": 30, "delayed": 30, "reordered": 0, "dropped_limit": 0,

@@ -6,7 +6,7 @@ from pathlib import Path
 from kit.impair.apply import command_script
 from kit.impair.engines import apply_commands, clear_commands, netem_apply
 from kit.impair.spec import parse_link
-from kit.netemvm import Measure, check_script, median_rtt, parse_console
+from kit.testbeds.docker.netemvm import Measure, check_script, median_rtt, parse_console
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

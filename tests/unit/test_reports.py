@@ -5,14 +5,14 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kit import commands
+from kit.cli import commands
+from kit.core.results import RunDirectory
 from kit.observe.capture import parse_pcap, segments
 from kit.observe.events import parse_events
 from kit.observe.kernel import for_lab, parse_trace
 from kit.observe.ss import parse_samples
 from kit.report import write_reports
-from kit.results import RunDirectory
-from kit.runner import monotonic_offset
+from kit.run.session import monotonic_offset
 
 ROLES = ("client", "server")
 SVG = "{http://www.w3.org/2000/svg}"

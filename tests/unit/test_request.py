@@ -1,7 +1,7 @@
 import pytest
 
-from kit.errors import BadInput
-from kit.request import build_request, seconds
+from kit.core.errors import BadInput
+from kit.core.request import build_request, seconds
 
 
 def test_defaults_run_both_variants(tmp_path):

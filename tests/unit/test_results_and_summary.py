@@ -2,8 +2,8 @@ import json
 import os
 import stat
 
+from kit.core.results import RunDirectory, atomic_write
 from kit.report.summary import write_summary
-from kit.results import RunDirectory, atomic_write
 
 
 def test_atomic_write_leaves_no_temporary_and_a_readable_file(tmp_path):

@@ -1,5 +1,10 @@
-from kit.observe.ss import (parse_duration, parse_info, parse_samples, parse_socket_line,
-                            state_path)
+from kit.observe.ss import (
+    parse_duration,
+    parse_info,
+    parse_samples,
+    parse_socket_line,
+    state_path,
+)
 from tests.conftest import recorded_t0
 
 

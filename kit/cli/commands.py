@@ -12,24 +12,35 @@ from pathlib import Path
 import docker.errors
 from rich.table import Table
 
-from kit import labels
-from kit.compose import compose_cli
-from kit.dockerhost import client
-from kit.errors import BadInput, EnvironmentProblem, KitError
-from kit.image import DEFAULT_BASE_IMAGE, LAB_IMAGE_REPOSITORY, ensure_lab_image
-from kit.impair import parse_link, resolve_shaping, shape_lab
+from kit.core.errors import BadInput, EnvironmentProblem, KitError
+from kit.core.progress import say, show
+from kit.core.request import ALL, build_request
+from kit.core.results import RunDirectory, atomic_write
 from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
-from kit.lab import Lab, attach, host_address, new_run_id, remove_by_label
-from kit.progress import say, show
+from kit.impair.shaping import resolve_shaping, shape_lab
+from kit.impair.spec import parse_link
 from kit.observe.kernel import leftover_instances
 from kit.report import render_comparison, write_reports
-from kit.report.summary import comparison_table, write_comparison
-from kit.results import RunDirectory, atomic_write
 from kit.report.index import write_index
-from kit.request import ALL, build_request
-from kit.runner import run_variant
+from kit.report.summary import comparison_table, write_comparison
+from kit.run.session import run_variant
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.image import (
+    DEFAULT_BASE_IMAGE,
+    LAB_IMAGE_REPOSITORY,
+    ensure_lab_image,
+)
+from kit.testbeds.docker.lab import (
+    Lab,
+    attach,
+    host_address,
+    new_run_id,
+    remove_by_label,
+)
 
 
 def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
@@ -143,8 +154,8 @@ def experiment(path: str, parallel="1", out: str = "results",
         parallel = int(str(parallel))
     except ValueError:
         raise BadInput(f"--parallel must be a whole number of labs: got {parallel!r}") from None
-    from kit.experiment.runner import run_experiment
     from kit.experiment.spec import load_experiment
+    from kit.experiment.study import run_experiment
 
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     preflight()

@@ -20,13 +20,18 @@ from dataclasses import dataclass, field
 import docker.errors
 import requests.exceptions
 
-from kit.dockerhost import client, throwaway_container
-from kit.errors import EnvironmentProblem, LabFailure
-from kit.image import CONTAINERS_DIR, LabImage, build_image, context_hash
+from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.progress import step
 from kit.impair.apply import PROBE_PORT, command_script
 from kit.impair.engines import HANDLE, apply_commands, clear_commands
 from kit.impair.spec import Impairment
-from kit.progress import step
+from kit.testbeds.docker.engine import client, throwaway_container
+from kit.testbeds.docker.image import (
+    CONTAINERS_DIR,
+    LabImage,
+    build_image,
+    context_hash,
+)
 
 VM_CONTEXT = CONTAINERS_DIR / "netem-vm"
 VM_REPOSITORY = "netkit/netem-vm"

@@ -19,12 +19,14 @@ from pathlib import Path
 
 import docker.errors
 
-from kit import __version__, labels
-from kit.dockerhost import client, image_exists
-from kit.errors import EnvironmentProblem, LabFailure
-from kit.progress import say, step
+from kit import __version__
+from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.paths import PROJECT_ROOT
+from kit.core.progress import say, step
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.engine import client, image_exists
 
-CONTAINERS_DIR = Path(__file__).resolve().parent.parent / "containers"
+CONTAINERS_DIR = PROJECT_ROOT / "containers"
 PACKAGES_FILE = CONTAINERS_DIR / "packages.txt"
 DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 LAB_IMAGE_REPOSITORY = "netkit/lab"

@@ -9,10 +9,8 @@ end), so the images in use are left alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -21,14 +19,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit.compose import compose_cli
-from kit.dockerhost import client, versions
-from kit.errors import KitError
-from kit.image import (CONTAINERS_DIR, build_base_image, build_image, context_hash,
-                       ensure_lab_image, own_base_image_name, required_packages)
-from kit.lab import new_run_id, remove_by_label
+from kit.core.errors import KitError
+from kit.core.paths import PROJECT_ROOT
+from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.image import (
+    CONTAINERS_DIR,
+    build_base_image,
+    build_image,
+    context_hash,
+    own_base_image_name,
+    required_packages,
+)
+from kit.testbeds.docker.lab import new_run_id, remove_by_label
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 
 
 def spread(values: list[float]) -> str:
@@ -144,78 +149,3 @@ def evidence_bench(runs: int) -> None:
         with_trace = statistics.median(timings[f"{name} with trace"])
         without = statistics.median(timings[f"{name} without trace"])
         print(f"  {name:14s} with trace {with_trace:6.3f} s   without {without:6.3f} s")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="invoke bench")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--no-cold", action="store_true")
-    parser.add_argument("--evidence", action="store_true",
-                        help="only the ss-versus-kernel-trace and capture-cost figures")
-    parser.add_argument("--link", action="store_true",
-                        help="only the link impairments' accuracy, per engine")
-    parser.add_argument("--no-vm", action="store_true",
-                        help="with --link: leave out netem in the qemu VM")
-    parser.add_argument("--parallel", action="store_true",
-                        help="only how experiments scale with parallel labs")
-    options = parser.parse_args(argv)
-    facts = versions()
-    cli = compose_cli()
-    print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
-          f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
-          f"Python {platform.python_version()}")
-    if options.parallel:
-        from kit import bench_experiment
-
-        ensure_lab_image()
-        return bench_experiment.main()
-    if options.link:
-        from kit import bench_link
-
-        return bench_link.main(ensure_lab_image(), options.runs, vm=not options.no_vm)
-    if options.evidence:
-        ensure_lab_image()
-        evidence_bench(options.runs)
-        return 0
-    if not options.no_cold:
-        cold = cold_setup()
-        print("\ncold set-up")
-        if isinstance(cold, str):
-            print(f"  {cold}")
-        else:
-            for name, seconds in cold.items():
-                print(f"  {name:36s} {seconds:6.1f} s")
-            print(f"  {'total':36s} {sum(cold.values()):6.1f} s")
-    image = ensure_lab_image()
-    walls, scripted, overheads, bare = [], [], [], []
-    with tempfile.TemporaryDirectory(prefix="netkit-bench-") as out:
-        warm_run(Path(out))  # once unmeasured: caches, page cache, the image check
-        for _ in range(options.runs):
-            wall, record = warm_run(Path(out))
-            walls.append(wall)
-            scripted.append(record["timings_s"]["script"])
-            overheads.append(wall - record["timings_s"]["script"])
-            bare.append(bare_cycle(image.name))
-        phases = {name: statistics.median(json.loads(p.read_text())["timings_s"][name]
-                                          for p in Path(out).glob("*/run.json"))
-                  for name in ("lab_up", "tracer_start", "capture_start", "observers_stop",
-                               "collect", "lab_down")}
-    print("\nwarm 'invoke run --scenario close --variant graceful' (server delay 1 s)")
-    print(f"  whole command                {spread(walls)}")
-    print(f"  scripted part of the scenario {spread(scripted)}")
-    print(f"  kit overhead (the rest)      {spread(overheads)}")
-    print("     medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
-          + " (tracer_start runs alongside lab_up); the rest is Python start-up, checks, "
-          "waiting for the server and client to start, and writing results")
-    print(f"bare compose up -d + down      {spread(bare)}")
-    ratio = statistics.median(overheads) / statistics.median(bare)
-    print(f"\noverhead / bare cycle: {ratio:.2f} (target at most 1.5)")
-    evidence_bench(options.runs)
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KitError as error:
-        sys.exit(f"error: {error}")

@@ -25,11 +25,12 @@ from pathlib import Path
 import docker.errors
 import requests.exceptions
 
-from kit import labels
-from kit.dockerhost import client
-from kit.errors import KitError
+from kit.core.errors import KitError
+from kit.core.paths import PROJECT_ROOT
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.engine import client
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 MATRIX = """\
 name: scaling
 description: 40 runs for the parallel benchmark

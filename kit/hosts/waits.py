@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from kit.errors import LabFailure
+from kit.core.errors import LabFailure
 from kit.hosts import Host
 
 

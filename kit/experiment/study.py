@@ -25,16 +25,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from kit.errors import BadInput
+from kit.core.errors import BadInput
+from kit.core.interrupts import deferred_interrupt
+from kit.core.progress import console, say
+from kit.core.results import atomic_write
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import write_summary
-from kit.image import LabImage, ensure_lab_image
-from kit.impair import Shaping, parse_link, resolve_shaping
-from kit.interrupts import deferred_interrupt
-from kit.progress import console, say
-from kit.results import atomic_write
+from kit.impair.shaping import Shaping, resolve_shaping
+from kit.impair.spec import parse_link
+from kit.testbeds.docker.image import LabImage, ensure_lab_image
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_TEARDOWN_SECONDS = 90

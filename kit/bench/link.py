@@ -20,14 +20,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.errors import KitError
-from kit.image import LabImage
-from kit.impair.apply import (PROBE_PORT, apply_link, clear_link, measure_rtt, probe_listener,
-                              probe_netem)
+from kit.core.errors import KitError
+from kit.core.paths import PROJECT_ROOT
+from kit.impair.apply import (
+    PROBE_PORT,
+    apply_link,
+    clear_link,
+    measure_rtt,
+    probe_listener,
+    probe_netem,
+)
 from kit.impair.spec import parse_link
-from kit.lab import Lab, new_run_id
+from kit.testbeds.docker.image import LabImage
+from kit.testbeds.docker.lab import Lab, new_run_id
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = PROJECT_ROOT
 LATENCIES_MS = (0, 10, 50, 200)
 RATES = ("1mbit", "10mbit")
 JITTER = (("uniform", {"latency": "50ms", "jitter": "10ms"}),
@@ -97,7 +104,7 @@ def _send(lab: Lab, address: str, seconds: float = 5) -> float:
 def vm_accuracy(image: LabImage, samples: int) -> tuple[list[RttRow], dict, str]:
     """The same cases with netem in the qemu VM; its own veth round trip (software
     emulation, about 1 ms) is measured first and taken off."""
-    from kit.netemvm import Measure, ensure_vm_image, run_checks
+    from kit.testbeds.docker.netemvm import Measure, ensure_vm_image, run_checks
 
     cases = rtt_cases(samples)
     measures = [Measure(f"rtt{index}", parse_link(**options).impairment, ("client", "server"),

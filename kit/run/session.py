@@ -16,27 +16,28 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kit import __version__
-from kit.compose import compose_cli
-from kit.dockerhost import versions
-from kit.errors import KitError, LabFailure
+from kit.core.errors import KitError, LabFailure
+from kit.core.progress import say, step
+from kit.core.results import RunDirectory
 from kit.hosts import Host, Process
 from kit.hosts.base import describe_exit
-from kit.image import LabImage
-from kit.impair import Shaping, delay_line_check, delivered_rtt_check, shape_lab
+from kit.hosts.waits import WaitTimedOut, wait_for_line
 from kit.impair.apply import snapshot_delay_lines
-from kit.lab import ROLES, Lab, new_run_id
+from kit.impair.checks import delay_line_check, delivered_rtt_check
+from kit.impair.shaping import Shaping, shape_lab
 from kit.observe.capture import parse_pcap, segments
 from kit.observe.counters import difference
-from kit.observe.observers import HostObservers
 from kit.observe.events import parse_events
 from kit.observe.kernel import KernelTracer, for_lab, parse_trace
+from kit.observe.observers import HostObservers
 from kit.observe.ss import SocketRecord, parse_samples
 from kit.observe.ss import snapshot as take_snapshot
-from kit.progress import say, step
 from kit.report import write_reports
-from kit.results import RunDirectory
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
-from kit.waits import WaitTimedOut, wait_for_line
+from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.engine import versions
+from kit.testbeds.docker.image import LabImage
+from kit.testbeds.docker.lab import ROLES, Lab, new_run_id
 
 PROGRAMS = {"server": "graceserver", "client": "graceclient"}
 RUN_DIR = "/var/lib/netkit/run"     # where the programs and observers write, on each host

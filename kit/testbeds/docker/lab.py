@@ -7,13 +7,13 @@ import time
 
 import docker.errors
 
-from kit import labels
-from kit.compose import compose_cli
-from kit.dockerhost import client
-from kit.errors import LabFailure
-from kit.hosts.docker import DockerHost
-from kit.interrupts import deferred_interrupt
-from kit.progress import say
+from kit.core.errors import LabFailure
+from kit.core.interrupts import deferred_interrupt
+from kit.core.progress import say
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.host import DockerHost
 
 ROLES = ("client", "server")
 

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 import docker.errors
 from docker.models.containers import Container
 
-from kit.errors import LabFailure
+from kit.core.errors import LabFailure
 from kit.hosts.base import TIMEOUT_EXIT, CommandFailed, CommandResult
 
 

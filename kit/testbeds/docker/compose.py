@@ -11,11 +11,11 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 
-from kit.errors import EnvironmentProblem, LabFailure
+from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.paths import PROJECT_ROOT
 
-COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 
 
 @dataclass(frozen=True)

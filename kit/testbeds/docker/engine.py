@@ -9,9 +9,9 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from kit import labels
-from kit.errors import EnvironmentProblem
-from kit.interrupts import deferred_interrupt
+from kit.core.errors import EnvironmentProblem
+from kit.core.interrupts import deferred_interrupt
+from kit.testbeds.docker import labels
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,0 +1,93 @@
+"""invoke bench: python -m kit.bench [--runs N] [--no-cold] [--evidence | --link | --parallel]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from kit.bench.warm import bare_cycle, cold_setup, evidence_bench, spread, warm_run
+from kit.core.errors import KitError
+from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.engine import versions
+from kit.testbeds.docker.image import ensure_lab_image
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="invoke bench")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-cold", action="store_true")
+    parser.add_argument("--evidence", action="store_true",
+                        help="only the ss-versus-kernel-trace and capture-cost figures")
+    parser.add_argument("--link", action="store_true",
+                        help="only the link impairments' accuracy, per engine")
+    parser.add_argument("--no-vm", action="store_true",
+                        help="with --link: leave out netem in the qemu VM")
+    parser.add_argument("--parallel", action="store_true",
+                        help="only how experiments scale with parallel labs")
+    options = parser.parse_args(argv)
+    facts = versions()
+    cli = compose_cli()
+    print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
+          f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
+          f"Python {platform.python_version()}")
+    if options.parallel:
+        from kit.bench import parallel as bench_experiment
+
+        ensure_lab_image()
+        return bench_experiment.main()
+    if options.link:
+        from kit.bench import link as bench_link
+
+        return bench_link.main(ensure_lab_image(), options.runs, vm=not options.no_vm)
+    if options.evidence:
+        ensure_lab_image()
+        evidence_bench(options.runs)
+        return 0
+    if not options.no_cold:
+        cold = cold_setup()
+        print("\ncold set-up")
+        if isinstance(cold, str):
+            print(f"  {cold}")
+        else:
+            for name, seconds in cold.items():
+                print(f"  {name:36s} {seconds:6.1f} s")
+            print(f"  {'total':36s} {sum(cold.values()):6.1f} s")
+    image = ensure_lab_image()
+    walls, scripted, overheads, bare = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="netkit-bench-") as out:
+        warm_run(Path(out))  # once unmeasured: caches, page cache, the image check
+        for _ in range(options.runs):
+            wall, record = warm_run(Path(out))
+            walls.append(wall)
+            scripted.append(record["timings_s"]["script"])
+            overheads.append(wall - record["timings_s"]["script"])
+            bare.append(bare_cycle(image.name))
+        phases = {name: statistics.median(json.loads(p.read_text())["timings_s"][name]
+                                          for p in Path(out).glob("*/run.json"))
+                  for name in ("lab_up", "tracer_start", "capture_start", "observers_stop",
+                               "collect", "lab_down")}
+    print("\nwarm 'invoke run --scenario close --variant graceful' (server delay 1 s)")
+    print(f"  whole command                {spread(walls)}")
+    print(f"  scripted part of the scenario {spread(scripted)}")
+    print(f"  kit overhead (the rest)      {spread(overheads)}")
+    print("     medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
+          + " (tracer_start runs alongside lab_up); the rest is Python start-up, checks, "
+          "waiting for the server and client to start, and writing results")
+    print(f"bare compose up -d + down      {spread(bare)}")
+    ratio = statistics.median(overheads) / statistics.median(bare)
+    print(f"\noverhead / bare cycle: {ratio:.2f} (target at most 1.5)")
+    evidence_bench(options.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KitError as error:
+        sys.exit(f"error: {error}")
