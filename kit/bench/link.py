@@ -22,17 +22,18 @@ from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
+from kit.core.record import new_run_id
 from kit.impair.apply import (
     PROBE_PORT,
     apply_link,
     clear_link,
     measure_rtt,
     probe_listener,
-    probe_netem,
 )
 from kit.impair.spec import parse_link
 from kit.testbeds.docker.image import LabImage
-from kit.testbeds.docker.lab import Lab, new_run_id
+from kit.testbeds.docker.lab import ComposeLab
+from kit.testbeds.docker.probe import probe_netem
 
 ROOT = PROJECT_ROOT
 LATENCIES_MS = (0, 10, 50, 200)
@@ -75,7 +76,7 @@ def rtt_cases(samples: int) -> list[tuple[str, dict, float, int]]:
 def lab_accuracy(image: LabImage, engine: str, samples: int) -> tuple[list[RttRow], dict]:
     """Round trips and goodputs through a real lab, shaped by ``engine``."""
     rows, goodput = [], {}
-    with Lab(new_run_id(), image.name) as lab:
+    with ComposeLab(new_run_id(), image.name) as lab:
         server, client = lab.hosts["server"], lab.hosts["client"]
         address = lab.address("server")
         for name, options, configured, count in rtt_cases(samples):
@@ -94,7 +95,7 @@ def lab_accuracy(image: LabImage, engine: str, samples: int) -> tuple[list[RttRo
     return rows, goodput
 
 
-def _send(lab: Lab, address: str, seconds: float = 5) -> float:
+def _send(lab: ComposeLab, address: str, seconds: float = 5) -> float:
     with probe_listener(lab.hosts["server"]):
         output = lab.hosts["client"].run(["netkit-probe", "send", address, str(PROBE_PORT),
                                           f"{seconds:g}"], timeout=120).stdout

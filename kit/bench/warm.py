@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
+from kit.core.record import new_run_id
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import client
 from kit.testbeds.docker.image import (
@@ -31,7 +32,7 @@ from kit.testbeds.docker.image import (
     own_base_image_name,
     required_packages,
 )
-from kit.testbeds.docker.lab import new_run_id, remove_by_label
+from kit.testbeds.docker.lab import remove_by_label
 
 ROOT = PROJECT_ROOT
 

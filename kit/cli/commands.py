@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -14,16 +13,17 @@ from rich.table import Table
 
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.progress import say, show
+from kit.core.record import RunRecord, new_run_id
 from kit.core.request import ALL, build_request
 from kit.core.results import RunDirectory, atomic_write
+from kit.core.roles import ROLES
 from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
-from kit.observe.kernel import leftover_instances
 from kit.report import render_comparison, write_reports
 from kit.report.index import write_index
 from kit.report.summary import comparison_table, write_comparison
-from kit.run.session import run_variant
+from kit.run.session import RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
 from kit.testbeds.docker import labels
@@ -33,14 +33,11 @@ from kit.testbeds.docker.image import (
     DEFAULT_BASE_IMAGE,
     LAB_IMAGE_REPOSITORY,
     ensure_lab_image,
+    lab_image_named,
 )
-from kit.testbeds.docker.lab import (
-    Lab,
-    attach,
-    host_address,
-    new_run_id,
-    remove_by_label,
-)
+from kit.testbeds.docker.lab import ComposeLab, remove_by_label
+from kit.testbeds.docker.testbed import DockerComposeTestbed
+from kit.testbeds.docker.tracer import leftover_instances
 
 
 def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
@@ -56,25 +53,26 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
     request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
                             base_image, kernel_trace, link, programs)
     preflight()
-    image = ensure_lab_image(request.base_image)
+    testbed = DockerComposeTestbed(ensure_lab_image(request.base_image),
+                                   user_dir=programs.mount if programs else None)
     # Before anything is written: an impairment the engine cannot apply is bad input.
-    shaping = resolve_shaping(request.link, image.name)
+    shaping = resolve_shaping(request.link, testbed.netem_probe)
     if shaping is not None:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes = []
     try:
         for scenario_name, variant_name in request.runs:
-            outcomes.append(run_variant(request.scenario_named(scenario_name), variant_name,
-                                        request.params, image, request.out, keep=request.keep,
-                                        stamp=stamp, shaping=shaping,
-                                        user_dir=programs.mount if programs else None))
+            session = RunSession(request.scenario_named(scenario_name), variant_name,
+                                 request.params, testbed, request.out, shaping=shaping,
+                                 keep=request.keep, stamp=stamp, mount=testbed.user_dir)
+            outcomes.append(session.run())
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
         raise
     for scenario_name in dict.fromkeys(name for name, _ in request.runs):
-        mine = [o for o in outcomes if o.record["scenario"] == scenario_name]
+        mine = [o for o in outcomes if o.record.scenario == scenario_name]
         show(comparison_table([(o.directory, o.record) for o in mine]))
         if len(mine) > 1:
             path = write_comparisons(request.out, [o.directory for o in mine],
@@ -83,7 +81,7 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
     if request.scenario == ALL:
         show(f"index of every claim: {write_index(request.out, [o.directory for o in outcomes], stamp)}")
     for outcome in outcomes:
-        show(f"{outcome.record['scenario']}/{outcome.record['variant']}: "
+        show(f"{outcome.record.scenario}/{outcome.record.variant}: "
              f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
@@ -114,7 +112,7 @@ def up(base_image=DEFAULT_BASE_IMAGE) -> str:
     preflight()
     image = ensure_lab_image(base_image)
     run_id = "manual-" + new_run_id()
-    with Lab(run_id, image.name, keep=True):
+    with DockerComposeTestbed(image).up(run_id, keep=True):
         pass   # keep=True: leaving the block leaves the lab up (and says how to use it)
     return run_id
 
@@ -141,7 +139,7 @@ def down(run_id: str | None = None, every: bool = False) -> None:
     chosen = running_labs() if every else [pick_lab(run_id)]
     for lab_run_id in chosen:
         # The image is not needed to take a lab down; Compose only reads the file.
-        Lab(lab_run_id, image="").down()
+        ComposeLab(lab_run_id, image="").down()
         say(f"lab {labels.PROJECT_PREFIX}{lab_run_id} removed")
     if not chosen:
         say("no lab is up")
@@ -180,19 +178,19 @@ def impair(run_id: str | None = None, clear: bool = False,
         raise BadInput("say what to impair (--latency, --loss, --rate ...: 'invoke --help "
                        "impair' lists them), or give --clear")
     lab_id = pick_lab(run_id)
-    hosts = attach(lab_id, timeout=5)
-    server_address = host_address(hosts["server"])
-    shaping = None if clear else resolve_shaping(
-        link, hosts["client"].container.attrs["Config"]["Image"])
+    lab = ComposeLab.attach(lab_id, timeout=5)
+    hosts, endpoints = lab.hosts, {role: lab.endpoint(role) for role in ROLES}
+    testbed = DockerComposeTestbed(lab_image_named(lab.image))
+    shaping = None if clear else resolve_shaping(link, testbed.netem_probe)
     if shaping is None:
-        clear_link(hosts)
+        clear_link(hosts, {role: endpoint.interface for role, endpoint in endpoints.items()})
         done = {"cleared": True, "measured_rtt": rtt_summary(
-            measure_rtt(hosts["server"], hosts["client"], server_address))}
+            measure_rtt(hosts["server"], hosts["client"], endpoints["server"].address))}
     else:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
-        done = shape_lab(hosts, shaping, server_address)   # replaces any earlier shaping
+        done = shape_lab(hosts, shaping, endpoints)   # replaces any earlier shaping
     for role, host in hosts.items():
-        installed = shaping_on(host)
+        installed = shaping_on(host, endpoints[role].interface)
         say(f"{role}: {'; '.join(installed.splitlines()) if installed else 'unshaped'}")
     measured = done["measured_rtt"]
     say(f"lab {labels.PROJECT_PREFIX}{lab_id}: round trip now median {measured['median_ms']:g} ms, "
@@ -205,11 +203,11 @@ def shell_command(role: str, run_id: str | None = None) -> list[str]:
         raise BadInput(f"shell takes 'client' or 'server': got {role!r}")
     if shutil.which("docker") is None:
         raise EnvironmentProblem("'invoke shell' needs the docker command-line client")
-    hosts = attach(pick_lab(run_id), timeout=5)
+    lab = ComposeLab.attach(pick_lab(run_id), timeout=5)
     # -t only on a terminal, so a shell can also be fed a script through a pipe.
     terminal = ["-t"] if sys.stdin.isatty() else []
     return ["docker", "exec", "-i", *terminal, "-w", "/var/lib/netkit",
-            hosts[role].container.name, "bash"]
+            lab.hosts[role].container.name, "bash"]
 
 
 def latest_run_directory(out="results") -> Path:
@@ -232,7 +230,7 @@ def logs(directory: str | None = None, out="results") -> str:
 
 def write_comparisons(out: Path, roots: list[Path], prefix: str) -> Path:
     """<prefix>-comparison.md and <prefix>-report.html: the variants side by side."""
-    records = [(root, json.loads((root / "run.json").read_text())) for root in roots]
+    records = [(root, RunRecord.load(root)) for root in roots]
     write_comparison(out, records, f"{prefix}-comparison.md")
     page = out / f"{prefix}-report.html"
     atomic_write(page, render_comparison(roots, out).encode())
@@ -254,11 +252,11 @@ def report(directory: str) -> list[Path]:
     # Runs started together (same stamp and scenario) get their side-by-side pages again.
     groups: dict[str, list[tuple[int, Path]]] = {}
     for run_root in runs:
-        record = json.loads((run_root / "run.json").read_text())
-        prefix = run_root.name[:len("YYYYmmdd-HHMMSS")] + f"-{record['scenario']}"
+        record = RunRecord.load(run_root)
+        prefix = run_root.name[:len("YYYYmmdd-HHMMSS")] + f"-{record.scenario}"
         # In the catalog's order of variants, as a run of every variant writes them.
-        order = list(CATALOG[record["scenario"]].variants) if record["scenario"] in CATALOG else []
-        rank = order.index(record["variant"]) if record["variant"] in order else len(order)
+        order = list(CATALOG[record.scenario].variants) if record.scenario in CATALOG else []
+        rank = order.index(record.variant) if record.variant in order else len(order)
         groups.setdefault(prefix, []).append((rank, run_root))
     for prefix, members in groups.items():
         if len(members) > 1:

@@ -18,8 +18,9 @@ from kit.core.errors import KitError
 from kit.experiment.spec import load_experiment
 from kit.impair.shaping import Shaping
 from kit.impair.spec import parse_link
-from kit.run.session import run_variant
+from kit.run.session import RunSession
 from kit.testbeds.docker.image import LabImage
+from kit.testbeds.docker.testbed import DockerComposeTestbed
 
 
 def main(argv: list[str]) -> int:
@@ -32,13 +33,13 @@ def main(argv: list[str]) -> int:
     shaping = None if link.is_empty() or engine is None else \
         Shaping(link, engine["engine"], engine["reason"])
     params = replace(experiment.params, link_rtt=link.round_trip_bound())
-    outcome = run_variant(cell.run.scenario, cell.variant, params,
-                          LabImage(**request["image"]), Path(request["directory"]),
-                          shaping=shaping, directory_name=cell.id, user_dir=cell.run.mount,
-                          extra={"experiment": {"name": experiment.name, "cell": cell.id,
-                                                "axes": dict(cell.axes),
-                                                "repetition": cell.repetition,
-                                                "run": cell.run.label}})
+    testbed = DockerComposeTestbed(LabImage(**request["image"]), user_dir=cell.run.mount)
+    outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
+                         Path(request["directory"]), shaping=shaping, directory_name=cell.id,
+                         mount=cell.run.mount,
+                         experiment={"name": experiment.name, "cell": cell.id,
+                                     "axes": dict(cell.axes), "repetition": cell.repetition,
+                                     "run": cell.run.label}).run()
     return 0 if outcome.verdict == "pass" else 1
 
 

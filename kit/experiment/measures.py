@@ -3,9 +3,9 @@ alone (so a summary can be rebuilt offline). None where a run does not have it."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from kit.core.record import RunRecord
 from kit.report.timeline import load_jsonl
 
 ENDINGS = ("close", "shutdown")
@@ -36,10 +36,10 @@ def close_to_peer_end(root: Path) -> float | None:
     return round(min(ends) - ending["t"], 6) if ends else None
 
 
-def handshake_rtt(root: Path, record: dict) -> float | None:
+def handshake_rtt(root: Path, record: RunRecord) -> float | None:
     """The round trip the link delivered, in ms (measured before a shaped run; from the
     client's capture of the handshake on an unshaped one)."""
-    measured = record.get("link", {}).get("measured_rtt")
+    measured = (record.link or {}).get("measured_rtt")
     if measured:
         return measured["median_ms"]
     packets = load_jsonl(root / "packets.jsonl")
@@ -71,7 +71,7 @@ def retransmissions(root: Path) -> int | None:
 
 def measure(root: Path, names: tuple[str, ...]) -> dict:
     """The chosen measures of one run, flat: state durations become one column each."""
-    record = json.loads((root / "run.json").read_text())
+    record = RunRecord.load(root)
     values: dict = {}
     for name in names:
         if name == "close_to_peer_end":
@@ -81,7 +81,7 @@ def measure(root: Path, names: tuple[str, ...]) -> dict:
         elif name == "retransmissions":
             values["retransmissions"] = retransmissions(root)
         elif name == "script_time":
-            values["script_time_s"] = record.get("timings_s", {}).get("script")
+            values["script_time_s"] = record.timings_s.get("script")
         elif name == "state_durations":
             values.update({f"{state} s": seconds
                            for state, seconds in state_durations(root).items()})

@@ -13,6 +13,7 @@ and the summary files.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +41,11 @@ from kit.core.progress import console, say
 from kit.core.results import atomic_write
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import write_summary
+from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.testbeds.docker.image import LabImage, ensure_lab_image
+from kit.testbeds.docker.testbed import DockerComposeTestbed
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_TEARDOWN_SECONDS = 90
@@ -205,15 +209,17 @@ def experiment_directory(out: Path, experiment: Experiment) -> Path:
     return out / "experiments" / experiment.name
 
 
-def choose_engines(experiment: Experiment, image: str) -> dict[str, Shaping | None]:
+def choose_engines(experiment: Experiment,
+                   probe_netem: Callable[[], NetemProbe]) -> dict[str, Shaping | None]:
     """The shaping of every cell, chosen before anything starts: one netem probe for the
     whole experiment, and an option the engine cannot honour is refused up front."""
     chosen: dict[str, Shaping | None] = {}
     by_link: dict[tuple, Shaping | None] = {}
+    probe_once = functools.cache(probe_netem)
     for cell in experiment.cells():
         key = tuple(sorted(cell.link.items()))
         if key not in by_link:
-            by_link[key] = resolve_shaping(parse_link(**cell.link), image)
+            by_link[key] = resolve_shaping(parse_link(**cell.link), probe_once)
         chosen[cell.id] = by_link[key]
     reasons = {s.reason for s in chosen.values() if s is not None}
     engines = {s.engine for s in chosen.values() if s is not None}
@@ -232,7 +238,7 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     cells = experiment.cells()
     image = ensure_lab_image(base_image)
     # Probe once, here, so the per-cell link problems are refused before any lab starts.
-    engines = choose_engines(experiment, image.name)
+    engines = choose_engines(experiment, DockerComposeTestbed(image).netem_probe)
     directory = experiment_directory(Path(out), experiment)
     directory.mkdir(parents=True, exist_ok=True)
     write_experiment_file(directory, experiment)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -18,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 
 from kit.core.errors import BadInput  # noqa: E402
+from kit.core.record import RunRecord  # noqa: E402
 from kit.core.results import atomic_write  # noqa: E402
 from kit.experiment.measures import measure  # noqa: E402
 from kit.experiment.spec import Experiment  # noqa: E402
@@ -35,19 +35,19 @@ def collect_rows(experiment: Experiment, directory: Path) -> list[dict]:
         row = {"cell": cell.id, "run": cell.run.label, "variant": cell.variant,
                **dict(cell.axes), "repetition": cell.repetition}
         try:
-            record = json.loads((root / "run.json").read_text())
-        except (OSError, ValueError):
+            record: RunRecord | None = RunRecord.load(root)
+        except BadInput:
             record = None
-        if record is None or not record.get("complete"):
+        if record is None or not record.complete:
             row.update(verdict="not run" if record is None else "incomplete")
             rows.append(row)
             continue
-        checks = record.get("checks", [])
-        row.update(verdict=record["verdict"],
-                   checks_passed=sum(c["passed"] for c in checks),
-                   checks_failed=sum(not c["passed"] for c in checks),
-                   failed_checks=" ".join(c["name"] for c in checks if not c["passed"]),
-                   engine=record.get("link", {}).get("engine", ""),
+        failed = record.failed_checks
+        row.update(verdict=record.verdict,
+                   checks_passed=len(record.checks) - len(failed),
+                   checks_failed=len(failed),
+                   failed_checks=" ".join(c.name for c in failed),
+                   engine=(record.link or {}).get("engine", ""),
                    report=f"runs/{cell.id}/report.html")
         row.update(measure(root, experiment.measures))
         rows.append(row)

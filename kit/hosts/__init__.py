@@ -1,5 +1,14 @@
 """Hosts: where the experiment's programs run. Scenarios only see the ``Host`` protocol."""
 
-from kit.hosts.base import CommandFailed, CommandResult, Host, Process
+from kit.hosts.base import (
+                            CommandFailed,
+                            CommandResult,
+                            CommandTimedOut,
+                            Host,
+                            HostError,
+                            Process,
+                            describe_exit,
+)
 
-__all__ = ["CommandFailed", "CommandResult", "Host", "Process"]
+__all__ = ["CommandFailed", "CommandResult", "CommandTimedOut", "Host", "HostError", "Process",
+           "describe_exit"]

@@ -1,7 +1,10 @@
 """The Host protocol: run a command, start a process with stdin, copy files, close.
 
-A Docker container implements it now (kit.testbeds.docker.host); a machine reached over SSH
-can implement it later without any scenario changing.
+A backend supplies these primitives (a Docker container now, a machine over SSH later);
+the semantics are the same everywhere: ``run`` raises ``CommandFailed`` on a non-zero
+exit when asked to check, and ``CommandTimedOut`` when its own timer ran out; a
+``Process`` can be waited for, signalled and killed; every backend error reaches the
+caller as a ``HostError`` (a ``LabFailure``) with one line saying what failed.
 """
 
 from __future__ import annotations
@@ -12,19 +15,6 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from kit.core.errors import LabFailure
-
-# coreutils' timeout(1) exits with this when it had to stop the command.
-TIMEOUT_EXIT = 124
-
-
-class CommandFailed(LabFailure):
-    """A command on a host exited non-zero where success was required."""
-
-    def __init__(self, host: str, result: "CommandResult"):
-        self.result = result
-        output = (result.stderr or result.stdout).strip().splitlines()
-        super().__init__(f"on {host}, '{' '.join(result.command)}' exited {result.exit_code}"
-                         + (f": {output[-1]}" if output else ""))
 
 
 @dataclass(frozen=True)
@@ -37,6 +27,36 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_code == 0
+
+    def last_line(self) -> str:
+        """The last line the command said (stderr first), for one-line errors."""
+        lines = (self.stderr or self.stdout).strip().splitlines()
+        return lines[-1] if lines else ""
+
+
+class HostError(LabFailure):
+    """The backend could not do what was asked (the engine or connection said no)."""
+
+
+class CommandFailed(LabFailure):
+    """A command on a host exited non-zero where success was required."""
+
+    def __init__(self, host: str, result: CommandResult):
+        self.result = result
+        said = result.last_line()
+        super().__init__(f"on {host}, '{' '.join(result.command)}' exited {result.exit_code}"
+                         + (f": {said}" if said else ""))
+
+
+class CommandTimedOut(LabFailure):
+    """A command or process did not finish within its limit (the backend's own timer);
+    ``result`` holds what it said until it was stopped, ``timeout`` the limit."""
+
+    def __init__(self, host: str, command: tuple[str, ...], timeout: float,
+                 result: CommandResult | None = None):
+        self.result = result
+        self.timeout = timeout
+        super().__init__(f"on {host}, '{' '.join(command)}' did not finish within {timeout:g} s")
 
 
 def describe_exit(status: int | None) -> str:
@@ -58,8 +78,18 @@ class Process(Protocol):
 
     def write(self, data: bytes) -> None: ...
     def close_stdin(self) -> None: ...
-    def poll(self) -> int | None: ...
-    def wait(self, timeout: float) -> int: ...
+
+    def poll(self) -> int | None:
+        """Its exit status, or None while it runs."""
+
+    def wait(self, timeout: float) -> int:
+        """Its exit status; raise CommandTimedOut if it still runs after ``timeout`` s."""
+
+    def signal(self, signum: signal.Signals) -> None:
+        """Send ``signum`` to it (nothing happens if it already ended)."""
+
+    def kill(self, grace: float = 5.0) -> int:
+        """SIGTERM, then SIGKILL after ``grace`` s; its exit status."""
 
 
 @runtime_checkable
@@ -67,7 +97,8 @@ class Host(Protocol):
     name: str
 
     def run(self, command: list[str], timeout: float = 30, check: bool = True) -> CommandResult:
-        """Run ``command`` to completion; raise CommandFailed on a non-zero exit if ``check``."""
+        """Run ``command`` to completion; raise CommandFailed on a non-zero exit if ``check``,
+        CommandTimedOut (after stopping it) if it runs longer than ``timeout`` s."""
 
     def start(self, command: list[str], stdin: bool = False,
               output: str | None = None) -> Process:
@@ -79,3 +110,16 @@ class Host(Protocol):
         """Copy the files of the directory ``path`` into ``destination``; return them."""
 
     def close(self) -> None: ...
+
+
+def terminate(process: Process, grace: float) -> int:
+    """The shared meaning of ``Process.kill``: SIGTERM, then SIGKILL; the exit status."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            break
+        process.signal(signum)
+        try:
+            return process.wait(grace)
+        except CommandTimedOut:
+            continue
+    return process.wait(grace)

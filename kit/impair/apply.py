@@ -9,17 +9,17 @@ Docker host is touched.
 from __future__ import annotations
 
 import json
-import secrets
 import shlex
 import statistics
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import docker.errors
-
 from kit.core.errors import BadInput, EnvironmentProblem, LabFailure
+from kit.core.roles import Role
 from kit.hosts import Host
 from kit.impair.engines import (
+    DEVICE,
     HANDLE,
     PIDFILE,
     STATS_FILE,
@@ -29,7 +29,6 @@ from kit.impair.engines import (
     clear_commands,
 )
 from kit.impair.spec import LinkRequest
-from kit.testbeds.docker.engine import throwaway_container
 
 PROBE_PORT = 43299
 NETEM_FIX = ("load it on the Docker host with 'modprobe sch_netem' (Ubuntu: apt install "
@@ -67,21 +66,6 @@ def parse_probe(output: str) -> NetemProbe:
                   if line.startswith("netem: ")), "no answer from the probe")
     return NetemProbe(netem == "ok", "" if netem == "ok" else netem.strip(),
                       TcFeatures(netem_seed="seed: yes" in output))
-
-
-def probe_netem(image: str) -> NetemProbe:
-    """Really install and remove a netem qdisc, in a throwaway container of the lab image
-    on the same kernel (its own loopback only: no network is created)."""
-    try:
-        with throwaway_container(image, ["sh", "-c", PROBE_SCRIPT], "netem-probe",
-                                 name=f"netkit-probe-{secrets.token_hex(3)}",
-                                 network_mode="none", cap_add=["NET_ADMIN"]) as container:
-            container.start()
-            container.wait(timeout=30)
-            output = container.logs(stdout=True, stderr=True).decode(errors="replace")
-    except docker.errors.DockerException as error:
-        raise EnvironmentProblem(f"the netem probe could not run: {error}") from None
-    return parse_probe(output)
 
 
 def choose_engine(link: LinkRequest, probe: NetemProbe | None) -> tuple[str, str]:
@@ -122,29 +106,33 @@ def run_commands(host: Host, role: str, commands: list[str]) -> None:
                                f"{' '.join(said) or 'no message'}")
 
 
-def apply_link(hosts: dict[str, Host], link: LinkRequest, engine: str) -> dict:
-    """Shape each sender's egress, replacing whatever the kit had installed on the lab
-    (a host no longer shaped is cleared); return what run.json records."""
+def apply_link(hosts: Mapping[Role, Host], link: LinkRequest, engine: str,
+               interfaces: Mapping[Role, str] | None = None) -> dict:
+    """Shape each sender's egress on its experiment interface (default eth0), replacing
+    whatever the kit had installed on the lab (a host no longer shaped is cleared);
+    return what run.json records."""
     applied = {}
     for role, host in hosts.items():
+        device = (interfaces or {}).get(role, DEVICE)
         if role in link.senders():
-            applied[role] = apply_commands(engine, link.impairment)
+            applied[role] = apply_commands(engine, link.impairment, device)
             run_commands(host, role, applied[role])
         else:
-            run_commands(host, role, clear_commands())
+            run_commands(host, role, clear_commands(device))
     return {"engine": engine, **link.to_json(), "commands": applied}
 
 
-def clear_link(hosts: dict[str, Host]) -> dict[str, list[str]]:
+def clear_link(hosts: Mapping[Role, Host],
+               interfaces: Mapping[Role, str] | None = None) -> dict[str, list[str]]:
     """Remove what the kit installed on every host (and nothing else)."""
     cleared = {}
     for role, host in hosts.items():
-        run_commands(host, role, clear_commands())
-        cleared[role] = clear_commands()
+        cleared[role] = clear_commands((interfaces or {}).get(role, DEVICE))
+        run_commands(host, role, cleared[role])
     return cleared
 
 
-def snapshot_delay_lines(hosts: dict[str, Host]) -> None:
+def snapshot_delay_lines(hosts: Mapping[Role, Host]) -> None:
     """Have each host's delay line write what it did so far (packets, delays, how late
     it let them go) into the run's files."""
     for host in hosts.values():
@@ -154,9 +142,9 @@ def snapshot_delay_lines(hosts: dict[str, Host]) -> None:
                               "sleep 0.01; i=$((i+1)); done"], check=False)
 
 
-def shaping_on(host: Host) -> str:
+def shaping_on(host: Host, interface: str = DEVICE) -> str:
     """What the kit has installed on a host, in tc's and iptables' own words."""
-    result = host.run(["sh", "-c", f"tc qdisc show dev eth0 | grep ' {HANDLE}' ; "
+    result = host.run(["sh", "-c", f"tc qdisc show dev {interface} | grep ' {HANDLE}' ; "
                                    "iptables -w -t mangle -S NETKIT 2>/dev/null | tail -n +2"],
                       check=False)
     return result.stdout.strip()

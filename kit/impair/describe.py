@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 
-def link_text(record: dict) -> str:
-    """One line on the run's link: what was asked, by which engine, what it delivered."""
-    link = record.get("link")
+def link_text(link: dict | None) -> str:
+    """One line on a run's link (run.json's ``link``): what was asked, by which engine,
+    what it delivered."""
     if not link:
         return "unshaped (the Docker bridge as it is)"
     asked = ", ".join(f"{key} {_value(key, value)}"

@@ -4,18 +4,23 @@ measured."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from kit.core.roles import Role
 from kit.hosts import Host
 from kit.impair.apply import (
     NetemProbe,
     apply_link,
     choose_engine,
     measure_rtt,
-    probe_netem,
     rtt_summary,
 )
 from kit.impair.spec import LinkRequest
+
+if TYPE_CHECKING:   # the testbeds import impair, not the reverse
+    from kit.testbeds.base import Endpoint
 
 RTT_SAMPLES = 5
 
@@ -30,20 +35,25 @@ class Shaping:
     probe: NetemProbe | None = None
 
 
-def resolve_shaping(link: LinkRequest, image: str) -> Shaping | None:
-    """The engine for ``link`` on this Docker host (None for an unshaped link); refuses,
-    before anything starts, what the chosen engine cannot honour."""
+def resolve_shaping(link: LinkRequest,
+                    probe_netem: Callable[[], NetemProbe]) -> Shaping | None:
+    """The engine for ``link`` (None for an unshaped link), probing netem on the lab's
+    kernel where it matters (a testbed's netem_probe); refuses, before anything starts,
+    what the chosen engine cannot honour."""
     if link.is_empty():
         return None
-    probe = None if link.engine == "userspace" else probe_netem(image)
+    probe = None if link.engine == "userspace" else probe_netem()
     engine, reason = choose_engine(link, probe)
     return Shaping(link, engine, reason, probe)
 
 
-def shape_lab(hosts: dict[str, Host], shaping: Shaping, server_address: str) -> dict:
-    """Apply the shaping, then measure the round trip it delivers; what run.json keeps."""
+def shape_lab(hosts: Mapping[Role, Host], shaping: Shaping,
+              endpoints: Mapping[Role, Endpoint]) -> dict:
+    """Apply the shaping on each host's experiment interface, then measure the round trip
+    it delivers; what run.json keeps."""
     started = time.monotonic()
-    record = apply_link(hosts, shaping.link, shaping.engine)
+    record = apply_link(hosts, shaping.link, shaping.engine,
+                        {role: endpoint.interface for role, endpoint in endpoints.items()})
     record["engine_reason"] = shaping.reason
     if shaping.probe is not None:
         record["netem_probe"] = shaping.probe.to_json()
@@ -51,6 +61,6 @@ def shape_lab(hosts: dict[str, Host], shaping: Shaping, server_address: str) -> 
     started = time.monotonic()
     record["configured_rtt_ms"] = round(shaping.link.added_rtt() * 1000, 3)
     record["measured_rtt"] = rtt_summary(measure_rtt(hosts["server"], hosts["client"],
-                                                     server_address, RTT_SAMPLES))
+                                                     endpoints["server"].address, RTT_SAMPLES))
     record["probe_s"] = round(time.monotonic() - started, 3)
     return record

@@ -6,23 +6,16 @@ Tracing is global to the kernel, not per network namespace, so the tracer:
 - filters on the experiment's port in the kernel and on the lab's addresses here;
 - uses the ``mono`` trace clock, the programs' CLOCK_MONOTONIC.
 
-It runs in a short-lived helper container with CAP_SYS_ADMIN (to mount tracefs), so it
-also works where the Docker host is a VM (Docker Desktop). Where it cannot, the run
-goes on without it and says why.
+The scripts here are run by each testbed's tracer as root on the lab's kernel (the
+Docker testbed: a short-lived helper container, kit.testbeds.docker.tracer). Where they
+cannot run, the run goes on without the trace and says why.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-
-import docker.errors
 
 from kit.core.errors import KitError
-from kit.core.interrupts import deferred_interrupt
-from kit.testbeds.docker import labels
-from kit.testbeds.docker.engine import client
-from kit.testbeds.docker.host import DockerHost
 
 TRACEFS = "/sys/kernel/tracing"
 INSTANCE_PREFIX = "netkit-"
@@ -110,121 +103,33 @@ def transitions(records: list[dict], host: str) -> list[tuple[str, str, float]]:
             if r["event"] == "inet_sock_set_state" and r["host"] == host]
 
 
-class KernelTracer:
-    """Records the run's TCP tracepoints from a helper container; always cleans up."""
-
-    def __init__(self, run_id: str, image: str, port: int):
-        self.run_id = run_id
-        self.image = image
-        self.port = port
-        self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{run_id}"
-        self._helper: DockerHost | None = None
-        self._instance_removed = False
-
-    def start(self) -> None:
-        """Start tracing, or raise TraceUnavailable with the reason."""
-        self._helper = DockerHost(_start_helper(self.image, self.run_id), "tracer")
-        port_filter = f"sport == {self.port} || dport == {self.port}"
-        script = [
-            f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}",
-            f"mkdir {self.instance}",
-            f"echo mono > {self.instance}/trace_clock",
-            f"echo {BUFFER_KB} > {self.instance}/buffer_size_kb",
-            *[f"echo '{port_filter}' > {self.instance}/events/{e}/filter" for e in PORT_FILTERED],
-            *[f"echo 1 > {self.instance}/events/{e}/enable" for e in PORT_FILTERED + UNFILTERED],
-            f"echo 1 > {self.instance}/tracing_on",
-        ]
-        result = self._helper.run(["sh", "-ec", "; ".join(script)], timeout=20, check=False)
-        if result.exit_code != 0:
-            reason = (result.stderr or result.stdout).strip().splitlines()
-            self.close()
-            raise TraceUnavailable(f"tracefs is not usable: {reason[-1] if reason else 'exit ' + str(result.exit_code)}")
-
-    def stop(self) -> str:
-        """Stop tracing, remove the instance, and return what it recorded."""
-        if self._helper is None:
-            return ""
-        # One exec: the trace is read, then the instance goes at once.
-        text = self._helper.run(["sh", "-ec", f"echo 0 > {self.instance}/tracing_on; "
-                                              f"cat {self.instance}/trace; rmdir {self.instance}"],
-                                timeout=30).stdout
-        self._instance_removed = True
-        return text
-
-    def close(self) -> None:
-        """Remove the instance and the helper, whatever state they are in; safe twice."""
-        if self._helper is None:
-            return
-        helper, self._helper = self._helper, None
-        with deferred_interrupt():
-            try:
-                try:
-                    if not self._instance_removed:
-                        _remove_instance(helper, self.instance)
-                except KitError:
-                    # The helper is gone (removed by hand?): the instance is the kernel's
-                    # and stays unless another helper removes it.
-                    try:
-                        fresh = DockerHost(_start_helper(self.image, self.run_id), "tracer")
-                    except KitError:
-                        return   # nothing more to try here; 'invoke clean' removes it
-                    try:
-                        _remove_instance(fresh, self.instance)
-                    except KitError:
-                        pass     # likewise
-                    finally:
-                        _remove_quietly(fresh.container.name)
-            finally:
-                _remove_quietly(helper.container.name)
+def start_script(instance: str, port: int) -> str:
+    """The shell that mounts tracefs if needed and starts the run's instance."""
+    port_filter = f"sport == {port} || dport == {port}"
+    return "; ".join([
+        f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}",
+        f"mkdir {instance}",
+        f"echo mono > {instance}/trace_clock",
+        f"echo {BUFFER_KB} > {instance}/buffer_size_kb",
+        *[f"echo '{port_filter}' > {instance}/events/{e}/filter" for e in PORT_FILTERED],
+        *[f"echo 1 > {instance}/events/{e}/enable" for e in PORT_FILTERED + UNFILTERED],
+        f"echo 1 > {instance}/tracing_on",
+    ])
 
 
-def _remove_instance(helper: DockerHost, instance: str) -> None:
-    helper.run(["sh", "-c", f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
-                            f"[ ! -d {instance} ] || rmdir {instance}"], timeout=20)
+def stop_script(instance: str) -> str:
+    """Stop, read, remove: one command, so the instance goes at once."""
+    return f"echo 0 > {instance}/tracing_on; cat {instance}/trace; rmdir {instance}"
 
 
-def _start_helper(image: str, run_id: str):
-    """A container that may mount tracefs: CAP_SYS_ADMIN first, --privileged as a fallback
-    (some hosts refuse the full privileged capability set, others refuse the mount
-    without it)."""
-    # Not the run's label: the lab's teardown removes by that label, and the tracer must
-    # outlive the lab long enough to remove its instance first. 'invoke clean' still
-    # finds it by the managed label.
-    run_labels = {labels.MANAGED: "true", labels.TRACER_OF: run_id, labels.ROLE: "tracer"}
-    attempts = [dict(cap_add=["SYS_ADMIN"], security_opt=["apparmor=unconfined"]),
-                dict(privileged=True)]
-    reasons = []
-    for options in attempts:
-        try:
-            return client().containers.run(
-                image, ["sleep", "infinity"], detach=True, init=True, network_mode="none",
-                labels=run_labels, name=f"netkit-{run_id}-tracer-{secrets.token_hex(3)}",
-                **options)
-        except docker.errors.APIError as error:
-            reasons.append((error.explanation or str(error)).splitlines()[0])
-            for leftover in client().containers.list(
-                    all=True, filters={"label": f"{labels.TRACER_OF}={run_id}"}):
-                _remove_quietly(leftover.name)
-    raise TraceUnavailable("cannot start a tracing helper container: " + "; ".join(reasons))
+def remove_script(instance: str) -> str:
+    return (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
+            f"[ ! -d {instance} ] || rmdir {instance}")
 
 
-def _remove_quietly(name: str) -> None:
-    try:
-        client().containers.get(name).remove(force=True)
-    except docker.errors.APIError:
-        pass
-
-
-def leftover_instances(image: str, remove: bool = False) -> list[str]:
-    """The kit's tracefs instances (of runs still going, or killed); ``remove`` them too."""
-    helper = DockerHost(_start_helper(image, "instances-" + secrets.token_hex(4)), "tracer")
+def leftovers_script(remove: bool) -> str:
+    """Lists (and removes) the kit's instances: of runs still going, or killed."""
     action = 'rmdir "$d" && echo "$d"' if remove else 'echo "$d"'
-    try:
-        result = helper.run(["sh", "-c",
-                             f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
-                             f"for d in {TRACEFS}/instances/{INSTANCE_PREFIX}*; do "
-                             f"[ -d \"$d\" ] && {action}; done; true"],
-                            timeout=30, check=False)
-        return result.stdout.split()
-    finally:
-        helper.container.remove(force=True)
+    return (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
+            f"for d in {TRACEFS}/instances/{INSTANCE_PREFIX}*; do "
+            f"[ -d \"$d\" ] && {action}; done; true")

@@ -26,20 +26,24 @@ def sections(text: str) -> dict[str, str]:
 
 
 class HostObservers:
-    """Samples ``port``'s sockets every ``interval`` s and captures eth0 on ``host``."""
+    """Samples ``port``'s sockets every ``interval`` s and captures ``interface`` on
+    ``host``, into ``workdir``."""
 
-    def __init__(self, host: Host, port: int, interval: float):
+    def __init__(self, host: Host, port: int, interval: float, workdir: str, interface: str):
         self.host = host
         self.port = port
         self.interval = interval
+        self.workdir = workdir
+        self.interface = interface
 
     def start(self) -> dict[str, int]:
         """Start observing; return the counters as they were just before."""
-        output = self.host.run(["netkit-observe", "start", str(self.port), f"{self.interval:g}"],
+        output = self.host.run(["netkit-observe", "start", str(self.port), f"{self.interval:g}",
+                                self.workdir, self.interface],
                                timeout=20).stdout
         return parse_nstat(sections(output).get("nstat", ""))
 
     def stop(self) -> tuple[dict[str, int], dict[str, int]]:
         """Stop observing; return the counters now, and tcpdump's own counts."""
-        parts = sections(self.host.run(["netkit-observe", "stop"], timeout=20).stdout)
+        parts = sections(self.host.run(["netkit-observe", "stop", self.workdir], timeout=20).stdout)
         return parse_nstat(parts.get("nstat", "")), capture_counts(parts.get("tcpdump", ""))

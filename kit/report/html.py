@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from kit.core.record import RunRecord
 from kit.impair.describe import link_text
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
@@ -28,11 +28,11 @@ def _kernel_path(root: Path, role: str) -> str:
 
 
 def page_data(root: Path) -> dict:
-    run = json.loads((root / "run.json").read_text())
+    run = RunRecord.load(root)
     return {
         "run": run,
         "verdict": verdict_word(run),
-        "shaping": link_text(run),
+        "shaping": link_text(run.link),
         "svg": Markup(render_sequence(root)),
         "transcripts": {role: (root / "logs" / f"{role}.log").read_text()
                         if (root / "logs" / f"{role}.log").exists() else "" for role in ROLES},
@@ -52,4 +52,4 @@ def render_comparison(roots: list[Path], out: Path) -> str:
         data["link"] = f"{root.relative_to(out)}/report.html"
         pages.append(data)
     return _templates.get_template("comparison.html.j2").render(
-        scenario=pages[0]["run"]["scenario"], pages=pages)
+        scenario=pages[0]["run"].scenario, pages=pages)

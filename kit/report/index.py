@@ -3,12 +3,12 @@ it, what the lesson says, what this kernel did, the verdict and the evidence."""
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from kit.core.record import RunRecord
 from kit.core.results import atomic_write
 from kit.scenarios.claims import CLAIMS
 
@@ -20,19 +20,18 @@ def index_rows(roots: list[Path], out: Path) -> list[dict]:
     """One row per (claim, check), in the claims' order."""
     rows = []
     for root in roots:
-        record = json.loads((root / "run.json").read_text())
-        for check in record.get("checks", []):
-            for claim in check["claim"].split():
-                rows.append({"claim": claim, "lesson": CLAIMS.get(claim, ""),
-                             "run": f"{record['scenario']}/{record['variant']}",
-                             "link": f"{root.relative_to(out)}/report.html",
-                             "check": check["name"], "expected": check["expected"],
-                             "observed": check["observed"], "passed": check["passed"]})
-        if not record.get("complete"):
-            rows.append({"claim": "-", "lesson": "", "run": f"{record['scenario']}/"
-                         f"{record['variant']}", "link": f"{root.relative_to(out)}/report.html",
+        record = RunRecord.load(root)
+        run = f"{record.scenario}/{record.variant}"
+        link = f"{root.relative_to(out)}/report.html"
+        for check in record.checks:
+            for claim in check.claim.split():
+                rows.append({"claim": claim, "lesson": CLAIMS.get(claim, ""), "run": run,
+                             "link": link, "check": check.name, "expected": check.expected,
+                             "observed": check.observed, "passed": check.passed})
+        if not record.complete:
+            rows.append({"claim": "-", "lesson": "", "run": run, "link": link,
                          "check": "(no verdict)", "expected": "",
-                         "observed": record.get("error", "incomplete"), "passed": False})
+                         "observed": record.error or "incomplete", "passed": False})
     order = list(CLAIMS)
     rows.sort(key=lambda r: order.index(r["claim"]) if r["claim"] in order else len(order))
     return rows

@@ -9,11 +9,11 @@ the time of each row in the margin.
 
 from __future__ import annotations
 
-import json
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from kit.core.record import RunRecord
 from kit.observe.capture import describe
 from kit.report.timeline import ROLES, event_text, load_jsonl
 
@@ -64,7 +64,7 @@ def _text(parent, x, y, content, anchor="start", size=11, color="#222", weight="
 
 def render_sequence(root: Path) -> str:
     """The diagram of the run directory ``root`` as SVG text."""
-    record = json.loads((root / "run.json").read_text())
+    record = RunRecord.load(root)
     segments = load_jsonl(root / "packets.jsonl")
     kernel = load_jsonl(root / "kernel.jsonl")
     events = {role: [e for e in load_jsonl(root / "events" / f"{role}.jsonl")
@@ -95,11 +95,10 @@ def render_sequence(root: Path) -> str:
         ET.SubElement(marker, "path", {"d": "M 0 0 L 10 5 L 0 10 z", "fill": color})
     ET.SubElement(svg, "rect", {"width": "100%", "height": "100%", "fill": "white"})
 
-    verdict = record.get("verdict", "error").upper()
-    _text(svg, 20, 28, f"{record['scenario']} / {record['variant']}: {verdict}", size=16,
-          weight="bold")
-    _text(svg, 20, 48, record.get("description", ""), size=12, color="#555")
-    hosts = record.get("hosts", {})
+    _text(svg, 20, 28, f"{record.scenario} / {record.variant}: {record.verdict.upper()}",
+          size=16, weight="bold")
+    _text(svg, 20, 48, record.description, size=12, color="#555")
+    hosts = record.hosts
     for role in ROLES:
         x = X[role]
         ET.SubElement(svg, "rect", {"x": f"{x - 70}", "y": "62", "width": "140", "height": "30",
@@ -166,7 +165,7 @@ def render_sequence(root: Path) -> str:
             failed = (event.get("ret") is not None and event["ret"] < 0) or event["event"] == "signal"
             _text(svg, x, rows(event["t"]) + 4, event_text(event), anchor=anchor, size=10,
                   color=COLORS["RST"] if failed else "#333", css="call")
-        status = record.get("programs", {}).get(role, {})
+        status = record.programs.get(role, {})
         if status.get("exit_status") is not None and status["exit_status"] > 128:
             _text(svg, x, rows.bottom - 10, status.get("exit", ""), anchor=anchor, size=11,
                   color=COLORS["RST"], weight="bold", css="call")
@@ -179,6 +178,6 @@ def render_sequence(root: Path) -> str:
                                     "stroke": COLORS[kind], "stroke-width": "2"})
         _text(svg, x + 26, 28, label, size=10, color=COLORS[kind])
     if not kernel:
-        reason = record.get("kernel_trace", {}).get("reason", "not recorded")
+        reason = (record.kernel_trace or {}).get("reason", "not recorded")
         _text(svg, WIDTH - 480, 44, f"no kernel trace: {reason}"[:60], size=9, color="#888")
     return ET.tostring(svg, encoding="unicode")

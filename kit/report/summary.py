@@ -12,12 +12,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from kit.core.record import RunRecord
 from kit.core.results import RunDirectory, atomic_write
+from kit.core.roles import ROLES
 from kit.impair.describe import link_text
 from kit.observe.capture import describe
 from kit.observe.ss import SocketRecord, state_path
-
-ROLES = ("client", "server")
 
 
 def load_jsonl(path: Path) -> list[dict]:
@@ -42,32 +42,32 @@ def states_text(path: list[tuple[str, float | None]]) -> str:
                        for state, t in path) or "(no samples)"
 
 
-def verdict_word(record: dict) -> str:
-    word = record.get("verdict", "error").upper()
-    return word if record.get("complete") else f"{word} (incomplete)"
+def verdict_word(record: RunRecord) -> str:
+    word = record.verdict.upper()
+    return word if record.complete else f"{word} (incomplete)"
 
 
 def write_summary(directory: RunDirectory) -> Path:
     root = directory.root
-    record = directory.read_json("run.json")
-    params = record.get("parameters", {})
-    env = record.get("environment", {})
+    record = RunRecord.load(root)
+    params = record.parameters
+    env = record.environment
     lines = [
-        f"# {record['scenario']} / {record['variant']}: {verdict_word(record)}",
+        f"# {record.scenario} / {record.variant}: {verdict_word(record)}",
         "",
-        record.get("description", ""),
+        record.description,
         "",
         f"- server delay {params.get('server_delay')} s, server SIGPIPE "
         f"{params.get('sigpipe')}, ss every {params.get('ss_interval')} s, port {params.get('port')}",
-        f"- link: {link_text(record)}",
-        f"- run {record.get('run_id')} started {record.get('started_at')}; kernel "
+        f"- link: {link_text(record.link)}",
+        f"- run {record.run_id} started {record.started_at}; kernel "
         f"{env.get('kernel')}, Docker {env.get('docker_engine')}, {env.get('compose')}, "
         f"kit {env.get('kit_version')}",
     ]
-    if record.get("error"):
-        lines += ["", f"**Error:** {record['error']}"]
+    if record.error:
+        lines += ["", f"**Error:** {record.error}"]
     for role in ROLES:
-        program = record.get("programs", {}).get(role, {})
+        program = record.programs.get(role, {})
         lines += ["", f"## {role.capitalize()} transcript "
                       f"({program.get('exit', 'did not finish')})", "", "```",
                   _read(root / "logs" / f"{role}.log").rstrip() or "(no output)", "```"]
@@ -81,7 +81,7 @@ def write_summary(directory: RunDirectory) -> Path:
         if moves:
             lines.append(f"- {role}, kernel: " + " -> ".join(moves))
     if not kernel:
-        reason = record.get("kernel_trace", {}).get("reason", "not recorded")
+        reason = (record.kernel_trace or {}).get("reason", "not recorded")
         lines.append(f"- kernel transitions: none ({reason})")
     packets = load_jsonl(root / "packets.jsonl")
     if packets:
@@ -91,11 +91,11 @@ def write_summary(directory: RunDirectory) -> Path:
         lines.append("```")
     lines += ["", "## Checks", "", "| check | claims | result | expected | observed |",
               "|---|---|---|---|---|"]
-    for check in record.get("checks", []):
-        cells = [check["name"], check["claim"], "pass" if check["passed"] else "**FAIL**",
-                 check["expected"], check["observed"]]
+    for check in record.checks:
+        cells = [check.name, check.claim, "pass" if check.passed else "**FAIL**",
+                 check.expected, check.observed]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    if not record.get("checks"):
+    if not record.checks:
         lines.append("| (none: the run did not finish) | | | | |")
     lines += ["", "Files: report.html, sequence.svg, run.json, events/, pcap/, packets.jsonl, "
                   "kernel.jsonl, ss/, timeline.jsonl, logs/, counters.json, raw/ "
@@ -103,36 +103,36 @@ def write_summary(directory: RunDirectory) -> Path:
     return directory.write_text("summary.md", "\n".join(lines))
 
 
-def comparison_table(records: list[tuple[Path, dict]]) -> Table:
+def comparison_table(records: list[tuple[Path, RunRecord]]) -> Table:
     """The variants side by side, as the lesson shows its two transcripts."""
-    table = Table(title=f"{records[0][1]['scenario']}: the variants side by side",
+    table = Table(title=f"{records[0][1].scenario}: the variants side by side",
                   show_lines=True)
     table.add_column("")
     for _, record in records:
-        table.add_column(f"{record['variant']}: {verdict_word(record)}")
-    if any("link" in record for _, record in records):
-        table.add_row("link", *[link_text(record) for _, record in records])
+        table.add_column(f"{record.variant}: {verdict_word(record)}")
+    if any(record.link for _, record in records):
+        table.add_row("link", *[link_text(record.link) for _, record in records])
     for role in ROLES:
         table.add_row(f"{role} output",
                       *[_read(root / "logs" / f"{role}.log").rstrip() for root, _ in records])
         table.add_row(f"{role} exit",
-                      *[r.get("programs", {}).get(role, {}).get("exit", "?") for _, r in records])
+                      *[r.programs.get(role, {}).get("exit", "?") for _, r in records])
         table.add_row(f"{role} states",
                       *[states_text(load_states(root, role)).replace(" -> ", "\n-> ")
                         for root, _ in records])
-    table.add_row("checks", *["\n".join(("ok   " if c["passed"] else "FAIL ") + c["name"]
-                                        for c in r.get("checks", [])) or "-"
+    table.add_row("checks", *["\n".join(("ok   " if c.passed else "FAIL ") + c.name
+                                        for c in r.checks) or "-"
                               for _, r in records])
     return table
 
 
-def write_comparison(out: Path, records: list[tuple[Path, dict]], name: str) -> Path:
+def write_comparison(out: Path, records: list[tuple[Path, RunRecord]], name: str) -> Path:
     """A Markdown file linking the variants' summaries, with the table as text."""
     console = Console(record=True, width=140, file=io.StringIO())
     console.print(comparison_table(records))
-    lines = [f"# {records[0][1]['scenario']}: variants compared", ""]
+    lines = [f"# {records[0][1].scenario}: variants compared", ""]
     for root, record in records:
-        lines.append(f"- [{record['variant']}]({root.name}/summary.md): {verdict_word(record)}")
+        lines.append(f"- [{record.variant}]({root.name}/summary.md): {verdict_word(record)}")
     lines += ["", "```", console.export_text().rstrip(), "```", ""]
     path = out / name
     atomic_write(path, "\n".join(lines).encode())

@@ -68,7 +68,7 @@ def invoke(*arguments, timeout=300, **options):
 @pytest.fixture(autouse=True)
 def no_trace_instance_left(lab_image):
     """No run may leave its tracefs instance behind (the kernel's, not Docker's)."""
-    from kit.observe.kernel import leftover_instances
+    from kit.testbeds.docker.tracer import leftover_instances
 
     before = set(leftover_instances(lab_image.name))
     yield

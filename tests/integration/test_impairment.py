@@ -13,22 +13,23 @@ import statistics
 
 import pytest
 
+from kit.core.record import new_run_id
 from kit.impair.apply import (
     apply_link,
     choose_engine,
     clear_link,
     measure_rtt,
-    probe_netem,
     shaping_on,
 )
 from kit.impair.spec import parse_link
-from kit.testbeds.docker.lab import Lab, new_run_id
+from kit.testbeds.docker.lab import ComposeLab
+from kit.testbeds.docker.probe import probe_netem
 from tests.integration.conftest import invoke
 
 
 @pytest.fixture(scope="module")
 def lab(lab_image):
-    with Lab(new_run_id(), lab_image.name) as running:
+    with ComposeLab(new_run_id(), lab_image.name) as running:
         yield running
 
 

@@ -12,8 +12,9 @@ import time
 import pytest
 
 from kit.core.errors import LabFailure
+from kit.core.record import new_run_id
 from kit.testbeds.docker import labels
-from kit.testbeds.docker.lab import Lab, new_run_id
+from kit.testbeds.docker.lab import ComposeLab
 from tests.integration.conftest import ROOT, invoke, kit_resources
 
 
@@ -48,12 +49,14 @@ def test_ctrl_c_removes_the_lab_and_keeps_the_results(tmp_path, lab_image, docke
 def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_image):
     import dataclasses
 
-    from kit.run.session import run_variant
+    from kit.run.session import RunSession
     from kit.scenarios import RunParameters, get_scenario
+    from kit.testbeds.docker.testbed import DockerComposeTestbed
 
     broken = dataclasses.replace(RunParameters(server_delay=0.2), port=70000)  # not a port
     with pytest.raises(LabFailure, match="did not listen"):
-        run_variant(get_scenario("close"), "graceful", broken, lab_image, tmp_path)
+        RunSession(get_scenario("close"), "graceful", broken, DockerComposeTestbed(lab_image),
+                   tmp_path).run()
     (run_json,) = tmp_path.glob("*/run.json")
     record = json.loads(run_json.read_text())
     assert record["verdict"] == "error" and "did not listen" in record["error"]
@@ -77,7 +80,7 @@ def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
 
 def test_a_lab_that_cannot_start_is_removed(lab_image, docker_client):
     with pytest.raises(LabFailure):
-        with Lab(new_run_id(), image="netkit/no-such-image:0"):
+        with ComposeLab(new_run_id(), image="netkit/no-such-image:0"):
             pass
     assert kit_resources(docker_client) == []
 
@@ -104,7 +107,8 @@ def test_clean_removes_by_label_only(lab_image, docker_client):
 
 
 def test_clean_removes_the_trace_instance_of_a_killed_run(lab_image, docker_client):
-    from kit.observe.kernel import KernelTracer, leftover_instances
+    from kit.testbeds.docker.tracer import DockerKernelTracer as KernelTracer
+    from kit.testbeds.docker.tracer import leftover_instances
 
     tracer = KernelTracer(new_run_id(), lab_image.name, port=43211)
     tracer.start()
@@ -119,7 +123,8 @@ def test_clean_removes_the_trace_instance_of_a_killed_run(lab_image, docker_clie
 
 
 def test_a_tracer_whose_helper_vanished_still_removes_its_instance(lab_image, docker_client):
-    from kit.observe.kernel import KernelTracer, leftover_instances
+    from kit.testbeds.docker.tracer import DockerKernelTracer as KernelTracer
+    from kit.testbeds.docker.tracer import leftover_instances
 
     tracer = KernelTracer(new_run_id(), lab_image.name, port=43211)
     tracer.start()
@@ -130,14 +135,15 @@ def test_a_tracer_whose_helper_vanished_still_removes_its_instance(lab_image, do
 
 def test_without_tracefs_the_run_goes_on_and_says_why(tmp_path, lab_image, monkeypatch):
     from kit.observe import kernel
-    from kit.run.session import run_variant
+    from kit.run.session import RunSession
     from kit.scenarios import RunParameters, get_scenario
+    from kit.testbeds.docker.testbed import DockerComposeTestbed
 
     monkeypatch.setattr(kernel, "TRACEFS", "/no/tracefs/here")
-    outcome = run_variant(get_scenario("close"), "abrupt", RunParameters(server_delay=0.2),
-                          lab_image, tmp_path)
+    outcome = RunSession(get_scenario("close"), "abrupt", RunParameters(server_delay=0.2),
+                         DockerComposeTestbed(lab_image), tmp_path).run()
     assert outcome.verdict == "pass"
-    reason = outcome.record["kernel_trace"]
+    reason = outcome.record.kernel_trace
     assert reason["recorded"] is False and reason["reason"].startswith("tracefs is not usable")
     assert not (outcome.directory / "kernel.jsonl").exists()
 

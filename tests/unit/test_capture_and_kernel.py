@@ -5,7 +5,7 @@ import json
 from kit.observe.capture import capture_counts, describe, parse_pcap, segments
 from kit.observe.events import parse_events
 from kit.observe.kernel import for_lab, parse_trace, transitions
-from kit.run.session import monotonic_offset
+from kit.run.collect import monotonic_offset
 
 PORT = 43211
 

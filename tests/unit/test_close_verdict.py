@@ -10,7 +10,7 @@ from kit.observe.counters import difference
 from kit.observe.events import parse_events
 from kit.observe.kernel import for_lab, parse_trace
 from kit.observe.ss import parse_samples
-from kit.run.session import monotonic_offset
+from kit.run.collect import monotonic_offset
 from kit.scenarios import Evidence, RunParameters, get_scenario
 
 ROLES = ("client", "server")

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from kit.core.errors import BadInput
+from kit.core.record import RunRecord
 from kit.experiment.measures import (
     close_to_peer_end,
     handshake_rtt,
@@ -107,7 +108,8 @@ def test_measures_from_recorded_runs():
     # reaches the server first.
     assert close_to_peer_end(graceful) == pytest.approx(1.611447)
     assert close_to_peer_end(abrupt) == pytest.approx(0.807726)
-    assert handshake_rtt(graceful, {"link": {"measured_rtt": {"median_ms": 200.625}}}) == 200.625
+    record = RunRecord.load(graceful)
+    assert handshake_rtt(graceful, record) == record.link["measured_rtt"]["median_ms"]
     states = state_durations(graceful)
     assert states["server LAST-ACK"] == pytest.approx(0.2, abs=0.01)   # one RTT at 200 ms
     assert "client FIN-WAIT-2" in states and "server CLOSE-WAIT" in states

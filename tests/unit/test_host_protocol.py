@@ -5,7 +5,8 @@ from kit.testbeds.docker.host import DockerHost, DockerProcess
 
 def test_docker_backend_implements_the_protocols():
     assert isinstance(DockerHost(container=None, name="client"), Host)
-    assert isinstance(DockerProcess(api=None, exec_id="x", host="client", command=["true"]),
+    host = DockerHost(container=None, name="client")
+    assert isinstance(DockerProcess(host, exec_id="x", command=["true"], pid_file="/tmp/p"),
                       Process)
 
 

@@ -12,7 +12,7 @@ from kit.observe.events import parse_events
 from kit.observe.kernel import for_lab, parse_trace
 from kit.observe.ss import parse_samples
 from kit.report import write_reports
-from kit.run.session import monotonic_offset
+from kit.run.collect import monotonic_offset
 
 ROLES = ("client", "server")
 SVG = "{http://www.w3.org/2000/svg}"

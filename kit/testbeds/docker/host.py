@@ -1,18 +1,59 @@
-"""A Host backed by a Docker container, driven through docker-py."""
+"""A Host backed by a Docker container, driven through docker-py.
+
+``docker exec`` has neither a timeout nor a way to signal what it started, so every
+command starts under a tiny shell that records its PID in the container: the kit's own
+timer stops a command that runs too long, and ``Process.signal`` reaches the process.
+"""
 
 from __future__ import annotations
 
 import io
+import secrets
+import signal
 import socket
 import tarfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import docker.errors
+import requests.exceptions
 from docker.models.containers import Container
 
 from kit.core.errors import LabFailure
-from kit.hosts.base import TIMEOUT_EXIT, CommandFailed, CommandResult
+from kit.hosts.base import (
+    CommandFailed,
+    CommandResult,
+    CommandTimedOut,
+    HostError,
+    terminate,
+)
+
+# $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
+PID_WRAPPER = 'echo $$ >"$0"; exec "$@"'
+OUTPUT_WRAPPER = 'echo $$ >"$0"; out=$1; shift; exec "$@" >"$out" 2>&1'
+STOP_GRACE = 2.0     # after SIGTERM, before SIGKILL, when a command's time is up
+
+
+def new_pid_file() -> str:
+    # Random, not counted: commands start from several threads at once.
+    return f"/tmp/netkit-exec-{secrets.token_hex(6)}.pid"
+
+
+@contextmanager
+def translated(what: str, host: str) -> Iterator[None]:
+    """docker-py's and the transport's errors as one HostError line."""
+    try:
+        yield
+    except docker.errors.DockerException as error:
+        explanation = getattr(error, "explanation", None) or error
+        raise HostError(f"cannot {what} on {host}: {explanation}") from None
+    except requests.exceptions.RequestException as error:
+        raise HostError(f"cannot {what} on {host}: the Docker engine did not answer "
+                        f"({type(error).__name__})") from None
 
 
 class DockerProcess:
@@ -20,21 +61,22 @@ class DockerProcess:
 
     POLL_SECONDS = 0.02
 
-    def __init__(self, api, exec_id: str, host: str, command: list[str], stdin_socket=None):
-        self._api = api
-        self._exec_id = exec_id
+    def __init__(self, host: DockerHost, exec_id: str, command: list[str], pid_file: str,
+                 stdin_socket: Any = None):
         self._host = host
+        self._exec_id = exec_id
         self._command = command
+        self._pid_file = pid_file
         # exec_start(socket=True) returns a read-only wrapper: write to the socket beneath.
         self._stdin = getattr(stdin_socket, "_sock", stdin_socket)
 
     def write(self, data: bytes) -> None:
         if self._stdin is None:
-            raise LabFailure(f"{self._command[0]} on {self._host} was started without stdin")
+            raise LabFailure(f"{self._command[0]} on {self._host.name} was started without stdin")
         try:
             self._stdin.sendall(data)
         except OSError as error:
-            raise LabFailure(f"cannot write to {self._command[0]} on {self._host}: {error} "
+            raise LabFailure(f"cannot write to {self._command[0]} on {self._host.name}: {error} "
                              f"(has it exited? status: {self.poll()})") from None
 
     def close_stdin(self) -> None:
@@ -45,17 +87,23 @@ class DockerProcess:
                 pass  # the process is gone, and its stdin with it
 
     def poll(self) -> int | None:
-        state = self._api.exec_inspect(self._exec_id)
+        with translated(f"ask about {self._command[0]}", self._host.name):
+            state = self._host.api.exec_inspect(self._exec_id)
         return None if state["Running"] else state["ExitCode"]
 
     def wait(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while (status := self.poll()) is None:
             if time.monotonic() > deadline:
-                raise LabFailure(f"{' '.join(self._command)} on {self._host} still running "
-                                 f"after {timeout:.1f} s")
+                raise CommandTimedOut(self._host.name, tuple(self._command), timeout)
             time.sleep(self.POLL_SECONDS)
         return status
+
+    def signal(self, signum: signal.Signals) -> None:
+        self._host.signal_pid_file(self._pid_file, signum)
+
+    def kill(self, grace: float = 5.0) -> int:
+        return terminate(self, grace)
 
     def release(self) -> None:
         if self._stdin is not None:
@@ -71,41 +119,63 @@ class DockerHost:
         self.name = name
         self._processes: list[DockerProcess] = []
 
+    @property
+    def api(self) -> Any:
+        return self.container.client.api
+
     def run(self, command: list[str], timeout: float = 30, check: bool = True) -> CommandResult:
-        # exec has no timeout of its own: timeout(1) inside the container bounds it.
-        wrapped = ["timeout", "-k", "2", f"{timeout:g}", *command]
-        try:
-            exit_code, (stdout, stderr) = self.container.exec_run(wrapped, demux=True)
-        except docker.errors.APIError as error:
-            raise LabFailure(f"cannot run {command[0]} on {self.name}: "
-                             f"{error.explanation or error}") from None
+        pid_file = new_pid_file()
+        timed_out = threading.Event()
+        watchdog = threading.Timer(timeout, self._stop_overdue, (pid_file, timed_out))
+        watchdog.daemon = True
+        with translated(f"run {command[0]}", self.name):
+            exec_id = self.api.exec_create(self.container.id,
+                                           ["sh", "-c", PID_WRAPPER, pid_file, *command])["Id"]
+            watchdog.start()
+            try:
+                stdout, stderr = self.api.exec_start(exec_id, demux=True)
+            finally:
+                watchdog.cancel()
+            exit_code = self.api.exec_inspect(exec_id)["ExitCode"]
         result = CommandResult(tuple(command), exit_code, (stdout or b"").decode(errors="replace"),
                                (stderr or b"").decode(errors="replace"))
-        if exit_code == TIMEOUT_EXIT:
-            raise LabFailure(f"on {self.name}, '{' '.join(command)}' did not finish "
-                             f"within {timeout:g} s")
+        if timed_out.is_set():
+            raise CommandTimedOut(self.name, tuple(command), timeout, result)
         if check and exit_code != 0:
             raise CommandFailed(self.name, result)
         return result
 
+    def _stop_overdue(self, pid_file: str, timed_out: threading.Event) -> None:
+        """The timer's end: stop the command if it still runs (and only then say so)."""
+        try:
+            if self.signal_pid_file(pid_file, signal.SIGTERM):
+                timed_out.set()
+                time.sleep(STOP_GRACE)
+                self.signal_pid_file(pid_file, signal.SIGKILL)
+        except LabFailure:
+            pass   # the container is gone: so is the command
+
+    def signal_pid_file(self, pid_file: str, signum: signal.Signals) -> bool:
+        """Send ``signum`` to the process whose PID ``pid_file`` holds; False if it ended."""
+        script = f'p=$(cat "$0" 2>/dev/null) && kill -s {signum.name[3:]} "$p" 2>/dev/null'
+        with translated(f"signal a process ({signum.name})", self.name):
+            exit_code, _ = self.container.exec_run(["sh", "-c", script, pid_file])
+        return exit_code == 0
+
     def start(self, command: list[str], stdin: bool = False,
               output: str | None = None) -> DockerProcess:
-        argv = command
-        if output is not None:
-            argv = ["sh", "-c", 'exec "$@" >"$0" 2>&1', output, *command]
-        api = self.container.client.api
-        try:
-            exec_id = api.exec_create(self.container.id, argv, stdin=stdin, stdout=False,
-                                      stderr=False)["Id"]
+        pid_file = new_pid_file()
+        argv = (["sh", "-c", OUTPUT_WRAPPER, pid_file, output, *command] if output is not None
+                else ["sh", "-c", PID_WRAPPER, pid_file, *command])
+        with translated(f"start {command[0]}", self.name):
+            exec_id = self.api.exec_create(self.container.id, argv, stdin=stdin, stdout=False,
+                                           stderr=False)["Id"]
             if stdin:
-                attached = api.exec_start(exec_id, socket=True)
-                process = DockerProcess(api, exec_id, self.name, command, attached)
+                attached = self.api.exec_start(exec_id, socket=True)
+                process = DockerProcess(self, exec_id, command, pid_file, attached)
             else:
-                api.exec_start(exec_id, detach=True)
-                process = DockerProcess(api, exec_id, self.name, command)
-        except docker.errors.APIError as error:
-            raise LabFailure(f"cannot start {command[0]} on {self.name}: "
-                             f"{error.explanation or error}") from None
+                self.api.exec_start(exec_id, detach=True)
+                process = DockerProcess(self, exec_id, command, pid_file)
         self._processes.append(process)
         return process
 
@@ -116,26 +186,26 @@ class DockerHost:
             info = tarfile.TarInfo(target.name)
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        self.container.put_archive(str(target.parent), archive.getvalue())
+        with translated(f"copy {path} to", self.name):
+            self.container.put_archive(str(target.parent), archive.getvalue())
 
     def fetch_dir(self, path: str, destination: Path) -> list[Path]:
-        try:
-            stream, _ = self.container.get_archive(path)
-        except docker.errors.NotFound:
-            return []
-        except docker.errors.APIError as error:
-            raise LabFailure(f"cannot copy {path} from {self.name}: "
-                             f"{error.explanation or error}") from None
-        archive = io.BytesIO(b"".join(stream))
+        with translated(f"copy {path} from", self.name):
+            try:
+                stream, _ = self.container.get_archive(path)
+            except docker.errors.NotFound:
+                return []   # nothing was written there
+            archive = io.BytesIO(b"".join(stream))
         destination.mkdir(parents=True, exist_ok=True)
         fetched = []
         with tarfile.open(fileobj=archive) as tar:
             for member in tar.getmembers():
-                if not member.isfile():
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is None:
                     continue
                 # Flatten: the directory holds plain files; never write outside destination.
                 target = destination / PurePosixPath(member.name).name
-                target.write_bytes(tar.extractfile(member).read())
+                target.write_bytes(extracted.read())
                 fetched.append(target)
         return sorted(fetched)
 

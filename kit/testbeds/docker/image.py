@@ -106,6 +106,16 @@ def mirrors_in_sources(text: str) -> list[str]:
     return found
 
 
+def lab_image_named(name: str) -> LabImage:
+    """The lab image ``name`` as it is (a lab that is up was made from it)."""
+    try:
+        image = client().images.get(name)
+    except docker.errors.ImageNotFound:
+        raise EnvironmentProblem(f"the lab image {name} is gone: 'invoke build' makes it "
+                                 "again") from None
+    return LabImage(name=name, id=image.id, base=image.labels.get(labels.BASE, ""))
+
+
 def ensure_lab_image(base_image: str = DEFAULT_BASE_IMAGE, rebuild: bool = False) -> LabImage:
     """The lab image, built if missing or out of date (and its base image, if needed)."""
     base = resolve_base_image(base_image)
@@ -264,7 +274,8 @@ def build_image(name: str, context: Path, buildargs: dict, kind: str, wanted_has
         try:
             stream = client().api.build(
                 path=str(context), tag=name, buildargs=buildargs,
-                labels={labels.IMAGE: kind, labels.CONTEXT_HASH: wanted_hash},
+                labels={labels.IMAGE: kind, labels.CONTEXT_HASH: wanted_hash,
+                        labels.BASE: buildargs.get("BASE_IMAGE", "")},
                 rm=True, forcerm=True, pull=False, decode=True)
             for chunk in stream:
                 if "error" in chunk:

@@ -1,8 +1,8 @@
-"""The lab: one Compose project per run, torn down in a ``finally`` whatever happens."""
+"""The Compose lab: one Compose project per run, torn down in a ``finally`` whatever
+happens. It is the ``Lab`` of the Docker testbed (kit.testbeds.base)."""
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import docker.errors
@@ -10,20 +10,18 @@ import docker.errors
 from kit.core.errors import LabFailure
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
+from kit.core.roles import ROLES, Role
+from kit.testbeds.base import Endpoint
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import client
 from kit.testbeds.docker.host import DockerHost
 
-ROLES = ("client", "server")
+INTERFACE = "eth0"                   # the lab network's, in each container
+WORKDIR = "/var/lib/netkit/run"     # the image's (netkit-observe writes there too)
 
 
-def new_run_id() -> str:
-    """Short, unique, and valid as a Compose project name."""
-    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
-
-
-class Lab:
+class ComposeLab:
     """A client and a server container on a network of their own.
 
     Use as a context manager: leaving the block removes the containers and the network,
@@ -38,7 +36,7 @@ class Lab:
         self.keep = keep
         self.user_dir = user_dir      # mounted read-only at /opt/netkit/user in both hosts
         self.project = labels.PROJECT_PREFIX + run_id
-        self.hosts: dict[str, DockerHost] = {}
+        self.hosts: dict[Role, DockerHost] = {}
 
     @property
     def _env(self) -> dict:
@@ -47,7 +45,7 @@ class Lab:
             env["NETKIT_USER_DIR"] = self.user_dir
         return env
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> ComposeLab:
         try:
             self.up()
         except BaseException:
@@ -67,7 +65,7 @@ class Lab:
 
     def up(self) -> None:
         compose_cli().run(self.project, "up", "-d", "--no-build", env=self._env)
-        self.hosts = attach(self.run_id, timeout=self.START_TIMEOUT)
+        self.hosts = running_hosts(self.run_id, timeout=self.START_TIMEOUT)
 
     def down(self) -> None:
         with deferred_interrupt():
@@ -84,6 +82,15 @@ class Lab:
             if failure is not None and _leftovers(self.run_id):
                 raise failure
 
+    @classmethod
+    def attach(cls, run_id: str, timeout: float = 30.0) -> ComposeLab:
+        """The lab of ``run_id`` that is up already (invoke up, run --keep): leaving a
+        block of it leaves it up."""
+        hosts = running_hosts(run_id, timeout)
+        lab = cls(run_id, hosts["client"].container.attrs["Config"]["Image"], keep=True)
+        lab.hosts = hosts
+        return lab
+
     @property
     def compose_version(self) -> str | None:
         """The Compose version that created the lab, as it labels its containers."""
@@ -91,19 +98,26 @@ class Lab:
             return host.container.labels.get("com.docker.compose.version")
         return None
 
-    def address(self, role: str) -> str:
-        """The host's address on the lab network."""
-        return host_address(self.hosts[role])
+    def endpoint(self, role: Role) -> Endpoint:
+        return Endpoint(host_address(self.hosts[role]), INTERFACE, WORKDIR)
+
+    def describe(self, role: Role) -> dict:
+        return {"address": host_address(self.hosts[role]),
+                "container": self.hosts[role].container.name}
+
+    def facts(self) -> dict:
+        cli = compose_cli()
+        return {"compose": f"{' '.join(cli.command)} {self.compose_version or cli.version}"}
 
 
 def host_address(host: DockerHost) -> str:
     """A lab host's address on its lab network."""
-    # attach() listed the containers once they ran, which inspects each: no reload.
+    # running_hosts() listed the containers once they ran, which inspects each: no reload.
     networks = host.container.attrs["NetworkSettings"]["Networks"]
     return next(iter(networks.values()))["IPAddress"]
 
 
-def attach(run_id: str, timeout: float = 30.0) -> dict[str, DockerHost]:
+def running_hosts(run_id: str, timeout: float = 30.0) -> dict[Role, DockerHost]:
     """The running hosts of a run's lab, waiting until both run."""
     deadline = time.monotonic() + timeout
     while True:

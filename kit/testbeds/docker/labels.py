@@ -5,6 +5,7 @@ RUN_ID = "io.netkit.run"
 ROLE = "io.netkit.role"
 TRACER_OF = "io.netkit.tracer-of"   # the run a kernel-tracing helper serves
 CONTEXT_HASH = "io.netkit.context-hash"
+BASE = "io.netkit.base"             # the base image a lab image was built from
 # Images get their own label: containers inherit their image's labels, and a container
 # someone starts by hand from the kit's image is not the kit's to remove.
 IMAGE = "io.netkit.image"

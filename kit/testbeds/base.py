@@ -1,0 +1,77 @@
+"""Where a run's hosts come from: the Testbed seam.
+
+A ``Testbed`` brings up the two hosts of one run and always takes them down; while they
+are up, the ``Lab`` it yields answers everything the run needs to know about them. The
+run (kit.run) sees only these protocols: a Docker Compose lab today
+(kit.testbeds.docker), two machines over SSH or a test double tomorrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from kit.core.roles import Role
+from kit.hosts import Host
+from kit.impair.apply import NetemProbe
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a host sits on the experiment's network."""
+
+    address: str      # the address its peer connects to
+    interface: str    # the interface that carries the experiment (and is shaped)
+    workdir: str      # a run-scoped directory for the programs' and observers' files
+
+
+@runtime_checkable
+class Tracer(Protocol):
+    """The kernel's TCP tracepoints for one run (kit.observe.kernel parses the text)."""
+
+    instance: str
+
+    def start(self) -> None:
+        """Start tracing, or raise TraceUnavailable with the reason."""
+
+    def stop(self) -> str:
+        """Stop tracing and return what was recorded."""
+
+    def close(self) -> None:
+        """Remove whatever tracing left, in any state; safe twice."""
+
+
+@runtime_checkable
+class Lab(Protocol):
+    """The hosts of one run while they are up."""
+
+    hosts: Mapping[Role, Host]
+
+    def endpoint(self, role: Role) -> Endpoint: ...
+
+    def describe(self, role: Role) -> dict:
+        """What run.json records of the host (its address, container or machine)."""
+
+    def facts(self) -> dict:
+        """Environment facts only known once the lab is up (run.json's environment)."""
+
+
+@runtime_checkable
+class Testbed(Protocol):
+    """Brings up labs: ``with testbed.up(run_id) as lab: ...``."""
+
+    name: str
+
+    def facts(self) -> dict:
+        """Environment facts for run.json: kernel, engine or OS, versions, image."""
+
+    def up(self, run_id: str, keep: bool = False) -> AbstractContextManager[Lab]:
+        """The run's lab, removed when the block ends whatever happens (unless ``keep``)."""
+
+    def tracer(self, run_id: str, port: int) -> Tracer:
+        """A kernel tracer for the run's kernel (started by the run, alongside up())."""
+
+    def netem_probe(self) -> NetemProbe:
+        """Whether the lab's kernel has netem, found by really installing it."""

@@ -1,0 +1,88 @@
+"""The Testbed seam, proven by a second implementation: a whole run through RunSession on
+hosts that replay a recorded real run reaches the recorded run's verdict, check by check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit.core.record import RunRecord
+from kit.hosts import Host, Process
+from kit.run.session import RunSession
+from kit.scenarios import RunParameters, get_scenario
+from kit.testbeds.base import Lab, Tracer
+from kit.testbeds import base as testbeds
+from tests.doubles.replay import ReplayClock, ReplayHost, ReplayProcess, ReplayTestbed, Recording
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+def replay(variant: str, out: Path) -> tuple[RunRecord, ReplayTestbed]:
+    recording = Recording(DATA, variant)
+    recorded = recording.record
+    testbed = ReplayTestbed(recording)
+    session = RunSession(get_scenario("close"), variant,
+                         RunParameters(**recorded["parameters"]), testbed, out,
+                         clock=ReplayClock(recorded["t0"]))
+    outcome = session.run()
+    return outcome.record, testbed
+
+
+def test_the_double_implements_the_protocols():
+    testbed = ReplayTestbed(Recording(DATA, "graceful"))
+    assert isinstance(testbed, testbeds.Testbed)
+    assert isinstance(testbed.tracer("x", 43211), Tracer)
+    with testbed.up("x") as lab:
+        assert isinstance(lab, Lab)
+        assert isinstance(lab.hosts["client"], Host)
+    assert isinstance(ReplayProcess(0), Process)
+
+
+@pytest.mark.parametrize("variant", ["graceful", "abrupt"])
+def test_a_replayed_run_reaches_the_recorded_verdict(tmp_path, variant):
+    record, testbed = replay(variant, tmp_path)
+    recorded = Recording(DATA, variant).record
+    assert record.verdict == recorded["verdict"] == "pass" and record.complete
+    assert [check.to_json() for check in record.checks] == recorded["checks"]
+    assert record.counters == recorded["counters"] and record.capture == recorded["capture"]
+    for role in ("client", "server"):
+        mine, then = record.programs[role], recorded["programs"][role]
+        assert (mine["exit_status"], mine["exit"]) == (then["exit_status"], then["exit"])
+    # The client connects to the server's address on the experiment network (the
+    # recorded run, older, gave its name).
+    assert record.programs["client"]["command"][-1] == recorded["hosts"]["server"]["address"]
+    assert record.programs["server"]["command"] == recorded["programs"]["server"]["command"]
+    assert record.hosts == recorded["hosts"] and record.testbed == "replay"
+    assert record.kernel_trace == {"recorded": True,
+                                   "instance": "/sys/kernel/tracing/instances/netkit-replay"}
+    # The run's files come from the hosts, and read back the same through the record.
+    (root,) = tmp_path.iterdir()
+    assert RunRecord.load(root).to_json() == record.to_json()
+    assert (root / "pcap" / "client.pcap").read_bytes() == \
+        (DATA / f"capture-{variant}-client.pcap").read_bytes()
+    assert json.loads((root / "run.json").read_text())["schema"] == 2
+    # Whatever happened, the lab went down and the tracer was removed.
+    assert testbed.torn_down == 1 and testbed.tracers[0].closed >= 1
+
+
+def test_the_client_is_fed_the_script_and_its_input_ends(tmp_path):
+    _, testbed = replay("graceful", tmp_path)
+    client: ReplayHost = testbed.labs[0].hosts["client"]
+    (process,) = client.started
+    assert b"".join(process.written) == b"data1\ndata2\nshutdown\n"
+    assert process.stdin_closed
+
+
+def test_a_run_that_fails_in_the_lab_keeps_its_record_and_tears_down(tmp_path, monkeypatch):
+    def refuse(self, command, stdin=False, output=None):
+        raise AssertionError("boom: the server cannot start")
+
+    monkeypatch.setattr(ReplayHost, "start", refuse)
+    with pytest.raises(AssertionError, match="boom"):
+        replay("abrupt", tmp_path)
+    (root,) = tmp_path.iterdir()
+    record = RunRecord.load(root)
+    assert record.verdict == "error" and not record.complete
+    assert (root / "summary.md").exists()
