@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import shlex
 import sys
 
 from invoke import Collection, task
 from invoke.exceptions import Exit
+
+from kit.impair.options import LINK_HELP, LINK_OPTIONS
 
 
 def _boundary(function):
@@ -31,48 +34,27 @@ def _boundary(function):
     return wrapper
 
 
-# The link's impairment options, shared by 'run' and 'impair' (docs/impairments.md).
-LINK_HELP = {
-    "latency": "one-way delay added to each shaped direction (100ms, 0.1s, 500us); with "
-               "--direction both the round trip carries it twice",
-    "jitter": "variation around --latency (10ms)",
-    "latency_correlation": "how much each delay depends on the last one (25%; netem only)",
-    "distribution": "of the jitter: uniform (default), normal, pareto, paretonormal "
-                    "(the last two: netem only)",
-    "loss": "random loss of packets (1%)",
-    "loss_correlation": "burstiness of --loss (25%; netem only)",
-    "loss_gemodel": "Gilbert-Elliott loss instead of --loss: P,R[,1-H[,1-K]] in percent "
-                    "(1%,30%; netem only)",
-    "duplicate": "packets sent twice (1%; netem only)",
-    "corrupt": "packets with one bit flipped (0.1%; netem only)",
-    "reorder": "packets sent at once, ahead of the delayed ones (25%; needs --latency)",
-    "reorder_correlation": "(50%; netem only)",
-    "rate": "bandwidth limit in bits per second (512kbit, 10mbit, 1gbit)",
-    "limit": "packets the shaping may hold before it drops (default 10000: netem's own "
-             "1000 silently drops at large delays)",
-    "seed": "seed for repeatable randomness (netem with iproute2 6.5 or later; the userspace "
-            "engine seeds jitter and reordering, not --loss)",
-    "direction": "both (default), client-to-server (the client's egress) or "
-                 "server-to-client (the server's egress)",
-    "impair_engine": "auto (default: netem where the kernel has it, else userspace), netem, "
-                     "or userspace (NFQUEUE delay line, iptables drops, tbf)",
-}
-LINK_OPTIONS = tuple(LINK_HELP)
-
-
-def _link_options(values: dict) -> dict:
-    return {name: values[name] for name in LINK_OPTIONS if values[name] is not None}
+def with_link_options(function):
+    """Add the link options (kit/impair/options.py, declared once) to a task: they reach
+    it as keyword arguments (the text given, or None), and --help lists them."""
+    signature = inspect.signature(function)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    added = [inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                               default=option.default) for option in LINK_OPTIONS]
+    function.__signature__ = signature.replace(parameters=own + added)
+    return function
 
 
 @task(
     help={
         "scenario": "scenario to run ('invoke scenarios' lists them)",
         "variant": "one variant only (default: every variant, each in a fresh lab)",
-        "server_delay": "the server's processing time before each reply, in seconds "
-                        "(0.1 to 60; the lesson uses 5; default 1)",
+        "server_delay": "the server's processing time before each reply (0.1s to 60s; 500ms "
+                        "or 0.5s; a bare number is seconds; the lesson uses 5; default 1)",
         "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
                    "(killed by the signal) or handler",
-        "ss_interval": "seconds between socket samples on each host (0.01 to 1; default 0.04)",
+        "ss_interval": "time between socket samples on each host (10ms to 1s; a bare number "
+                       "is seconds; default 0.04)",
         "out": "directory for the results (default results/)",
         "keep": "leave the lab up after the run, to look around (needs --variant)",
         "base_image": "base of the lab image (default debian:bookworm-slim; built here "
@@ -90,15 +72,14 @@ def _link_options(values: dict) -> dict:
         "mount": "a directory with your own programs, mounted read-only at /opt/netkit/user",
     },
     iterable=["client_input"],
+    # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
+    auto_shortflags=False,
 )
 @_boundary
+@with_link_options
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
-        latency=None, jitter=None, latency_correlation=None, distribution=None, loss=None,
-        loss_correlation=None, loss_gemodel=None, duplicate=None, corrupt=None, reorder=None,
-        reorder_correlation=None, rate=None, limit=None, seed=None, direction="both",
-        impair_engine="auto", server_command=None, client_command=None, client_input=None,
-        mount=None):
+        server_command=None, client_command=None, client_input=None, mount=None, **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -107,8 +88,10 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
 
     programs = {"server_command": server_command, "client_command": client_command,
                 "inputs": list(client_input or []), "mount": mount}
-    code = commands.run(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                        base_image, kernel_trace, _link_options(locals()), programs)
+    code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
+                        sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
+                        base_image=base_image, kernel_trace=kernel_trace, link_options=link,
+                        program_options=programs)
     if code:
         raise Exit(code=code)
 
@@ -169,17 +152,16 @@ def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm
 
 
 @task(help={"run": "the run id of the lab (needed when several are up)",
-            "clear": "remove the kit's shaping from both hosts", **LINK_HELP})
+            "clear": "remove the kit's shaping from both hosts", **LINK_HELP},
+      auto_shortflags=False)
 @_boundary
-def impair(c, run=None, clear=False, latency=None, jitter=None, latency_correlation=None,
-           distribution=None, loss=None, loss_correlation=None, loss_gemodel=None,
-           duplicate=None, corrupt=None, reorder=None, reorder_correlation=None, rate=None,
-           limit=None, seed=None, direction="both", impair_engine="auto"):
+@with_link_options
+def impair(c, run=None, clear=False, **link):
     """Impair the link of a lab that is up (replacing any earlier shaping), or --clear it;
     then measure the round trip it delivers."""
     from kit.cli import commands
 
-    commands.impair(run, clear, _link_options(locals()))
+    commands.impair(run, clear, link)
 
 
 @task(help={"role": "client or server", "run": "the run id of the lab (when several are up)"})

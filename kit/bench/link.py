@@ -78,7 +78,7 @@ def lab_accuracy(image: LabImage, engine: str, samples: int) -> tuple[list[RttRo
     rows, goodput = [], {}
     with ComposeLab(new_run_id(), image.name) as lab:
         server, client = lab.hosts["server"], lab.hosts["client"]
-        address = lab.address("server")
+        address = lab.endpoint("server").address
         for name, options, configured, count in rtt_cases(samples):
             link = parse_link(**options, impair_engine=engine)
             if link.is_empty():

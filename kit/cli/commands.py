@@ -40,7 +40,8 @@ from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import leftover_instances
 
 
-def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ignore",
+def run(scenario: str | None = None, *, variant: str | None = None, server_delay="1",
+        sigpipe="ignore",
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
         kernel_trace=True, link_options: dict | None = None,
         program_options: dict | None = None) -> int:
@@ -50,8 +51,10 @@ def run(scenario: str, variant: str | None = None, server_delay="1", sigpipe="ig
     ``program_options``: programs_from_options' keywords, for your own programs."""
     link = parse_link(**(link_options or {}))
     programs = programs_from_options(**(program_options or {}))
-    request = build_request(scenario, variant, server_delay, sigpipe, ss_interval, out, keep,
-                            base_image, kernel_trace, link, programs)
+    request = build_request(scenario, variant=variant, server_delay=server_delay,
+                            sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
+                            base_image=base_image, kernel_trace=kernel_trace, link=link,
+                            programs=programs)
     preflight()
     testbed = DockerComposeTestbed(ensure_lab_image(request.base_image),
                                    user_dir=programs.mount if programs else None)

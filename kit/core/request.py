@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit.core.errors import BadInput
+from kit.core.parameters import parse_parameters
 from kit.impair.spec import LinkRequest
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
 
-SIGPIPE_CHOICES = ("ignore", "default", "handler")
 ALL = "all"   # --scenario all: the whole catalog
 
 
@@ -31,23 +31,7 @@ class RunRequest:
             else CATALOG[name]
 
 
-def seconds(option: str, text, low: float, high: float) -> float:
-    """A number of seconds within [low, high]; '0.5', '0.5s' and '500ms' are accepted."""
-    raw = str(text).strip()
-    try:
-        if raw.endswith("ms"):
-            value = float(raw[:-2]) / 1000
-        else:
-            value = float(raw[:-1] if raw.endswith("s") else raw)
-    except ValueError:
-        raise BadInput(f"--{option} must be a number of seconds (like 1, 0.5 or 500ms): "
-                       f"got {raw!r}") from None
-    if not low <= value <= high:
-        raise BadInput(f"--{option} must be between {low:g} s and {high:g} s: got {raw}")
-    return value
-
-
-def build_request(scenario: str, variant: str | None = None, server_delay="1",
+def build_request(scenario: str | None, *, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
@@ -76,15 +60,11 @@ def build_request(scenario: str, variant: str | None = None, server_delay="1",
             raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
                            f"{', '.join(chosen.variants)}")
         runs = tuple((scenario, v) for v in ([variant] if variant else chosen.variants))
-    if sigpipe not in SIGPIPE_CHOICES:
-        raise BadInput(f"--sigpipe must be one of {', '.join(SIGPIPE_CHOICES)}: got {sigpipe!r}")
     if keep and len(runs) > 1:
         raise BadInput("--keep keeps one lab up: give --variant too")
-    params = RunParameters(server_delay=seconds("server-delay", server_delay, 0.1, 60),
-                           sigpipe=sigpipe,
-                           ss_interval=seconds("ss-interval", ss_interval, 0.01, 1.0),
-                           kernel_trace=kernel_trace,
-                           link_rtt=link.round_trip_bound())
+    params = replace(parse_parameters(server_delay=server_delay, sigpipe=sigpipe,
+                                      ss_interval=ss_interval, kernel_trace=kernel_trace),
+                     link_rtt=link.round_trip_bound())
     out_path = Path(out)
     if out_path.exists() and not out_path.is_dir():
         raise BadInput(f"--out must be a directory: {out} is a file")

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import BadInput
-from kit.core.request import SIGPIPE_CHOICES, seconds
+from kit.core.parameters import PARSERS, parse_parameter
+from kit.core.units import duration
 from kit.experiment.source import Source, load
+from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.spec import parse_link, parse_values
 from kit.scenarios import CATALOG, RunParameters, Scenario
 from kit.scenarios.base import ScriptStep
@@ -20,10 +22,7 @@ from kit.scenarios.custom import CustomScenario, ProgramsSpec, check_spec
 
 TOP_LEVEL = ("name", "description", "runs", "parameters", "link", "matrix", "repetitions",
              "measures")
-PARAMETERS = ("server_delay", "sigpipe", "ss_interval", "kernel_trace")
-LINK_OPTIONS = ("latency", "jitter", "latency_correlation", "distribution", "loss",
-                "loss_correlation", "loss_gemodel", "duplicate", "corrupt", "reorder",
-                "reorder_correlation", "rate", "limit", "seed", "direction", "impair_engine")
+PARAMETERS = tuple(PARSERS)
 MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations", "retransmissions",
             "script_time")
 DEFAULT_MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations")
@@ -128,12 +127,12 @@ def load_experiment(path: Path) -> Experiment:
         raise source.error(("runs",), f"two runs share a name: {labels}")
     params = _parameters(source, data.get("parameters", {}))
     link = {key: str(value) for key, value in
-            _mapping(source, ("link",), data.get("link", {}), LINK_OPTIONS).items()}
+            _mapping(source, ("link",), data.get("link", {}), LINK_NAMES).items()}
     for key, value in link.items():
         _pinned(source, ("link", key), parse_values, **{key: value})
     matrix = []
     raw_matrix = data.get("matrix", {})
-    for axis, values in _mapping(source, ("matrix",), raw_matrix, LINK_OPTIONS).items():
+    for axis, values in _mapping(source, ("matrix",), raw_matrix, LINK_NAMES).items():
         key = next(k for k in raw_matrix if k.replace("-", "_") == axis)
         values = _list(source, ("matrix", key), values)
         for index, value in enumerate(values):
@@ -162,23 +161,8 @@ def load_experiment(path: Path) -> Experiment:
 def _parameters(source: Source, raw) -> RunParameters:
     values = _mapping(source, ("parameters",), raw, PARAMETERS)
     keys = {key.replace("-", "_"): key for key in (raw or {})}
-    chosen = {}
-    if "server_delay" in values:
-        chosen["server_delay"] = _pinned(source, ("parameters", keys["server_delay"]), seconds,
-                                         "server-delay", values["server_delay"], 0.1, 60)
-    if "ss_interval" in values:
-        chosen["ss_interval"] = _pinned(source, ("parameters", keys["ss_interval"]), seconds,
-                                        "ss-interval", values["ss_interval"], 0.01, 1.0)
-    if "sigpipe" in values:
-        if values["sigpipe"] not in SIGPIPE_CHOICES:
-            raise source.error(("parameters", keys["sigpipe"]),
-                               f"must be one of {', '.join(SIGPIPE_CHOICES)}: "
-                               f"got {values['sigpipe']!r}")
-        chosen["sigpipe"] = values["sigpipe"]
-    if "kernel_trace" in values:
-        if not isinstance(values["kernel_trace"], bool):
-            raise source.error(("parameters", keys["kernel_trace"]), "must be true or false")
-        chosen["kernel_trace"] = values["kernel_trace"]
+    chosen = {name: _pinned(source, ("parameters", keys[name]), parse_parameter, name, value)
+              for name, value in values.items()}
     return RunParameters(**chosen)
 
 
@@ -209,7 +193,7 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
                 for role in ("server", "client")}
     script = tuple(_input(source, where + ("input", index), step)
                    for index, step in enumerate(values.get("input", []) or []))
-    finish = _pinned(source, where + ("finish_timeout",), seconds, "finish_timeout",
+    finish = _pinned(source, where + ("finish_timeout",), duration, "finish_timeout",
                      values.get("finish_timeout", 10), 0.1, 600)
     checks = []
     for index, raw in enumerate(values.get("checks", []) or []):
@@ -246,7 +230,7 @@ def _input(source: Source, where: tuple, step) -> ScriptStep:
             not ({"line", "close_stdin"} & set(step)):
         raise source.error(where, "each input step is {at: SECONDS, line: TEXT} or "
                                   "{at: SECONDS, close_stdin: true}")
-    at = _pinned(source, where + ("at",), seconds, "at", step["at"], 0, 3600)
+    at = _pinned(source, where + ("at",), duration, "at", step["at"], 0, 3600)
     if step.get("close_stdin"):
         return ScriptStep(at, "", close_stdin=True)
     return ScriptStep(at, str(step["line"]))

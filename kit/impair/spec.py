@@ -6,65 +6,16 @@ one line naming the option, what is allowed and what was given.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field, replace
 
 from kit.core.errors import BadInput
+from kit.impair.options import BY_NAME
 
-DIRECTIONS = ("both", "client-to-server", "server-to-client")
-DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
-ENGINES = ("auto", "netem", "userspace")
 # Which container's egress carries each direction.
 SENDER = {"client-to-server": "client", "server-to-client": "server"}
 # netem's default queue is 1000 packets: at a large delay and a fast sender that silently
 # drops. The kit always sets the limit, to this unless asked otherwise.
 DEFAULT_LIMIT = 10000
-MAX_DELAY = 60.0
-
-
-def _number(option: str, text: str, what: str) -> tuple[float, str]:
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z%]*)\s*", str(text))
-    if not match:
-        raise BadInput(f"--{option} must be {what}: got {text!r}")
-    return float(match.group(1)), match.group(2).lower()
-
-
-def duration(option: str, text: str, high: float = MAX_DELAY) -> float:
-    """Seconds, from '100ms', '0.1s', '250us'; a bare number is refused (which unit?)."""
-    what = "a time with its unit, like 100ms, 0.1s or 500us"
-    value, unit = _number(option, text, what)
-    scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6}.get(unit)
-    if scale is None:
-        raise BadInput(f"--{option} must be {what}: got {text!r}")
-    seconds = value * scale
-    if seconds > high:
-        raise BadInput(f"--{option} must be between 0 and {high:g}s: got {text}")
-    return seconds
-
-
-def percent(option: str, text: str) -> float:
-    """A percentage from '1%' or '0.5%', between 0 and 100."""
-    what = "a percentage like 1% or 0.5%"
-    value, unit = _number(option, text, what)
-    if unit != "%":
-        raise BadInput(f"--{option} must be {what}: got {text!r}")
-    if value > 100:
-        raise BadInput(f"--{option} must be between 0% and 100%: got {text}")
-    return value
-
-
-def bit_rate(option: str, text: str) -> int:
-    """Bits per second, from '10mbit', '512kbit', '1gbit'. tc's 'kbps' means kilobytes
-    per second, a classic mix-up, so byte units are refused rather than guessed."""
-    what = "a rate in bits per second, like 512kbit, 10mbit or 1gbit"
-    value, unit = _number(option, text, what)
-    scale = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000}.get(unit)
-    if scale is None:
-        raise BadInput(f"--{option} must be {what}: got {text!r}")
-    bits = round(value * scale)
-    if not 8_000 <= bits <= 100_000_000_000:
-        raise BadInput(f"--{option} must be between 8kbit and 100gbit: got {text}")
-    return bits
 
 
 @dataclass(frozen=True)
@@ -141,18 +92,10 @@ class LinkRequest:
                 "impairment": self.impairment.to_json()}
 
 
-def parse_link(latency=None, jitter=None, latency_correlation=None, distribution=None,
-               loss=None, loss_correlation=None, loss_gemodel=None, duplicate=None, corrupt=None,
-               reorder=None, reorder_correlation=None, rate=None, limit=None, seed=None,
-               direction="both", impair_engine="auto") -> LinkRequest:
-    """The user's options (strings, None where not given) as a validated LinkRequest."""
-    values = parse_values(latency=latency, jitter=jitter,
-                          latency_correlation=latency_correlation, distribution=distribution,
-                          loss=loss, loss_correlation=loss_correlation,
-                          loss_gemodel=loss_gemodel, duplicate=duplicate, corrupt=corrupt,
-                          reorder=reorder, reorder_correlation=reorder_correlation, rate=rate,
-                          limit=limit, seed=seed, direction=direction,
-                          impair_engine=impair_engine)
+def parse_link(**options: str | None) -> LinkRequest:
+    """The user's link options (text, None where not given; names from
+    kit.impair.options) as a validated LinkRequest."""
+    values = parse_values(**options)
     direction, engine = values.pop("direction", "both"), values.pop("impair_engine", "auto")
     impairment = replace(Impairment(), **values)
     if impairment.is_empty() and ("limit" in values or "seed" in values):
@@ -162,64 +105,21 @@ def parse_link(latency=None, jitter=None, latency_correlation=None, distribution
     return LinkRequest(impairment, direction, engine)
 
 
-def parse_values(**options) -> dict:
+def parse_values(**options: object) -> dict:
     """Each given option on its own (units, ranges, choices), as Impairment's fields
     plus direction and impair_engine; how they combine is check_combinations' part."""
-    given = {name: text for name, text in options.items() if text is not None}
-    values: dict = {}
-    direction = given.pop("direction", "both")
-    if direction not in DIRECTIONS:
-        raise BadInput(f"--direction must be one of {', '.join(DIRECTIONS)}: got {direction!r}")
-    engine = given.pop("impair_engine", "auto")
-    if engine not in ENGINES:
-        raise BadInput(f"--impair-engine must be one of {', '.join(ENGINES)}: got {engine!r}")
-    for name in ("latency", "jitter"):
-        if name in given:
-            values[name] = duration(name, given.pop(name))
-    for name in ("latency_correlation", "loss", "loss_correlation", "duplicate", "corrupt",
-                 "reorder", "reorder_correlation"):
-        if name in given:
-            values[name] = percent(name.replace("_", "-"), given.pop(name))
-    if "distribution" in given:
-        distribution = given.pop("distribution")
-        if distribution not in DISTRIBUTIONS:
-            raise BadInput(f"--distribution must be one of {', '.join(DISTRIBUTIONS)}: "
-                           f"got {distribution!r}")
-        values["distribution"] = distribution
-    if "loss_gemodel" in given:
-        values["gemodel"] = parse_gemodel(given.pop("loss_gemodel"))
-    if "rate" in given:
-        values["rate"] = bit_rate("rate", given.pop("rate"))
-    if "limit" in given:
-        values["limit"] = whole_number("limit", given.pop("limit"), 1, 10_000_000, "packets")
-    if "seed" in given:
-        values["seed"] = whole_number("seed", given.pop("seed"), 0, 2**64 - 1, "")
-    if given:
-        raise BadInput(f"unknown link option: {', '.join(given)}")
-    return {**values, "direction": direction, "impair_engine": engine}
-
-
-def whole_number(option: str, text, low: int, high: int, unit: str) -> int:
-    try:
-        value = int(str(text).strip())
-    except ValueError:
-        raise BadInput(f"--{option} must be a whole number{' of ' + unit if unit else ''}: "
-                       f"got {text!r}") from None
-    if not low <= value <= high:
-        raise BadInput(f"--{option} must be between {low} and {high}: got {text}")
-    return value
-
-
-def parse_gemodel(text: str) -> GilbertElliott:
-    """'p,r[,1-h[,1-k]]' in percent, as netem's 'loss gemodel' takes them."""
-    parts = [part for part in re.split(r"[,\s]+", str(text).strip()) if part]
-    if not 1 <= len(parts) <= 4:
-        raise BadInput("--loss-gemodel must be P,R[,1-H[,1-K]] in percent (like 1%,30% or "
-                       f"1%,30%,100%,0%): got {text!r}")
-    values = [percent("loss-gemodel", part) for part in parts]
-    if len(values) == 1:
-        values.append(100 - values[0])   # netem's own default for r
-    return GilbertElliott(*values)
+    unknown = [name for name in options if name not in BY_NAME]
+    if unknown:
+        raise BadInput(f"unknown link option: {', '.join(unknown)}")
+    values: dict = {"direction": "both", "impair_engine": "auto"}
+    for name, text in options.items():
+        if text is None:
+            continue
+        option = BY_NAME[name]
+        value = option.parse(option.flag, text)
+        values[option.field or name] = GilbertElliott(*value) if name == "loss_gemodel" \
+            else value
+    return values
 
 
 def check_combinations(imp: Impairment) -> None:

@@ -9,22 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from kit.core.checks import Check
+from kit.core.parameters import RunParameters
 from kit.observe.ss import SocketRecord, state_path
-
-
-@dataclass(frozen=True)
-class RunParameters:
-    """The validated knobs of one run (see kit.core.request for the limits)."""
-
-    server_delay: float = 1.0
-    sigpipe: str = "ignore"
-    ss_interval: float = 0.04
-    port: int = 43211
-    kernel_trace: bool = True
-    # What a shaped link adds to a round trip at most (latency and jitter, both ways):
-    # plans that wait for a reply to arrive wait that much longer.
-    link_rtt: float = 0.0
-
 
 # A segment a call sends leaves inside the call; the program logs the call as it returns.
 WITHIN_CALL = 0.05

@@ -149,7 +149,7 @@ def test_abrupt_evidence(both_variants):
 
 @pytest.mark.parametrize("sigpipe,server_exit", [("default", 141), ("handler", 1)])
 def test_server_sigpipe_dispositions(tmp_path, lab_image, sigpipe, server_exit):
-    code = commands.run("close", "abrupt", server_delay="0.3", sigpipe=sigpipe, out=str(tmp_path))
+    code = commands.run("close", variant="abrupt", server_delay="0.3", sigpipe=sigpipe, out=str(tmp_path))
     directory = run_directory(tmp_path, "abrupt")
     record = json.loads((directory / "run.json").read_text())
     assert code == 0, record["checks"]

@@ -40,7 +40,7 @@ def netem(lab_image):
 
 def rtt(lab, count=9) -> float:
     return statistics.median(measure_rtt(lab.hosts["server"], lab.hosts["client"],
-                                         lab.address("server"), count))
+                                         lab.endpoint("server").address, count))
 
 
 def shape(lab, netem, **options):
@@ -89,7 +89,7 @@ def test_total_loss_blocks_only_its_direction(lab, netem):
                                         "2>/tmp/icmp.log & echo $!; until grep -q listening "
                                         "/tmp/icmp.log; do sleep 0.01; done"]).stdout.strip()
     try:
-        ping = server.run(["ping", "-c", "3", "-i", "0.2", "-W", "1", lab.address("client")],
+        ping = server.run(["ping", "-c", "3", "-i", "0.2", "-W", "1", lab.endpoint("client").address],
                           check=False, timeout=15)
     finally:
         # SIGINT: tcpdump writes out what it holds, then exits.
@@ -175,7 +175,7 @@ def test_userspace_refuses_by_name_before_anything_starts(tmp_path):
 def test_jitter_spreads_the_delay_around_its_latency(lab, netem):
     shape(lab, netem, latency="50ms", jitter="10ms", distribution="normal",
           direction="client-to-server")
-    samples = measure_rtt(lab.hosts["server"], lab.hosts["client"], lab.address("server"), 100)
+    samples = measure_rtt(lab.hosts["server"], lab.hosts["client"], lab.endpoint("server").address, 100)
     assert abs(statistics.median(samples) - 50) <= 2 + 5, statistics.median(samples)
     assert 6 < statistics.stdev(samples) < 14, statistics.stdev(samples)
     clear_link(lab.hosts)
@@ -197,7 +197,7 @@ def test_jitter_keeps_a_flows_segments_in_order(lab, netem, tmp_path):
                             "&& until grep -q listening /tmp/flow/log; do sleep 0.01; done"])
     try:
         with probe_listener(server):
-            sent = json.loads(client.run(["netkit-probe", "send", lab.address("server"),
+            sent = json.loads(client.run(["netkit-probe", "send", lab.endpoint("server").address,
                                           str(PROBE_PORT), "1"], timeout=60).stdout)
     finally:
         server.run(["sh", "-c", "pkill -INT tcpdump; while pgrep tcpdump >/dev/null; do "

@@ -67,7 +67,7 @@ def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_
 def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
     from kit.cli import commands
 
-    assert commands.run("close", "abrupt", server_delay="0.2", out=str(tmp_path),
+    assert commands.run("close", variant="abrupt", server_delay="0.2", out=str(tmp_path),
                         kernel_trace=False) == 0
     (run_json,) = tmp_path.glob("*/run.json")
     record = json.loads(run_json.read_text())

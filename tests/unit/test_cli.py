@@ -26,7 +26,8 @@ def test_unknown_scenario_is_one_line_and_exit_2():
 def test_bad_number_is_one_line_and_exit_2():
     result = invoke("run", "--scenario", "close", "--server-delay", "-1")
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: --server-delay must be between 0.1 s and 60 s: got -1"
+    assert result.stderr.strip() == ("error: --server-delay must be a time like 100ms, 0.1s or "
+                                     "500us (a bare number is seconds): got '-1'")
 
 
 def test_every_task_is_listed_and_run_documents_its_options():

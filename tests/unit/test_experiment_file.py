@@ -33,9 +33,9 @@ def error_of(tmp_path, text: str) -> str:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("runs:\n  - scenario: close\nmatrix:\n  latency: [0ms, 50, 200ms]\n",
-     "study.yaml:4: matrix.latency[1]: --latency must be a time with its unit, like 100ms, "
-     "0.1s or 500us: got '50'"),
+    ("runs:\n  - scenario: close\nmatrix:\n  latency: [0ms, 100, 200ms]\n",
+     "study.yaml:4: matrix.latency[1]: --latency must be between 0s and 60s: got 100 (a bare "
+     "number is seconds)"),
     ("runs:\n  - scenario: close\n    variants: [graceful, polite]\n",
      "study.yaml:3: runs[0].variants[1]: scenario 'close' has no variant 'polite': choose "
      "from graceful, abrupt"),
@@ -47,7 +47,7 @@ def error_of(tmp_path, text: str) -> str:
     ("runs:\n  - scenario: close\nrepetitions: 0\n",
      "study.yaml:3: repetitions: must be a whole number from 1 to 1000: got 0"),
     ("runs:\n  - scenario: close\nparameters:\n  server_delay: 100\n",
-     "study.yaml:4: parameters.server_delay: --server-delay must be between 0.1 s and 60 s"),
+     "study.yaml:4: parameters.server_delay: --server-delay must be between 0.1s and 60s"),
     ("runs:\n  - scenario: close\nmatrix:\n  reorder: [10%]\n",
      "study.yaml:3: matrix: --reorder needs --latency"),
     ("runs:\n  - scenario: close\nlink:\n  loss: 2\n",

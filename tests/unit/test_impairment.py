@@ -28,9 +28,9 @@ def test_latency_units(text, seconds):
 @pytest.mark.parametrize("options, message", [
     ({"loss": "150%"}, "--loss must be between 0% and 100%: got 150%"),
     ({"loss": "1"}, "--loss must be a percentage like 1% or 0.5%: got '1'"),
-    ({"latency": "100"}, "--latency must be a time with its unit, like 100ms, 0.1s or 500us: got '100'"),
-    ({"latency": "fast"}, "--latency must be a time with its unit"),
-    ({"latency": "61s"}, "--latency must be between 0 and 60s: got 61s"),
+    ({"latency": "100"}, "--latency must be between 0s and 60s: got 100 (a bare number is seconds)"),
+    ({"latency": "fast"}, "--latency must be a time like 100ms, 0.1s or 500us (a bare number is seconds): got 'fast'"),
+    ({"latency": "61s"}, "--latency must be between 0s and 60s: got 61s"),
     ({"rate": "10mbps"}, "--rate must be a rate in bits per second, like 512kbit, 10mbit or 1gbit: got '10mbps'"),
     ({"rate": "1kbit"}, "--rate must be between 8kbit and 100gbit: got 1kbit"),
     ({"limit": "many"}, "--limit must be a whole number of packets: got 'many'"),

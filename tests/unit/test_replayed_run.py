@@ -12,9 +12,15 @@ from kit.core.record import RunRecord
 from kit.hosts import Host, Process
 from kit.run.session import RunSession
 from kit.scenarios import RunParameters, get_scenario
-from kit.testbeds.base import Lab, Tracer
 from kit.testbeds import base as testbeds
-from tests.doubles.replay import ReplayClock, ReplayHost, ReplayProcess, ReplayTestbed, Recording
+from kit.testbeds.base import Lab, Tracer
+from tests.doubles.replay import (
+    Recording,
+    ReplayClock,
+    ReplayHost,
+    ReplayProcess,
+    ReplayTestbed,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

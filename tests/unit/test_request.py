@@ -1,7 +1,8 @@
 import pytest
 
 from kit.core.errors import BadInput
-from kit.core.request import build_request, seconds
+from kit.core.request import build_request
+from kit.core.units import duration
 
 
 def test_defaults_run_both_variants(tmp_path):
@@ -11,9 +12,17 @@ def test_defaults_run_both_variants(tmp_path):
     assert request.params.ss_interval <= 0.05
 
 
-@pytest.mark.parametrize("text,value", [("2", 2.0), ("0.5s", 0.5), ("250ms", 0.25)])
-def test_seconds_units(text, value):
-    assert seconds("server-delay", text, 0.1, 60) == value
+@pytest.mark.parametrize("text,value", [("2", 2.0), ("0.5s", 0.5), ("250ms", 0.25),
+                                        ("500us", 0.0005), (3, 3.0)])
+def test_one_duration_grammar_a_bare_number_is_seconds(text, value):
+    assert duration("--server-delay", text, 0, 60) == value
+
+
+def test_the_same_grammar_for_the_link_and_the_run(tmp_path):
+    from kit.impair.spec import parse_link
+
+    assert parse_link(latency="0.1").impairment.latency == 0.1
+    assert build_request("close", server_delay="100ms", out=str(tmp_path)).params.server_delay == 0.1
 
 
 @pytest.mark.parametrize("arguments,message", [
@@ -21,8 +30,8 @@ def test_seconds_units(text, value):
     ({"scenario": "all", "variant": "abrupt"}, "--variant goes with one scenario"),
     ({"scenario": None}, "--scenario is required"),
     ({"scenario": "close", "variant": "gentle"}, "has no variant 'gentle': choose one of graceful, abrupt"),
-    ({"scenario": "close", "server_delay": "150%"}, "--server-delay must be a number of seconds"),
-    ({"scenario": "close", "server_delay": "0"}, "--server-delay must be between 0.1 s and 60 s: got 0"),
+    ({"scenario": "close", "server_delay": "150%"}, "--server-delay must be a time like 100ms, 0.1s or 500us (a bare number is seconds): got '150%'"),
+    ({"scenario": "close", "server_delay": "0"}, "--server-delay must be between 0.1s and 60s: got 0 (a bare number is seconds)"),
     ({"scenario": "close", "ss_interval": "5"}, "--ss-interval must be between"),
     ({"scenario": "close", "sigpipe": "catch"}, "--sigpipe must be one of ignore, default, handler"),
     ({"scenario": "close", "keep": True}, "--keep keeps one lab up: give --variant too"),

@@ -111,6 +111,44 @@ class DockerProcess:
             self._stdin = None
 
 
+class Watchdog:
+    """The timer of one command: when it runs out, SIGTERM, then SIGKILL after a grace."""
+
+    def __init__(self, host: DockerHost, pid_file: str, timeout: float):
+        self._host = host
+        self._pid_file = pid_file
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+        self._fired = threading.Event()
+        self._decided = threading.Event()
+        self._stopped = False
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def stopped_it(self) -> bool:
+        """Did the timer stop the command (rather than the command end by itself)?"""
+        if self._fired.is_set():
+            self._decided.wait(10)
+        return self._stopped
+
+    def _fire(self) -> None:
+        self._fired.set()
+        try:
+            self._stopped = self._host.signal_pid_file(self._pid_file, signal.SIGTERM)
+            self._decided.set()
+            if self._stopped:
+                time.sleep(STOP_GRACE)
+                self._host.signal_pid_file(self._pid_file, signal.SIGKILL)
+        except LabFailure:
+            pass   # the container is gone: so is the command
+        finally:
+            self._decided.set()
+
+
 class DockerHost:
     """One container of the lab."""
 
@@ -125,9 +163,7 @@ class DockerHost:
 
     def run(self, command: list[str], timeout: float = 30, check: bool = True) -> CommandResult:
         pid_file = new_pid_file()
-        timed_out = threading.Event()
-        watchdog = threading.Timer(timeout, self._stop_overdue, (pid_file, timed_out))
-        watchdog.daemon = True
+        watchdog = Watchdog(self, pid_file, timeout)
         with translated(f"run {command[0]}", self.name):
             exec_id = self.api.exec_create(self.container.id,
                                            ["sh", "-c", PID_WRAPPER, pid_file, *command])["Id"]
@@ -139,21 +175,11 @@ class DockerHost:
             exit_code = self.api.exec_inspect(exec_id)["ExitCode"]
         result = CommandResult(tuple(command), exit_code, (stdout or b"").decode(errors="replace"),
                                (stderr or b"").decode(errors="replace"))
-        if timed_out.is_set():
+        if watchdog.stopped_it():
             raise CommandTimedOut(self.name, tuple(command), timeout, result)
         if check and exit_code != 0:
             raise CommandFailed(self.name, result)
         return result
-
-    def _stop_overdue(self, pid_file: str, timed_out: threading.Event) -> None:
-        """The timer's end: stop the command if it still runs (and only then say so)."""
-        try:
-            if self.signal_pid_file(pid_file, signal.SIGTERM):
-                timed_out.set()
-                time.sleep(STOP_GRACE)
-                self.signal_pid_file(pid_file, signal.SIGKILL)
-        except LabFailure:
-            pass   # the container is gone: so is the command
 
     def signal_pid_file(self, pid_file: str, signum: signal.Signals) -> bool:
         """Send ``signum`` to the process whose PID ``pid_file`` holds; False if it ended."""
