@@ -23,6 +23,7 @@ from pathlib import Path
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
 from kit.core.record import new_run_id
+from kit.core.roles import ROLES
 from kit.impair.apply import (
     PROBE_PORT,
     apply_link,
@@ -108,7 +109,7 @@ def vm_accuracy(image: LabImage, samples: int) -> tuple[list[RttRow], dict, str]
     from kit.testbeds.docker.netemvm import Measure, ensure_vm_image, run_checks
 
     cases = rtt_cases(samples)
-    measures = [Measure(f"rtt{index}", parse_link(**options).impairment, ("client", "server"),
+    measures = [Measure(f"rtt{index}", parse_link(**options).impairment, ROLES,
                         count=count)
                 for index, (_, options, _, count) in enumerate(cases)]
     measures += [Measure(f"rate{index}", parse_link(rate=rate).impairment, kind="rate",

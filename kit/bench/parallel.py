@@ -27,6 +27,7 @@ import requests.exceptions
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
+from kit.core.roles import ROLES
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client
 
@@ -75,7 +76,7 @@ class Sampler(threading.Thread):
             # removed meanwhile would make it fail.
             containers = api.containers(filters=labels.managed_filter())
             lab_hosts = [c for c in containers
-                         if c["Labels"].get(labels.ROLE) in ("client", "server")]
+                         if c["Labels"].get(labels.ROLE) in ROLES]
             runs = {c["Labels"].get(labels.RUN_ID) for c in lab_hosts}
             used = 0.0
             for container in lab_hosts:

@@ -22,6 +22,7 @@ from pathlib import Path
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
 from kit.core.record import new_run_id
+from kit.core.roles import ROLES
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import client
 from kit.testbeds.docker.image import (
@@ -132,7 +133,7 @@ def evidence_bench(runs: int) -> None:
                                            []).append(value)
                     if not trace:
                         continue
-                    for role in ("client", "server"):
+                    for role in ROLES:
                         kernel = [s for s in kernel_transitions(root, role)
                                   if s not in ("SYN-SENT", "SYN-RECV", "CLOSE")]
                         sampled = ss_transitions(root, role)

@@ -202,7 +202,7 @@ def impair(run_id: str | None = None, clear: bool = False,
 
 
 def shell_command(role: str, run_id: str | None = None) -> list[str]:
-    if role not in ("client", "server"):
+    if role not in ROLES:
         raise BadInput(f"shell takes 'client' or 'server': got {role!r}")
     if shutil.which("docker") is None:
         raise EnvironmentProblem("'invoke shell' needs the docker command-line client")
@@ -225,7 +225,7 @@ def logs(directory: str | None = None, out="results") -> str:
     if not (root / "run.json").exists():
         raise BadInput(f"{root} is not a run directory (it has no run.json)")
     parts = []
-    for role in ("client", "server"):
+    for role in ROLES:
         path = root / "logs" / f"{role}.log"
         parts.append(f"== {role} ({path})\n" + (path.read_text() if path.exists() else "(none)\n"))
     return "\n".join(parts)

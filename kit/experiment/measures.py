@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from kit.core.record import RunRecord
+from kit.core.roles import ROLES
 from kit.report.timeline import load_jsonl
 
 ENDINGS = ("close", "shutdown")
@@ -54,7 +55,7 @@ def state_durations(root: Path) -> dict[str, float]:
     """Per host and state, the seconds the connection spent in it (kernel trace), e.g.
     {"client FIN-WAIT-2": 1.2}; the last state, which never ends in the trace, is left out."""
     durations: dict[str, float] = {}
-    for role in ("client", "server"):
+    for role in ROLES:
         moves = [r for r in load_jsonl(root / "kernel.jsonl")
                  if r["host"] == role and r["event"] == "inet_sock_set_state"]
         for entered, left in zip(moves, moves[1:]):

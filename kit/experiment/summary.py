@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
 from kit.core.errors import BadInput  # noqa: E402
 from kit.core.record import RunRecord  # noqa: E402
 from kit.core.results import atomic_write  # noqa: E402
+from kit.core.roles import ROLES
 from kit.experiment.measures import measure  # noqa: E402
 from kit.experiment.spec import Experiment  # noqa: E402
 from kit.impair.spec import parse_link  # noqa: E402
@@ -241,7 +242,7 @@ def plot_verdicts(experiment: Experiment, directory: Path, rows: list[dict]) -> 
 def state_columns(rows: list[dict]) -> list[str]:
     """The measures that are a host's time in a TCP state ("client FIN-WAIT-2 s")."""
     return [c for c in measure_columns(rows) if c.endswith(" s")
-            and c.split(" ")[0] in ("client", "server")]
+            and c.split(" ")[0] in ROLES]
 
 
 def plot_states(experiment: Experiment, directory: Path, rows: list[dict]) -> list[Path]:
@@ -253,7 +254,7 @@ def plot_states(experiment: Experiment, directory: Path, rows: list[dict]) -> li
     axes = [name for name, _ in experiment.matrix]
     groups = list(group(rows, axes).items())[:40]
     paths = []
-    for role in ("client", "server"):
+    for role in ROLES:
         columns = [c for c in states if c.startswith(role + " ")]
         if not columns:
             continue

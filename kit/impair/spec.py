@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from kit.core.errors import BadInput
+from kit.core.roles import ROLES
 from kit.impair.options import BY_NAME
 
 # Which container's egress carries each direction.
@@ -69,7 +70,7 @@ class LinkRequest:
     def senders(self) -> tuple[str, ...]:
         """The roles whose egress is shaped: 'client', 'server' or both."""
         if self.direction == "both":
-            return ("client", "server")
+            return ROLES
         return (SENDER[self.direction],)
 
     def is_empty(self) -> bool:

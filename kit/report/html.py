@@ -8,10 +8,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from kit.core.record import RunRecord
+from kit.core.roles import ROLES
 from kit.impair.describe import link_text
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
-from kit.report.timeline import ROLES, load_jsonl
+from kit.report.timeline import load_jsonl
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))

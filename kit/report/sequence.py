@@ -14,8 +14,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from kit.core.record import RunRecord
+from kit.core.roles import ROLES
 from kit.observe.capture import describe
-from kit.report.timeline import ROLES, event_text, load_jsonl
+from kit.report.timeline import event_text, load_jsonl
 
 WIDTH = 980
 X = {"client": 330, "server": 700}

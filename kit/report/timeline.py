@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kit.core.roles import ROLES
 from kit.observe.capture import describe
 from kit.report.summary import load_jsonl
-
-ROLES = ("client", "server")
 
 
 def event_text(event: dict) -> str:

@@ -8,6 +8,7 @@ Each has a control variant where close() sends its FIN.
 
 from __future__ import annotations
 
+from kit.hosts.base import describe_exit
 from kit.observe import counters
 from kit.observe.capture import describe
 from kit.scenarios.base import (
@@ -20,8 +21,9 @@ from kit.scenarios.base import (
     ScriptStep,
     client_args,
     server_args,
+    typing_gap,
 )
-from kit.scenarios.close import at, describe_exit
+from kit.scenarios.checks import at
 
 ABORT_ON_CLOSE = "TcpExtTCPAbortOnClose"
 # Linux counts a zero-linger close() under TCPAbortOnData (tcp_close()); TCPAbortOnLinger
@@ -139,7 +141,7 @@ class LingerScenario(Scenario):
     }
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
-        gap = min(params.server_delay / 4, 0.5)
+        gap = typing_gap(params)
         script = [ScriptStep(0.0, "linger")] if variant == "abort" else []
         script += [ScriptStep(0.0, "data1"), ScriptStep(gap, "close")]
         return Plan(server_args(params), client_args(params), script,

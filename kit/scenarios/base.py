@@ -57,6 +57,26 @@ class Plan:
     client_command: list[str] | None = None
 
 
+MESSAGES = ("data1", "data2")   # what the lesson's client types
+
+
+def typing_gap(params: RunParameters) -> float:
+    """How long the scripted client waits between its lines: well inside the server's
+    processing time, so that everything typed is in before the first reply."""
+    return min(params.server_delay / 4, 0.5)
+
+
+def exchange_plan(params: RunParameters, ending: str) -> Plan:
+    """The lesson's exchange: data1, data2, then ``ending`` (close, shutdown ...) typed
+    before the first reply (sent server_delay after data1 arrives), as the lesson's user
+    typed faster than the server answered."""
+    gap = typing_gap(params)
+    script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
+              ScriptStep(2 * gap, ending)]
+    return Plan(server_args(params), client_args(params), script,
+                server_finish_timeout=len(MESSAGES) * params.server_delay + 10)
+
+
 @dataclass
 class Evidence:
     """Everything observed in one run, on one clock (``t``: seconds since the run began)."""

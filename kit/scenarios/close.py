@@ -7,45 +7,29 @@ server's SIGPIPE disposition.
 
 from __future__ import annotations
 
+from kit.core.roles import ROLES
 from kit.hosts.base import describe_exit
 from kit.observe import counters
 from kit.observe.capture import describe
 from kit.observe.events import received_data
 from kit.scenarios.base import (
+    MESSAGES,
     Check,
     Evidence,
     Plan,
     RunParameters,
     Scenario,
-    ScriptStep,
-    client_args,
-    server_args,
+    exchange_plan,
 )
-
-MESSAGES = ("data1", "data2")
-
-
-def at(event: dict | None) -> str:
-    return f"+{event['t']:.3f} s" if event and event.get("t") is not None else "(never)"
-
-
-def read_result(event: dict | None) -> str:
-    if event is None:
-        return "none"
-    if event["ret"] > 0:
-        return f"{event['ret']} bytes"
-    return "EOF" if event["ret"] == 0 else event.get("errno", "error")
-
-
-def path_text(path: list[tuple[str, float | None]]) -> str:
-    return " -> ".join(f"{state} ({'+%.2f s' % t if t is not None else '?'})"
-                       for state, t in path) or "no socket seen"
-
-
-def in_order(path: list[tuple[str, float | None]], wanted: list[str]) -> bool:
-    """True if the states in ``wanted`` appear in ``path`` in that order."""
-    states = iter(state for state, _ in path)
-    return all(any(state == w for state in states) for w in wanted)
+from kit.scenarios.checks import (
+    at,
+    captures_complete,
+    client_sent_rst,
+    in_order,
+    path_text,
+    read_result,
+    server_next_write,
+)
 
 
 class CloseScenario(Scenario):
@@ -58,24 +42,15 @@ class CloseScenario(Scenario):
     }
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
-        delay = params.server_delay
-        # The close must come before the first reply (sent `delay` after data1 arrives),
-        # as in the lesson, where the user typed faster than the server answered.
-        gap = min(delay / 4, 0.5)
-        ending = "close" if variant == "abrupt" else "shutdown"
-        script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
-                  ScriptStep(2 * gap, ending)]
-        replies_done = len(MESSAGES) * delay
-        return Plan(server_args(params), client_args(params), script,
-                    server_finish_timeout=replies_done + 10)
+        return exchange_plan(params, "close" if variant == "abrupt" else "shutdown")
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        checks = [self.captures_complete(evidence), self._server_received_both(evidence),
+        checks = [captures_complete(evidence), self._server_received_both(evidence),
                   self._replies_came_after_end(variant, evidence)]
         if variant == "abrupt":
             checks += [self._client_sent_fin(evidence),
-                       self._no_reply_after_close(evidence), self.client_sent_rst(evidence),
-                       self.server_next_write(params, evidence),
+                       self._no_reply_after_close(evidence), client_sent_rst(evidence),
+                       server_next_write(params, evidence),
                        self._exited_normally(evidence, "client", "C10")]
             kernel_paths = {"client": ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "CLOSE"],
                             "server": ["ESTAB", "CLOSE-WAIT", "CLOSE"]}
@@ -94,20 +69,6 @@ class CloseScenario(Scenario):
             checks += [self._kernel_path(evidence, role, path, variant)
                        for role, path in kernel_paths.items()]
         return checks
-
-    # -- evidence (shared: the other scenarios call these too) ----------------------
-
-    @staticmethod
-    def captures_complete(ev: Evidence) -> Check:
-        counts = ev.capture_counts
-        complete = bool(counts) and all(
-            c.get("captured") == c.get("received") and not c.get("dropped")
-            for c in counts.values())
-        return Check("captures-complete", "evidence", complete and bool(ev.packets),
-                     "each host's capture holds every packet its filter received",
-                     "; ".join(f"{role}: {c.get('captured')} captured of {c.get('received')}, "
-                               f"{c.get('dropped')} dropped" for role, c in counts.items())
-                     + f"; {len(ev.packets)} segments matched")
 
     @staticmethod
     def _kernel_path(ev: Evidence, role: str, wanted: list[str], variant: str) -> Check:
@@ -179,59 +140,6 @@ class CloseScenario(Scenario):
                      f"close() returned at {at(closed)}; client's FIN at {at(fin)} "
                      f"({describe(fin) if fin else 'none'}); data after it: {len(data_after)}")
 
-    @staticmethod
-    def client_sent_rst(ev: Evidence) -> Check:
-        closed = ev.first("client", "close")
-        rsts = ev.segments("client", "RST")
-        rst = rsts[0] if rsts else None
-        replies = [s for s in ev.segments("server", with_data=True)
-                   if closed and s["t"] > closed["t"] and (rst is None or s["t"] <= rst["t"])]
-        reply = replies[-1] if replies else None
-        passed = rst is not None and reply is not None
-        observed = (f"RST from client at {at(rst)}" if rst else "no RST from the client") + ", "
-        reasons = ev.kernel_events("client", "tcp_send_reset")
-        if reasons:
-            observed += (f"kernel: sent in state {reasons[0].get('state')}, reason "
-                         f"{reasons[0].get('reason')}, ")
-        observed += (f"answering the server's {reply['length']}-byte segment "
-                     f"\"{reply['payload']}\" at {at(reply)}" if reply
-                     else "with no server data after the close()")
-        moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)
-        observed += f"; client TcpOutRsts +{moved}"
-        return Check("client-kernel-sent-rst", "C4 C10", passed,
-                     "a reply arriving after the client's close() draws an RST from the "
-                     "client's kernel", observed)
-
-    @staticmethod
-    def server_next_write(params: RunParameters, ev: Evidence) -> Check:
-        writes = ev.calls("server", "write")
-        failed = [e for e in writes if e["ret"] < 0]
-        signals = [e for e in ev.calls("server", "signal") if e.get("name") == "SIGPIPE"]
-        status = ev.exit_status.get("server")
-        successes = [e for e in writes if e["ret"] > 0]
-        if params.sigpipe == "default":
-            # Killed inside send(): no write event after the successful one.
-            passed = status == 128 + 13 and len(writes) == len(successes) >= 1
-            expected = "the server's next write raises SIGPIPE, which kills it (lesson: C10)"
-            observed = f"server: {describe_exit(status)}; writes logged: {len(writes)}"
-        else:
-            failure = failed[0] if failed else None
-            passed = failure is not None and failure.get("errno") == "EPIPE" and status == 1
-            if params.sigpipe == "handler":
-                passed = passed and bool(signals)
-                expected = ("the server's SIGPIPE handler runs, then its write fails with "
-                            "EPIPE (C13)")
-            else:
-                expected = ("with SIGPIPE ignored (the lesson's own code), the next write "
-                            "fails with EPIPE; the lesson's text says the server dies of "
-                            "SIGPIPE, which only the default disposition does")
-            observed = (f"write at {at(failure)} returned {failure['ret']} {failure.get('errno')}"
-                        if failure else "no write failed")
-            if signals:
-                observed += f"; SIGPIPE handler ran at {at(signals[0])}"
-            observed += f"; server: {describe_exit(status)}"
-        return Check("server-next-write-fails", "C10 C13", passed, expected, observed)
-
     # -- graceful --------------------------------------------------------------------
 
     @staticmethod
@@ -296,7 +204,7 @@ class CloseScenario(Scenario):
 
     @staticmethod
     def _no_rst(ev: Evidence) -> Check:
-        sent = {role: ev.counters.get(role, {}).get(counters.RST_SENT, 0) for role in ("client", "server")}
+        sent = {role: ev.counters.get(role, {}).get(counters.RST_SENT, 0) for role in ROLES}
         on_wire = [s for s in ev.packets if "RST" in s["flags"]]
         return Check("no-rst", "C5 C11", not any(sent.values()) and not on_wire,
                      "a half-close ends without any RST",

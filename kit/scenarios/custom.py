@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import BadInput
+from kit.core.roles import ROLES
 from kit.hosts.base import describe_exit
 from kit.scenarios.base import (
     Check,
@@ -23,10 +24,9 @@ from kit.scenarios.base import (
     Scenario,
     ScriptStep,
 )
-from kit.scenarios.close import CloseScenario, at
+from kit.scenarios.checks import at, captures_complete
 
 USER_DIR = "/opt/netkit/user"
-ROLES = ("client", "server")
 FLAGS = ("SYN", "FIN", "RST", "PSH", "ACK")
 
 
@@ -155,7 +155,7 @@ class CustomScenario(Scenario):
                     client_command=[arg.replace("{port}", port) for arg in self.spec.client_command])
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        return [CloseScenario.captures_complete(evidence),
+        return [captures_complete(evidence),
                 *(check.judge(evidence) for check in self.spec.checks)]
 
 

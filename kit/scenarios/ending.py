@@ -5,6 +5,7 @@ from __future__ import annotations
 from kit.hosts.base import describe_exit
 from kit.observe.capture import describe
 from kit.scenarios.base import (
+    MESSAGES,
     Check,
     Evidence,
     Plan,
@@ -13,8 +14,9 @@ from kit.scenarios.base import (
     ScriptStep,
     client_args,
     server_args,
+    typing_gap,
 )
-from kit.scenarios.close import MESSAGES, at
+from kit.scenarios.checks import at
 
 
 def _last(events: list[dict]) -> dict | None:
@@ -38,7 +40,7 @@ class ExitScenario(Scenario):
         script = [ScriptStep(0.0, MESSAGES[0])]
         if variant == "unread":
             # Arrives while the server works on its reply, and is never read.
-            script.append(ScriptStep(min(params.server_delay / 4, 0.5), MESSAGES[1]))
+            script.append(ScriptStep(typing_gap(params), MESSAGES[1]))
         return Plan(server_args(params, "--exit-after", "1", "--exit-how", how),
                     client_args(params), script,
                     server_finish_timeout=params.server_delay * 2 + 10)
@@ -100,7 +102,7 @@ class ShutRdScenario(Scenario):
     }
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
-        gap = min(params.server_delay / 4, 0.5)
+        gap = typing_gap(params)
         script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
                   ScriptStep(2 * gap, "data3"), ScriptStep(params.server_delay * 2 + gap,
                                                            "shutdown")]

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, ScriptStep
-from kit.scenarios.close import MESSAGES, CloseScenario, at
+from kit.scenarios.base import (
+    MESSAGES,
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    ScriptStep,
+)
+from kit.scenarios.checks import at
+from kit.scenarios.close import CloseScenario
 
 LESSON_DELAY = 5.0    # the lesson's sleep(5) before each reply
 TYPING_GAP = 1.0      # a person typing the next line

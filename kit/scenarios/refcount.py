@@ -4,6 +4,7 @@ the connection itself (C2, C7, C9a, C9b, C9c)."""
 from __future__ import annotations
 
 from kit.scenarios.base import (
+    MESSAGES,
     WITHIN_CALL,
     Check,
     Evidence,
@@ -14,7 +15,7 @@ from kit.scenarios.base import (
     client_args,
     server_args,
 )
-from kit.scenarios.close import MESSAGES, at
+from kit.scenarios.checks import at
 
 CHILD = "client-child"
 

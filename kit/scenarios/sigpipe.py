@@ -9,10 +9,20 @@ from __future__ import annotations
 import dataclasses
 
 from kit.hosts.base import describe_exit
-from kit.scenarios.base import Check, Evidence, Plan, RunParameters, Scenario
-from kit.scenarios.close import CloseScenario, at
-
-_close = CloseScenario()
+from kit.scenarios.base import (
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    exchange_plan,
+)
+from kit.scenarios.checks import (
+    at,
+    captures_complete,
+    client_sent_rst,
+    server_next_write,
+)
 
 
 class SigpipeScenario(Scenario):
@@ -26,12 +36,12 @@ class SigpipeScenario(Scenario):
     }
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
-        return _close.plan("abrupt", dataclasses.replace(params, sigpipe=variant))
+        return exchange_plan(dataclasses.replace(params, sigpipe=variant), "close")
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         params = dataclasses.replace(params, sigpipe=variant)
-        checks = [_close.captures_complete(evidence), _close.client_sent_rst(evidence),
-                  _close.server_next_write(params, evidence)]
+        checks = [captures_complete(evidence), client_sent_rst(evidence),
+                  server_next_write(params, evidence)]
         log = evidence.logs.get("server", "")
         status = evidence.exit_status.get("server")
         if variant == "default":

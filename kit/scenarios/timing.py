@@ -4,16 +4,17 @@ after typing close had typed it after the reply arrived)."""
 from __future__ import annotations
 
 from kit.scenarios.base import (
+    MESSAGES,
     Check,
     Evidence,
     Plan,
     RunParameters,
     Scenario,
     ScriptStep,
+    exchange_plan,
+    typing_gap,
 )
-from kit.scenarios.close import MESSAGES, CloseScenario, at
-
-_close = CloseScenario()
+from kit.scenarios.checks import at, captures_complete
 
 
 class TimingScenario(Scenario):
@@ -27,11 +28,11 @@ class TimingScenario(Scenario):
     }
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
-        plan = _close.plan("abrupt", params)
+        plan = exchange_plan(params, "close")
         if variant == "close-after-reply":
             # Between the first reply (server_delay after data1) and the second (twice that).
-            gap = min(params.server_delay / 4, 0.5)
-            plan.script[-1] = ScriptStep(params.server_delay + params.link_rtt + gap, "close")
+            plan.script[-1] = ScriptStep(
+                params.server_delay + params.link_rtt + typing_gap(params), "close")
         return plan
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
@@ -47,7 +48,7 @@ class TimingScenario(Scenario):
         else:
             wanted_shown, wanted_reset = [f"Hi, {MESSAGES[0]}"], f"Hi, {MESSAGES[1]}"
         return [
-            _close.captures_complete(evidence),
+            captures_complete(evidence),
             Check("client-shows", "C15", shown == wanted_shown,
                   f"the client shows {wanted_shown or 'no reply'}",
                   f"close() at {at(closed)}; the client showed {shown or 'no reply'}"),

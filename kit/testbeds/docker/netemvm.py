@@ -22,6 +22,7 @@ import requests.exceptions
 
 from kit.core.errors import EnvironmentProblem, LabFailure
 from kit.core.progress import step
+from kit.core.roles import ROLES
 from kit.impair.apply import PROBE_PORT, command_script
 from kit.impair.engines import HANDLE, apply_commands, clear_commands
 from kit.impair.spec import Impairment
@@ -106,7 +107,7 @@ def check_script(measures: list[Measure]) -> str:
         _report("baseline", _in("client", f"netkit-probe connect {server_addr} {PROBE_PORT} 21")),
     ]
     for measure in measures:
-        for role in ("client", "server"):
+        for role in ROLES:
             commands = (apply_commands("netem", measure.impairment) if role in measure.senders
                         else clear_commands())
             lines.append(_report(f"{measure.name}:apply:{role}",

@@ -1,0 +1,97 @@
+"""Checks and wording that several scenarios share. Scenarios import this module (and
+base), never each other."""
+
+from __future__ import annotations
+
+from kit.core.checks import Check
+from kit.core.parameters import RunParameters
+from kit.hosts.base import describe_exit
+from kit.observe import counters
+from kit.scenarios.base import Evidence
+
+
+def at(event: dict | None) -> str:
+    return f"+{event['t']:.3f} s" if event and event.get("t") is not None else "(never)"
+
+
+def read_result(event: dict | None) -> str:
+    if event is None:
+        return "none"
+    if event["ret"] > 0:
+        return f"{event['ret']} bytes"
+    return "EOF" if event["ret"] == 0 else event.get("errno", "error")
+
+
+def path_text(path: list[tuple[str, float | None]]) -> str:
+    return " -> ".join(f"{state} ({'+%.2f s' % t if t is not None else '?'})"
+                       for state, t in path) or "no socket seen"
+
+
+def in_order(path: list[tuple[str, float | None]], wanted: list[str]) -> bool:
+    """True if the states in ``wanted`` appear in ``path`` in that order."""
+    states = iter(state for state, _ in path)
+    return all(any(state == w for state in states) for w in wanted)
+
+
+def captures_complete(ev: Evidence) -> Check:
+    counts = ev.capture_counts
+    complete = bool(counts) and all(
+        c.get("captured") == c.get("received") and not c.get("dropped")
+        for c in counts.values())
+    return Check("captures-complete", "evidence", complete and bool(ev.packets),
+                 "each host's capture holds every packet its filter received",
+                 "; ".join(f"{role}: {c.get('captured')} captured of {c.get('received')}, "
+                           f"{c.get('dropped')} dropped" for role, c in counts.items())
+                 + f"; {len(ev.packets)} segments matched")
+
+
+def client_sent_rst(ev: Evidence) -> Check:
+    closed = ev.first("client", "close")
+    rsts = ev.segments("client", "RST")
+    rst = rsts[0] if rsts else None
+    replies = [s for s in ev.segments("server", with_data=True)
+               if closed and s["t"] > closed["t"] and (rst is None or s["t"] <= rst["t"])]
+    reply = replies[-1] if replies else None
+    passed = rst is not None and reply is not None
+    observed = (f"RST from client at {at(rst)}" if rst else "no RST from the client") + ", "
+    reasons = ev.kernel_events("client", "tcp_send_reset")
+    if reasons:
+        observed += (f"kernel: sent in state {reasons[0].get('state')}, reason "
+                     f"{reasons[0].get('reason')}, ")
+    observed += (f"answering the server's {reply['length']}-byte segment "
+                 f"\"{reply['payload']}\" at {at(reply)}" if reply
+                 else "with no server data after the close()")
+    moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)
+    observed += f"; client TcpOutRsts +{moved}"
+    return Check("client-kernel-sent-rst", "C4 C10", passed,
+                 "a reply arriving after the client's close() draws an RST from the "
+                 "client's kernel", observed)
+
+def server_next_write(params: RunParameters, ev: Evidence) -> Check:
+    writes = ev.calls("server", "write")
+    failed = [e for e in writes if e["ret"] < 0]
+    signals = [e for e in ev.calls("server", "signal") if e.get("name") == "SIGPIPE"]
+    status = ev.exit_status.get("server")
+    successes = [e for e in writes if e["ret"] > 0]
+    if params.sigpipe == "default":
+        # Killed inside send(): no write event after the successful one.
+        passed = status == 128 + 13 and len(writes) == len(successes) >= 1
+        expected = "the server's next write raises SIGPIPE, which kills it (lesson: C10)"
+        observed = f"server: {describe_exit(status)}; writes logged: {len(writes)}"
+    else:
+        failure = failed[0] if failed else None
+        passed = failure is not None and failure.get("errno") == "EPIPE" and status == 1
+        if params.sigpipe == "handler":
+            passed = passed and bool(signals)
+            expected = ("the server's SIGPIPE handler runs, then its write fails with "
+                        "EPIPE (C13)")
+        else:
+            expected = ("with SIGPIPE ignored (the lesson's own code), the next write "
+                        "fails with EPIPE; the lesson's text says the server dies of "
+                        "SIGPIPE, which only the default disposition does")
+        observed = (f"write at {at(failure)} returned {failure['ret']} {failure.get('errno')}"
+                    if failure else "no write failed")
+        if signals:
+            observed += f"; SIGPIPE handler ran at {at(signals[0])}"
+        observed += f"; server: {describe_exit(status)}"
+    return Check("server-next-write-fails", "C10 C13", passed, expected, observed)
