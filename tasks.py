@@ -203,9 +203,19 @@ def clean(c, images=False):
     commands.clean(images)
 
 
-@task(help={"unit": "unit tests only (no Docker needed)", "k": "only tests matching this"})
+@task
+def lint(c):
+    """Check the code: ruff (style, imports, likely bugs) and mypy (types), as configured in
+    pyproject.toml."""
+    c.run(f"{sys.executable} -m ruff check kit tasks.py tests")
+    c.run(f"{sys.executable} -m mypy")
+
+
+@task(pre=[lint], help={"unit": "unit tests only (no Docker needed)",
+                        "k": "only tests matching this expression"})
 def test(c, unit=False, k=None):
-    """Run the tests: unit tests, then integration tests on real containers (need Docker)."""
+    """Check the code (invoke lint), then run the tests: unit tests, then integration tests
+    on real containers (need Docker)."""
     from kit.cli import commands
     from kit.core.errors import KitError
 
@@ -217,7 +227,7 @@ def test(c, unit=False, k=None):
         except KitError as error:
             print(f"integration tests will not find a lab: {error}", file=sys.stderr)
     target = "tests/unit" if unit else "tests/unit tests/integration"
-    selection = f" -k '{k}'" if k else ""
+    selection = f" -k {shlex.quote(k)}" if k else ""
     c.run(f"{sys.executable} -m pytest -ra {target}{selection}", pty=sys.stdout.isatty())
 
 
@@ -239,4 +249,4 @@ def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=
 
 
 namespace = Collection(run, experiment, scenarios, build, up, down, impair, shell, logs, report,
-                       clean, test, bench)
+                       clean, lint, test, bench)

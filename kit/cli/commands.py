@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import docker.errors
 from rich.table import Table
@@ -82,7 +83,8 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                                      f"{stamp}-{scenario_name}")
             show(f"comparison: {path}")
     if request.scenario == ALL:
-        show(f"index of every claim: {write_index(request.out, [o.directory for o in outcomes], stamp)}")
+        index = write_index(request.out, [o.directory for o in outcomes], stamp)
+        show(f"index of every claim: {index}")
     for outcome in outcomes:
         show(f"{outcome.record.scenario}/{outcome.record.variant}: "
              f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
@@ -171,7 +173,7 @@ def experiment(path: str, parallel="1", out: str = "results",
 
 
 def impair(run_id: str | None = None, clear: bool = False,
-           link_options: dict | None = None) -> dict:
+           link_options: dict | None = None) -> dict[str, Any]:
     """Shape (or, with ``clear``, unshape) the link of a lab that is up, then measure the
     round trip it delivers. Returns what was done, as run.json would record it."""
     link = parse_link(**(link_options or {}))
@@ -187,7 +189,7 @@ def impair(run_id: str | None = None, clear: bool = False,
     shaping = None if clear else resolve_shaping(link, testbed.netem_probe)
     if shaping is None:
         clear_link(hosts, {role: endpoint.interface for role, endpoint in endpoints.items()})
-        done = {"cleared": True, "measured_rtt": rtt_summary(
+        done: dict[str, Any] = {"cleared": True, "measured_rtt": rtt_summary(
             measure_rtt(hosts["server"], hosts["client"], endpoints["server"].address))}
     else:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
@@ -269,8 +271,8 @@ def report(directory: str) -> list[Path]:
     for index in sorted({run_root.parent for run_root in runs}):
         for existing in index.glob("*-all-index.md"):
             stamp = existing.name[:len("YYYYmmdd-HHMMSS")]
-            members = [r for r in runs if r.parent == index and r.name.startswith(stamp)]
-            written.append(write_index(index, members, stamp))
+            catalog = [r for r in runs if r.parent == index and r.name.startswith(stamp)]
+            written.append(write_index(index, catalog, stamp))
     return written
 
 

@@ -44,9 +44,9 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
         if variant:
             raise BadInput("your own programs have no variants: leave out --variant")
         custom = CustomScenario(programs)
-        scenario = custom.name
+    runs: tuple[tuple[str, str], ...]
     if custom is not None:
-        runs = ((custom.name, "custom"),)
+        scenario, runs = custom.name, ((custom.name, "custom"),)
     elif not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
                        "or all ('invoke scenarios' describes them)")

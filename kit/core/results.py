@@ -44,7 +44,7 @@ class RunDirectory:
 
     @classmethod
     def create(cls, out: Path, scenario: str, variant: str, stamp: str | None = None,
-               name: str | None = None) -> "RunDirectory":
+               name: str | None = None) -> RunDirectory:
         """A new run directory; ``name`` replaces the usual <stamp>-<scenario>-<variant>."""
         stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
         root = out / (name or f"{stamp}-{scenario}-{variant}")

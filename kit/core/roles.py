@@ -1,6 +1,6 @@
 """The two roles of every lab."""
 
-from typing import Literal
+from typing import TypeAlias
 
-Role = Literal["client", "server"]
+Role: TypeAlias = str     # "client" or "server"
 ROLES: tuple[Role, Role] = ("client", "server")

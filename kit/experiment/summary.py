@@ -13,16 +13,16 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")   # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: E402
+import matplotlib.pyplot as plt
+from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kit.core.errors import BadInput  # noqa: E402
-from kit.core.record import RunRecord  # noqa: E402
-from kit.core.results import atomic_write  # noqa: E402
+from kit.core.errors import BadInput
+from kit.core.record import RunRecord
+from kit.core.results import atomic_write
 from kit.core.roles import ROLES
-from kit.experiment.measures import measure  # noqa: E402
-from kit.experiment.spec import Experiment  # noqa: E402
-from kit.impair.spec import parse_link  # noqa: E402
+from kit.experiment.measures import measure
+from kit.experiment.spec import Experiment
+from kit.impair.spec import parse_link
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
@@ -85,7 +85,8 @@ def group(rows: list[dict], axes: list[str]) -> dict[tuple, list[dict]]:
     """Rows of the same run, variant and axes values (the repetitions of one cell)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["run"], row["variant"], *(row.get(a) for a in axes))].append(row)
+        key = (row["run"], row["variant"], *(row.get(a) for a in axes))
+        groups[key].append(row)
     return groups
 
 
@@ -141,6 +142,8 @@ def axis_number(axis: str, value) -> float | None:
     except (BadInput, TypeError):
         return None
     number = getattr(impairment, axis, None)
+    if number is None:
+        return None
     if axis in ("latency", "jitter"):
         return number * 1000
     if axis == "rate":

@@ -165,7 +165,8 @@ def probe_listener(server: Host):
         server.run(["kill", started.stdout.strip()], check=False)
 
 
-def measure_rtt(server: Host, client_host: Host, server_address: str, count: int = 5) -> list[float]:
+def measure_rtt(server: Host, client_host: Host, server_address: str,
+                count: int = 5) -> list[float]:
     """Round-trip times in ms: TCP handshakes from the client to a listener on the server.
 
     One extra handshake goes first and is dropped: it may wait for ARP (which netem

@@ -36,7 +36,7 @@ class TcFeatures:
     netem_seed: bool = False
 
     @classmethod
-    def from_usage(cls, usage: str) -> "TcFeatures":
+    def from_usage(cls, usage: str) -> TcFeatures:
         return cls(netem_seed="seed" in usage)
 
 

@@ -46,7 +46,7 @@ def flag_names(bits: int) -> list[str]:
 
 def parse_pcap(data: bytes, port: int) -> list[Packet]:
     """The TCP/IPv4 segments to or from ``port`` in a pcap file's bytes."""
-    packets = []
+    packets: list[Packet] = []
     if not data:
         return packets
     reader = dpkt.pcap.Reader(io.BytesIO(data))

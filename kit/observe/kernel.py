@@ -83,7 +83,7 @@ def for_lab(records: list[dict], addresses: dict[str, str], port: int,
             record.update(saddr=src, sport=sport, daddr=dst, dport=dport)
         if port not in (record.get("sport"), record.get("dport")):
             continue
-        host = by_address.get(record.get("saddr"))
+        host = by_address.get(str(record.get("saddr")))
         if host is None or record.get("daddr") not in by_address:
             continue
         record["host"] = host

@@ -8,8 +8,8 @@ time it was seen.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
 
 from kit.hosts import Host
 
@@ -118,7 +118,8 @@ def parse_socket_line(line: str, rt: float) -> SocketRecord | None:
     return record
 
 
-def parse_samples(text: str, t0: float | None = None, source: str = "sampler") -> list[SocketRecord]:
+def parse_samples(text: str, t0: float | None = None,
+                  source: str = "sampler") -> list[SocketRecord]:
     """Every socket of every sample in ``text`` (the sampler's file or one snapshot)."""
     records: list[SocketRecord] = []
     rt = None

@@ -19,7 +19,7 @@ _templates = Environment(loader=PackageLoader("kit.report", "templates"),
 
 
 def _kernel_path(root: Path, role: str) -> str:
-    path = []
+    path: list[str] = []
     for record in load_jsonl(root / "kernel.jsonl"):
         if record["event"] == "inet_sock_set_state" and record["host"] == role:
             if not path:

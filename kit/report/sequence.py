@@ -39,7 +39,7 @@ class _Rows:
 
     def __init__(self, times: list[float]):
         self.y: dict[float, float] = {}
-        y, previous = TOP, None
+        y, previous = float(TOP), None
         for t in sorted(set(times)):
             if previous is not None:
                 pause_ms = max(0.0, (t - previous) * 1000)
@@ -163,7 +163,8 @@ def render_sequence(root: Path) -> str:
         x = X[role] + outside * 80
         anchor = "end" if role == "client" else "start"
         for event in events[role]:
-            failed = (event.get("ret") is not None and event["ret"] < 0) or event["event"] == "signal"
+            failed = ((event.get("ret") is not None and event["ret"] < 0)
+                      or event["event"] == "signal")
             _text(svg, x, rows(event["t"]) + 4, event_text(event), anchor=anchor, size=10,
                   color=COLORS["RST"] if failed else "#333", css="call")
         status = record.programs.get(role, {})

@@ -58,7 +58,8 @@ def write_summary(directory: RunDirectory) -> Path:
         record.description,
         "",
         f"- server delay {params.get('server_delay')} s, server SIGPIPE "
-        f"{params.get('sigpipe')}, ss every {params.get('ss_interval')} s, port {params.get('port')}",
+        f"{params.get('sigpipe')}, ss every {params.get('ss_interval')} s, "
+        f"port {params.get('port')}",
         f"- link: {link_text(record.link)}",
         f"- run {record.run_id} started {record.started_at}; kernel "
         f"{env.get('kernel')}, Docker {env.get('docker_engine')}, {env.get('compose')}, "

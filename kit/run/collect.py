@@ -46,7 +46,7 @@ def collect(hosts: Mapping[Role, Host], endpoints: Mapping[Role, Endpoint], evid
     """
     captures = {}
     for role, files in fetch_files(hosts, endpoints, directory).items():
-        def text(name: str) -> str:
+        def text(name: str, files: dict[str, Path] = files) -> str:
             return files[name].read_text() if name in files else ""
 
         evidence.events[role] = parse_events(text(EVENTS), t0)

@@ -91,9 +91,10 @@ class KitPrograms(Programs):
         # A successful call carries its fd and no negative ret; a failed one ("ret":-1)
         # or an exit event ends the wait too. Each pattern needs the line's decisive
         # field: grep may read a line the program is still writing.
-        return Wait(what, {"done": line_matches(path, f'"event":"{event}".*"(ret":0|fd":[0-9]+,"(local|port))'),
-                           "failed": line_matches(path, f'"event":"{event}".*"ret":-|"event":"exit"')},
-                    READY_TIMEOUT + self.slack)
+        done = f'"event":"{event}".*"(ret":0|fd":[0-9]+,"(local|port))'
+        failed = f'"event":"{event}".*"ret":-|"event":"exit"'
+        return Wait(what, {"done": line_matches(path, done),
+                           "failed": line_matches(path, failed)}, READY_TIMEOUT + self.slack)
 
     def finish(self, hosts: Mapping[Role, Host], processes: Mapping[Role, Process],
                evidence: Evidence, workdir: str) -> None:

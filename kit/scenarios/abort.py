@@ -60,7 +60,8 @@ def counter_moved(ev: Evidence, name: str, claim: str, moved: bool, note: str = 
     value = ev.counters.get("client", {}).get(name, 0)
     return Check(f"{name}-{'moved' if moved else 'still'}", claim, (value > 0) == moved,
                  f"the client's {name} counter {'goes up' if moved else 'does not move'}{note}",
-                 f"{name} +{value}; TcpOutRsts +{ev.counters.get('client', {}).get(counters.RST_SENT, 0)}")
+                 f"{name} +{value}; TcpOutRsts "
+                 f"+{ev.counters.get('client', {}).get(counters.RST_SENT, 0)}")
 
 
 def server_sees_reset(ev: Evidence, claim: str) -> Check:

@@ -95,7 +95,8 @@ class Evidence:
     egress: dict[str, float] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)   # programs the kit had to stop
 
-    def sent_within_call(self, role: str, segment: dict, call: dict, window: float = WITHIN_CALL) -> bool:
+    def sent_within_call(self, role: str, segment: dict, call: dict,
+                         window: float = WITHIN_CALL) -> bool:
         """True if ``segment`` (from ``role``'s capture) left within the ``call``."""
         lag = segment["t"] - call["t"]
         return -window < lag < window + self.egress.get(role, 0.0)

@@ -22,8 +22,13 @@ def read_result(event: dict | None) -> str:
     return "EOF" if event["ret"] == 0 else event.get("errno", "error")
 
 
+def reads_text(reads: list[dict]) -> list:
+    """What each read() gave: its data, EOF, or its errno."""
+    return [e.get("data", "EOF" if e["ret"] == 0 else e.get("errno")) for e in reads]
+
+
 def path_text(path: list[tuple[str, float | None]]) -> str:
-    return " -> ".join(f"{state} ({'+%.2f s' % t if t is not None else '?'})"
+    return " -> ".join(f"{state} ({f'+{t:.2f} s' if t is not None else '?'})"
                        for state, t in path) or "no socket seen"
 
 

@@ -35,7 +35,7 @@ from kit.scenarios.checks import (
 class CloseScenario(Scenario):
     name = "close"
     summary = "close() versus shutdown(SHUT_WR) while the server still has replies to send"
-    claims = ("C1", "C3", "C4", "C5", "C10", "C11", "C13")
+    claims: tuple[str, ...] = ("C1", "C3", "C4", "C5", "C10", "C11", "C13")
     variants = {
         "graceful": "client sends data1, data2, then shutdown(SHUT_WR): replies still arrive",
         "abrupt": "client sends data1, data2, then close(): the first reply draws an RST",
@@ -148,7 +148,7 @@ class CloseScenario(Scenario):
         reads = [e for e in ev.calls("client", "read") if e["ret"] > 0]
         got = received_data(ev.events.get("client", []))
         wanted = "".join(f"Hi, {m}" for m in MESSAGES)
-        passed = got == wanted and bool(shut) and all(e["t"] > shut["t"] for e in reads)
+        passed = got == wanted and shut is not None and all(e["t"] > shut["t"] for e in reads)
         return Check("client-received-both-replies", "C1 C11", passed,
                      "after shutdown(SHUT_WR) the client still receives Hi, data1 and Hi, data2",
                      f"shutdown at {at(shut)}; client read "
@@ -158,7 +158,7 @@ class CloseScenario(Scenario):
     def _client_read_eof(ev: Evidence) -> Check:
         reads = ev.calls("client", "read")
         last = reads[-1] if reads else None
-        passed = bool(last) and last["ret"] == 0 and len(reads) > 1
+        passed = last is not None and last["ret"] == 0 and len(reads) > 1
         return Check("client-read-eof", "C11", passed,
                      "the client reads EOF after the replies (server terminated)",
                      f"client's last read: {read_result(last)} at {at(last)}")

@@ -151,8 +151,8 @@ class CustomScenario(Scenario):
         port = str(params.port)
         return Plan([], [], list(self.spec.script),
                     server_finish_timeout=self.spec.finish_timeout,
-                    server_command=[arg.replace("{port}", port) for arg in self.spec.server_command],
-                    client_command=[arg.replace("{port}", port) for arg in self.spec.client_command])
+                    server_command=[a.replace("{port}", port) for a in self.spec.server_command],
+                    client_command=[a.replace("{port}", port) for a in self.spec.client_command])
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         return [captures_complete(evidence),

@@ -16,7 +16,7 @@ from kit.scenarios.base import (
     server_args,
     typing_gap,
 )
-from kit.scenarios.checks import at
+from kit.scenarios.checks import at, reads_text
 
 
 def _last(events: list[dict]) -> dict | None:
@@ -70,7 +70,7 @@ class ExitScenario(Scenario):
                       f"server sent {describe(resets[0])} at {at(resets[0])}" if resets else
                       f"server sent {describe(fins[0]) if fins else 'neither FIN nor RST'}"),
                 Check("client-sees-reset", "C12",
-                      bool(last_read) and last_read.get("errno") == "ECONNRESET",
+                      last_read is not None and last_read.get("errno") == "ECONNRESET",
                       "the client's read fails with ECONNRESET",
                       f"client's last read: {last_read.get('errno') or last_read['ret']} at "
                       f"{at(last_read)}" if last_read else "the client read nothing"),
@@ -85,9 +85,9 @@ class ExitScenario(Scenario):
                       f"server's last call {last_call['event']}() at {at(last_call)}; FIN at "
                       f"{at(fin)}" if fin and last_call else "no FIN from the server"),
                 Check("client-reads-eof", "C12",
-                      bool(last_read) and last_read["ret"] == 0,
+                      last_read is not None and last_read["ret"] == 0,
                       "the client reads the reply, then EOF (server terminated)",
-                      f"client read {[e.get('data', 'EOF' if e['ret'] == 0 else e.get('errno')) for e in client_reads]}"),
+                      f"client read {reads_text(client_reads)}"),
             ]
         return checks
 
@@ -112,7 +112,7 @@ class ShutRdScenario(Scenario):
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         shut = evidence.first("server", "shutdown")
-        ok = bool(shut) and shut["ret"] == 0
+        ok = shut is not None and shut["ret"] == 0
         reads_after = [e for e in evidence.calls("server", "read") if shut and e["t"] > shut["t"]]
         later_data = [s for s in evidence.segments("client", with_data=True)
                       if shut and s["t"] > shut["t"]]
@@ -146,16 +146,17 @@ class ShutRdScenario(Scenario):
                   f"shutdown({shut.get('how') if shut else '?'}) = "
                   f"{shut['ret'] if shut else 'not called'} at {at(shut)}"),
             Check("fin-at-once", "C8",
-                  bool(fin and shut) and evidence.sent_within_call("server", fin, shut),
+                  fin is not None and shut is not None
+                  and evidence.sent_within_call("server", fin, shut),
                   "its SHUT_WR half sends a FIN at once",
                   f"server FIN at {at(fin)}, shutdown at {at(shut)}"),
-            Check("write-fails", "C8", bool(failed) and failed.get("errno") == "EPIPE",
+            Check("write-fails", "C8", failed is not None and failed.get("errno") == "EPIPE",
                   "a later write fails with EPIPE",
                   f"write at {at(failed)} returned {failed['ret']} {failed.get('errno')}"
                   if failed else "no write failed"),
             Check("client-sees-eof", "C8",
                   any(e["ret"] == 0 for e in evidence.calls("client", "read")),
                   "the client reads EOF (and, here, ends before the rest of its script)",
-                  f"client reads: {[e.get('data', 'EOF' if e['ret'] == 0 else e.get('errno')) for e in evidence.calls('client', 'read')]}; "
+                  f"client reads: {reads_text(evidence.calls('client', 'read'))}; "
                   f"script lines never typed: {evidence.unplayed or 'none'}"),
         ]

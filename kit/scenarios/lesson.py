@@ -23,7 +23,7 @@ TYPING_GAP = 1.0      # a person typing the next line
 class LessonScenario(CloseScenario):
     name = "lesson"
     summary = "the close scenario at the lesson's pace: 5 s per reply, lines a second apart"
-    claims = CloseScenario.claims + ("C16",)
+    claims: tuple[str, ...] = (*CloseScenario.claims, "C16")
     variants = {
         "graceful": "the lesson's experiment 2 (shutdown) at the lesson's pace",
         "abrupt": "the lesson's experiment 1 (close) at the lesson's pace",
@@ -53,5 +53,6 @@ class LessonScenario(CloseScenario):
             "typed-at-a-human-pace", "C16",
             len(stdin_lines) == 2 and stdin_lines[1]["t"] - stdin_lines[0]["t"] > 0.9,
             "the client's lines come a second apart, read with select() while replies "
-            "may arrive", f"client sent {', '.join(repr(e['data']) + ' at ' + at(e) for e in stdin_lines)}"))
+            "may arrive",
+            "client sent " + ", ".join(f"{e['data']!r} at {at(e)}" for e in stdin_lines)))
         return checks

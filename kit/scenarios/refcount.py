@@ -15,7 +15,7 @@ from kit.scenarios.base import (
     client_args,
     server_args,
 )
-from kit.scenarios.checks import at
+from kit.scenarios.checks import at, reads_text
 
 CHILD = "client-child"
 
@@ -50,18 +50,19 @@ class RefcountScenario(Scenario):
         fins = evidence.segments("client", "FIN")
         fin = fins[0] if fins else None
         child_writes = evidence.calls("client", "write", prog=CHILD)
-        child_reads = [e for e in evidence.calls("client", "read", prog=CHILD)]
+        child_reads = evidence.calls("client", "read", prog=CHILD)
         child_exit = next(iter(evidence.calls("client", "exit", prog=CHILD)), None)
-        got = [e.get("data", "EOF" if e["ret"] == 0 else e.get("errno")) for e in child_reads]
+        got = reads_text(child_reads)
         if variant == "close":
             return [
                 Check("no-fin-while-shared", "C2 C9c",
-                      bool(ending and fin and child_exit) and fin["t"] >= child_exit["t"] - WITHIN_CALL,
+                      ending is not None and fin is not None and child_exit is not None
+                      and fin["t"] >= child_exit["t"] - WITHIN_CALL,
                       "the parent's close() sends no FIN: the child still holds the socket",
                       f"close() at {at(ending)}; client FIN at {at(fin)}; child exit at "
                       f"{at(child_exit)}"),
                 Check("fin-when-last-holder-goes", "C2",
-                      bool(fin and child_exit)
+                      fin is not None and child_exit is not None
                       and evidence.sent_within_call("client", fin, child_exit, window=0.5),
                       "the FIN leaves when the last holder (the child) closes by exiting",
                       f"child exit at {at(child_exit)}, FIN at {at(fin)}"),
@@ -72,14 +73,15 @@ class RefcountScenario(Scenario):
                       f"child wrote {[e.get('data', e.get('errno')) for e in child_writes]}; "
                       f"read {got}"),
                 Check("descriptor-released", "C9a",
-                      bool(probe) and probe["ret"] < 0 and probe.get("errno") == "EBADF",
+                      probe is not None and probe["ret"] < 0 and probe.get("errno") == "EBADF",
                       "after close() the parent's descriptor is gone (getsockopt: EBADF)",
                       f"getsockopt at {at(probe)} returned {probe['ret']} {probe.get('errno', '')}"
                       if probe else "no probe"),
             ]
         return [
             Check("fin-at-once", "C7 C9c",
-                  bool(ending and fin) and evidence.sent_within_call("client", fin, ending),
+                  ending is not None and fin is not None
+                  and evidence.sent_within_call("client", fin, ending),
                   "shutdown(SHUT_WR) sends the FIN at once, whatever the reference count",
                   f"shutdown at {at(ending)}, client FIN at {at(fin)}"),
             Check("child-cannot-write", "C9b",
@@ -92,7 +94,7 @@ class RefcountScenario(Scenario):
             Check("child-still-reads", "C7", got[:1] == [f"Hi, {MESSAGES[0]}"] and "EOF" in got,
                   "the other direction still works: the child reads Hi, data1, then EOF",
                   f"child read {got}"),
-            Check("descriptor-kept", "C9a", bool(probe) and probe["ret"] == 0,
+            Check("descriptor-kept", "C9a", probe is not None and probe["ret"] == 0,
                   "after shutdown() the descriptor and socket remain (getsockopt works)",
                   f"getsockopt at {at(probe)} returned {probe['ret']}" if probe else "no probe"),
         ]

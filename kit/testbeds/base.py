@@ -47,7 +47,8 @@ class Tracer(Protocol):
 class Lab(Protocol):
     """The hosts of one run while they are up."""
 
-    hosts: Mapping[Role, Host]
+    @property
+    def hosts(self) -> Mapping[Role, Host]: ...
 
     def endpoint(self, role: Role) -> Endpoint: ...
 

@@ -29,7 +29,7 @@ def test_run_returns_output_and_checks_the_exit_code(lab):
 def test_run_times_out_by_its_own_timer_and_stops_the_command(lab):
     host = lab.hosts["client"]
     started = time.monotonic()
-    with pytest.raises(CommandTimedOut, match="did not finish within 0.5 s") as timed_out:
+    with pytest.raises(CommandTimedOut, match=r"did not finish within 0\.5 s") as timed_out:
         host.run(["sh", "-c", "echo begun; exec sleep 30"], timeout=0.5)
     assert timed_out.value.timeout == 0.5
     assert timed_out.value.result is not None and timed_out.value.result.stdout == "begun\n"

@@ -79,9 +79,8 @@ def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
 
 
 def test_a_lab_that_cannot_start_is_removed(lab_image, docker_client):
-    with pytest.raises(LabFailure):
-        with ComposeLab(new_run_id(), image="netkit/no-such-image:0"):
-            pass
+    with pytest.raises(LabFailure), ComposeLab(new_run_id(), image="netkit/no-such-image:0"):
+        pass
     assert kit_resources(docker_client) == []
 
 

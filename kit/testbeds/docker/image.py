@@ -187,6 +187,7 @@ def _debootstrap(tree: Path, packages: list[str], mirror: str) -> None:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, bufsize=1)
         try:
+            assert process.stdout is not None   # stdout=PIPE
             for line in process.stdout:
                 line = line.rstrip()
                 last_lines = (last_lines + [line])[-15:]
@@ -243,7 +244,8 @@ def _import_tree(tree: Path, name: str) -> None:
             client().api.import_image_from_stream(reader, repository=repository, tag=tag,
                                                   changes=changes)
         finally:
-            tar.stdout.close()
+            if tar.stdout is not None:
+                tar.stdout.close()
             tar.wait()
     if tar.returncode != 0 or not image_exists(name):
         raise LabFailure(f"importing the debootstrap tree as {name} failed (tar exit "

@@ -129,8 +129,9 @@ def running_hosts(run_id: str, timeout: float = 30.0) -> dict[Role, DockerHost]:
             states = ", ".join(f"{role}: {by_role[role].status if role in by_role else 'missing'}"
                                for role in ROLES)
             logs = "".join(by_role[r].logs(tail=3).decode(errors="replace") for r in by_role)
+            said = f"; last output: {logs.strip()}" if logs.strip() else ""
             raise LabFailure(f"the lab of run {run_id} did not start within {timeout:.0f} s "
-                             f"({states}){'; last output: ' + logs.strip() if logs.strip() else ''}")
+                             f"({states}){said}")
         time.sleep(0.1)
 
 

@@ -113,8 +113,8 @@ def check_script(measures: list[Measure]) -> str:
             lines.append(_report(f"{measure.name}:apply:{role}",
                                  _in(role, command_script(commands) + " && echo applied")))
         if measure.kind == "rtt":
-            lines.append(_report(measure.name, _in("client", f"netkit-probe connect "
-                                                   f"{server_addr} {PROBE_PORT} {measure.count + 1}")))
+            connect = f"netkit-probe connect {server_addr} {PROBE_PORT} {measure.count + 1}"
+            lines.append(_report(measure.name, _in("client", connect)))
         elif measure.kind == "loss":
             lines.append(_report(measure.name, _in(
                 "client", f"ping -q -c {measure.count} -i 0.01 -W 1 {server_addr} "
