@@ -50,19 +50,31 @@ def main(argv: list[str] | None = None) -> int:
         evidence_bench(options.runs)
         return 0
     if not options.no_cold:
-        cold = cold_setup()
-        print("\ncold set-up")
-        if isinstance(cold, str):
-            print(f"  {cold}")
-        else:
-            for name, seconds in cold.items():
-                print(f"  {name:36s} {seconds:6.1f} s")
-            print(f"  {'total':36s} {sum(cold.values()):6.1f} s")
+        print_cold_setup()
+    warm_bench(options.runs)
+    evidence_bench(options.runs)
+    return 0
+
+
+def print_cold_setup() -> None:
+    cold = cold_setup()
+    print("\ncold set-up")
+    if isinstance(cold, str):
+        print(f"  {cold}")
+        return
+    for name, seconds in cold.items():
+        print(f"  {name:36s} {seconds:6.1f} s")
+    print(f"  {'total':36s} {sum(cold.values()):6.1f} s")
+
+
+def warm_bench(runs: int) -> None:
+    """A warm graceful run, ``runs`` times: whole command, scripted part, overhead, each
+    phase; and a bare Compose cycle of the same file between them."""
     image = ensure_lab_image()
     walls, scripted, overheads, bare = [], [], [], []
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as out:
         warm_run(Path(out))  # once unmeasured: caches, page cache, the image check
-        for _ in range(options.runs):
+        for _ in range(runs):
             wall, record = warm_run(Path(out))
             walls.append(wall)
             scripted.append(record["timings_s"]["script"])
@@ -82,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bare compose up -d + down      {spread(bare)}")
     ratio = statistics.median(overheads) / statistics.median(bare)
     print(f"\noverhead / bare cycle: {ratio:.2f} (target at most 1.5)")
-    evidence_bench(options.runs)
-    return 0
 
 
 if __name__ == "__main__":
