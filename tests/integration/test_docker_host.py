@@ -34,7 +34,7 @@ def test_run_times_out_by_its_own_timer_and_stops_the_command(lab):
     assert timed_out.value.timeout == 0.5
     assert timed_out.value.result is not None and timed_out.value.result.stdout == "begun\n"
     assert time.monotonic() - started < 5
-    assert host.run(["sh", "-c", "pgrep -x sleep || true"]).stdout == ""
+    assert host.run(["sh", "-c", "pgrep -fx 'sleep 30' || true"]).stdout == ""
     # A command that exits 124 by itself is not a timeout.
     assert host.run(["sh", "-c", "exit 124"], check=False).exit_code == 124
 
