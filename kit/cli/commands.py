@@ -287,19 +287,21 @@ def clean(images=False) -> None:
                 removed += 1
     say(f"removed {containers} container(s), {networks} network(s)"
         + (f", {removed} image tag(s)" if images else "") + " carrying the kit's labels, "
-        f"and {instances} tracefs instance(s) of killed runs")
+        f"and {instances}")
 
 
-def _remove_trace_instances() -> int:
-    """Trace instances outlive a killed run (they are the kernel's, not Docker's)."""
+def _remove_trace_instances() -> str:
+    """Trace instances outlive a killed run (they are the kernel's, not Docker's); how
+    many went, or why none could be looked for."""
     try:
         image = client().images.get(f"{LAB_IMAGE_REPOSITORY}:latest")
     except docker.errors.ImageNotFound:
-        return 0   # never built here, so no run could have traced
+        return "no tracefs instance (the lab image was never built here: no run traced)"
     try:
-        return len(leftover_instances(image.tags[0], remove=True))
-    except KitError:
-        return 0
+        removed = leftover_instances(image.tags[0], remove=True)
+    except KitError as error:
+        return f"no tracefs instance: could not look for them ({error})"
+    return f"{len(removed)} tracefs instance(s) of killed runs"
 
 
 def shell_exec(command: list[str]) -> int:

@@ -40,7 +40,7 @@ from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
 from kit.experiment.spec import Cell, Experiment, load_experiment
-from kit.experiment.summary import write_summary
+from kit.experiment.summary import write_study_summary
 from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
@@ -261,7 +261,7 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
         # Interrupted or not, the summary covers every run written so far; a second
         # Ctrl-C waits for it.
         with deferred_interrupt():
-            written = write_summary(experiment, directory)
+            written = write_study_summary(experiment, directory)
         say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
         say(f"index: {written['index']}")
     failed = [o for o in outcomes if o.status not in ("pass", "skipped")]

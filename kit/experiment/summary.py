@@ -280,7 +280,7 @@ def _file_name(column: str) -> str:
     return column.replace(" ", "-").replace("/", "-")
 
 
-def write_index(experiment: Experiment, directory: Path, rows: list[dict],
+def write_study_index(experiment: Experiment, directory: Path, rows: list[dict],
                 plots: list[Path]) -> Path:
     page = _templates.get_template("experiment.html.j2").render(
         experiment=experiment, rows=rows, columns=_columns(rows),
@@ -290,11 +290,11 @@ def write_index(experiment: Experiment, directory: Path, rows: list[dict],
     return path
 
 
-def write_summary(experiment: Experiment, directory: Path) -> dict[str, Path]:
+def write_study_summary(experiment: Experiment, directory: Path) -> dict[str, Path]:
     rows = collect_rows(experiment, directory)
     plots = (plot_measures(experiment, directory, rows) + plot_verdicts(experiment, directory, rows)
              + plot_states(experiment, directory, rows))
     return {"csv": write_csv(directory, rows),
             "markdown": write_markdown(experiment, directory, rows, plots),
-            "index": write_index(experiment, directory, rows, plots),
+            "index": write_study_index(experiment, directory, rows, plots),
             "plots": directory / "plots"}

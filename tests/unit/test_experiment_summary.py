@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from kit.experiment.spec import load_experiment
-from kit.experiment.summary import write_summary
+from kit.experiment.summary import write_study_summary
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 STUDY = """\
@@ -27,7 +27,7 @@ def test_summary_of_a_half_done_experiment(tmp_path):
     for variant in ("graceful", "abrupt"):
         shutil.copytree(DATA / f"run-100ms-{variant}",
                         directory / "runs" / f"close_{variant}_latency-100ms_r1")
-    written = write_summary(experiment, directory)
+    written = write_study_summary(experiment, directory)
     with written["csv"].open() as file:
         rows = {row["cell"]: row for row in csv.DictReader(file)}
     assert rows["close_graceful_latency-100ms_r1"]["verdict"] == "pass"
