@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import docker
@@ -11,6 +12,7 @@ import requests.exceptions
 
 from kit.core.errors import EnvironmentProblem
 from kit.core.interrupts import deferred_interrupt
+from kit.hosts.base import HostError
 from kit.testbeds.docker import labels
 
 
@@ -37,6 +39,19 @@ def _explain(error: Exception) -> str:
         return ("cannot reach the Docker engine: start it (systemctl start docker) "
                 "or point DOCKER_HOST at a running one")
     return f"cannot use the Docker engine: {text}"
+
+
+@contextmanager
+def translated(what: str) -> Iterator[None]:
+    """docker-py's and the transport's errors as one HostError line: 'cannot <what>: ...'."""
+    try:
+        yield
+    except docker.errors.DockerException as error:
+        explanation = getattr(error, "explanation", None) or error
+        raise HostError(f"cannot {what}: {explanation}") from None
+    except requests.exceptions.RequestException as error:
+        raise HostError(f"cannot {what}: the Docker engine did not answer "
+                        f"({type(error).__name__})") from None
 
 
 def image_exists(name: str) -> bool:

@@ -14,23 +14,15 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import docker.errors
-import requests.exceptions
 from docker.models.containers import Container
 
 from kit.core.errors import LabFailure
-from kit.hosts.base import (
-    CommandFailed,
-    CommandResult,
-    CommandTimedOut,
-    HostError,
-    terminate,
-)
+from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, terminate
+from kit.testbeds.docker.engine import translated
 
 # $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
 PID_WRAPPER = 'echo $$ >"$0"; exec "$@"'
@@ -41,19 +33,6 @@ STOP_GRACE = 2.0     # after SIGTERM, before SIGKILL, when a command's time is u
 def new_pid_file() -> str:
     # Random, not counted: commands start from several threads at once.
     return f"/tmp/netkit-exec-{secrets.token_hex(6)}.pid"
-
-
-@contextmanager
-def translated(what: str, host: str) -> Iterator[None]:
-    """docker-py's and the transport's errors as one HostError line."""
-    try:
-        yield
-    except docker.errors.DockerException as error:
-        explanation = getattr(error, "explanation", None) or error
-        raise HostError(f"cannot {what} on {host}: {explanation}") from None
-    except requests.exceptions.RequestException as error:
-        raise HostError(f"cannot {what} on {host}: the Docker engine did not answer "
-                        f"({type(error).__name__})") from None
 
 
 class DockerProcess:
@@ -87,7 +66,7 @@ class DockerProcess:
                 pass  # the process is gone, and its stdin with it
 
     def poll(self) -> int | None:
-        with translated(f"ask about {self._command[0]}", self._host.name):
+        with translated(f"ask about {self._command[0]} on {self._host.name}"):
             state = self._host.api.exec_inspect(self._exec_id)
         return None if state["Running"] else state["ExitCode"]
 
@@ -164,7 +143,7 @@ class DockerHost:
     def run(self, command: list[str], timeout: float = 30, check: bool = True) -> CommandResult:
         pid_file = new_pid_file()
         watchdog = Watchdog(self, pid_file, timeout)
-        with translated(f"run {command[0]}", self.name):
+        with translated(f"run {command[0]} on {self.name}"):
             exec_id = self.api.exec_create(self.container.id,
                                            ["sh", "-c", PID_WRAPPER, pid_file, *command])["Id"]
             watchdog.start()
@@ -184,7 +163,7 @@ class DockerHost:
     def signal_pid_file(self, pid_file: str, signum: signal.Signals) -> bool:
         """Send ``signum`` to the process whose PID ``pid_file`` holds; False if it ended."""
         script = f'p=$(cat "$0" 2>/dev/null) && kill -s {signum.name[3:]} "$p" 2>/dev/null'
-        with translated(f"signal a process ({signum.name})", self.name):
+        with translated(f"signal a process ({signum.name}) on {self.name}"):
             exit_code, _ = self.container.exec_run(["sh", "-c", script, pid_file])
         return exit_code == 0
 
@@ -193,7 +172,7 @@ class DockerHost:
         pid_file = new_pid_file()
         argv = (["sh", "-c", OUTPUT_WRAPPER, pid_file, output, *command] if output is not None
                 else ["sh", "-c", PID_WRAPPER, pid_file, *command])
-        with translated(f"start {command[0]}", self.name):
+        with translated(f"start {command[0]} on {self.name}"):
             exec_id = self.api.exec_create(self.container.id, argv, stdin=stdin, stdout=False,
                                            stderr=False)["Id"]
             if stdin:
@@ -212,11 +191,11 @@ class DockerHost:
             info = tarfile.TarInfo(target.name)
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        with translated(f"copy {path} to", self.name):
+        with translated(f"copy {path} to {self.name}"):
             self.container.put_archive(str(target.parent), archive.getvalue())
 
     def fetch_dir(self, path: str, destination: Path) -> list[Path]:
-        with translated(f"copy {path} from", self.name):
+        with translated(f"copy {path} from {self.name}"):
             try:
                 stream, _ = self.container.get_archive(path)
             except docker.errors.NotFound:

@@ -14,7 +14,7 @@ from kit.core.roles import ROLES, Role
 from kit.testbeds.base import Endpoint
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.engine import client, translated
 from kit.testbeds.docker.host import DockerHost
 
 INTERFACE = "eth0"                   # the lab network's, in each container
@@ -65,7 +65,8 @@ class ComposeLab:
 
     def up(self) -> None:
         compose_cli().run(self.project, "up", "-d", "--no-build", env=self._env)
-        self.hosts = running_hosts(self.run_id, timeout=self.START_TIMEOUT)
+        with translated(f"find the containers of {self.project}"):
+            self.hosts = running_hosts(self.run_id, timeout=self.START_TIMEOUT)
 
     def down(self) -> None:
         with deferred_interrupt():
@@ -78,9 +79,10 @@ class ComposeLab:
             except LabFailure as error:
                 failure = error
             # Compose may have failed or been killed mid-way: the labels catch the rest.
-            remove_by_label(self.run_id)
-            if failure is not None and _leftovers(self.run_id):
-                raise failure
+            with translated(f"remove what is left of {self.project}"):
+                remove_by_label(self.run_id)
+                if failure is not None and _leftovers(self.run_id):
+                    raise failure
 
     @classmethod
     def attach(cls, run_id: str, timeout: float = 30.0) -> ComposeLab:
