@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from kit.core.errors import LabFailure
 from kit.core.roles import Role
 from kit.hosts import CommandTimedOut, Host, Process, describe_exit
-from kit.hosts.waits import Wait, command_prints, line_matches
+from kit.hosts.waits import ENDED, Wait, WaitTimedOut, command_prints, line_matches
 from kit.scenarios import Evidence, Plan, RunParameters
 
 KIT_PROGRAMS = {"server": "graceserver", "client": "graceclient"}
@@ -60,9 +60,13 @@ class Programs:
         process = host.start(self.argv(role, server_address, workdir), stdin=role == "client",
                              output=f"{workdir}/{LOG}")
         wait = self.ready(role, workdir)
-        if wait.on(host, process) != "done" and not self.ending_is_ready:
-            raise self.failure(host, process, wait, workdir)
-        return process
+        try:
+            seen = wait.on(host, process)
+        except WaitTimedOut:
+            seen = "timed out"
+        if seen == "done" or (seen == ENDED and self.ending_is_ready):
+            return process
+        raise self.failure(host, process, wait, workdir)
 
     ending_is_ready = False   # may a program that ended count as ready?
 

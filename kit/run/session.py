@@ -32,7 +32,7 @@ from kit.run.programs import command
 from kit.run.timings import Timings
 from kit.run.tracing import TracerSlot
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
-from kit.testbeds.base import Endpoint, Lab, Testbed
+from kit.testbeds.base import Endpoint, Lab, Testbed, Tracer
 
 
 @dataclass
@@ -163,7 +163,7 @@ class RunSession:
         evidence.egress = {role: self.shaping.link.added_delay(role) for role in ROLES}
 
     def collect(self, lab: Lab, endpoints: Mapping[Role, Endpoint], tracer_slot: TracerSlot,
-                tracer, evidence: Evidence, t0: float, directory: RunDirectory,
+                tracer: Tracer | None, evidence: Evidence, t0: float, directory: RunDirectory,
                 background: ThreadPoolExecutor) -> None:
         if self.shaping is not None and self.shaping.engine == "userspace":
             snapshot_delay_lines(lab.hosts)

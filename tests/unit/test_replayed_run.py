@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.core.errors import LabFailure
 from kit.core.record import RunRecord
 from kit.hosts import Host, Process
 from kit.run.session import RunSession
@@ -92,3 +93,24 @@ def test_a_run_that_fails_in_the_lab_keeps_its_record_and_tears_down(tmp_path, m
     record = RunRecord.load(root)
     assert record.verdict == "error" and not record.complete
     assert (root / "summary.md").exists()
+
+
+def test_a_server_that_cannot_listen_fails_the_run_with_its_own_words(tmp_path, monkeypatch):
+    answer = ReplayHost._answer
+
+    def refuse_to_listen(self, command, timeout):
+        if command[:2] == ["sh", "-c"] and '"event":"listen"' in command[2]:
+            return "failed\n"
+        if command[0] == "cat":
+            return "error bind: Address already in use\n"
+        return answer(self, command, timeout)
+
+    monkeypatch.setattr(ReplayHost, "_answer", refuse_to_listen)
+    with pytest.raises(LabFailure) as failed:
+        replay("graceful", tmp_path)
+    assert str(failed.value) == ("the server did not listen on port 43211 within 10 s "
+                                 "(still running); its output: error bind: Address already "
+                                 "in use")
+    (root,) = tmp_path.iterdir()
+    record = RunRecord.load(root)
+    assert record.error == str(failed.value) and record.verdict == "error"
