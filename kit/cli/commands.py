@@ -12,10 +12,10 @@ from typing import Any
 import docker.errors
 from rich.table import Table
 
+from kit.cli.request import ALL, build_request
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
-from kit.core.request import ALL, build_request
 from kit.core.results import RunDirectory, atomic_write
 from kit.core.roles import ROLES
 from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on

@@ -18,6 +18,15 @@ from kit.core.errors import LabFailure
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where a host sits on the experiment's network."""
+
+    address: str      # the address its peer connects to
+    interface: str    # the interface that carries the experiment (and is shaped)
+    workdir: str      # a run-scoped directory for the programs' and observers' files
+
+
+@dataclass(frozen=True)
 class CommandResult:
     command: tuple[str, ...]
     exit_code: int

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from kit.core.roles import Role
 from kit.hosts import Host
+from kit.hosts.base import Endpoint
 from kit.impair.apply import (
     NetemProbe,
     apply_link,
@@ -18,9 +18,6 @@ from kit.impair.apply import (
     rtt_summary,
 )
 from kit.impair.spec import LinkRequest
-
-if TYPE_CHECKING:   # the testbeds import impair, not the reverse
-    from kit.testbeds.base import Endpoint
 
 RTT_SAMPLES = 5
 

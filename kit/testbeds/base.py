@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from kit.core.roles import Role
 from kit.hosts import Host
+from kit.hosts.base import Endpoint
 from kit.impair.apply import NetemProbe
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a host sits on the experiment's network."""
-
-    address: str      # the address its peer connects to
-    interface: str    # the interface that carries the experiment (and is shaped)
-    workdir: str      # a run-scoped directory for the programs' and observers' files
 
 
 @runtime_checkable

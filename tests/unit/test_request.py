@@ -1,7 +1,7 @@
 import pytest
 
+from kit.cli.request import build_request
 from kit.core.errors import BadInput
-from kit.core.request import build_request
 from kit.core.units import duration
 
 
