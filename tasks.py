@@ -70,8 +70,14 @@ def with_link_options(function):
         "client_input": "a line typed into your client (repeat it: 0.5 s apart; then the "
                         "client's input ends)",
         "mount": "a directory with your own programs, mounted read-only at /opt/netkit/user",
+        "expect_exit": "with your own programs: ROLE=STATUS, the exit a program must have "
+                       "(repeat it). Without --expect-... your programs are judged on: a "
+                       "connection established and not refused, both exiting 0 by "
+                       "themselves in time",
+        "expect_packet": "with your own programs: 'ROLE FLAG' (that host sends one) or "
+                         "'ROLE no FLAG' (it never does), e.g. 'client RST' (repeat it)",
     },
-    iterable=["client_input"],
+    iterable=["client_input", "expect_exit", "expect_packet"],
     # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
     auto_shortflags=False,
 )
@@ -79,7 +85,8 @@ def with_link_options(function):
 @with_link_options
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
-        server_command=None, client_command=None, client_input=None, mount=None, **link):
+        server_command=None, client_command=None, client_input=None, mount=None,
+        expect_exit=None, expect_packet=None, **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -87,7 +94,8 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
     from kit.cli import commands
 
     programs = {"server_command": server_command, "client_command": client_command,
-                "inputs": list(client_input or []), "mount": mount}
+                "inputs": list(client_input or []), "mount": mount,
+                "expect_exit": list(expect_exit or []), "expect_packet": list(expect_packet or [])}
     code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
                         sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                         base_image=base_image, kernel_trace=kernel_trace, link_options=link,

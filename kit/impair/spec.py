@@ -92,6 +92,15 @@ class LinkRequest:
         return {"direction": self.direction, "engine_asked": self.engine,
                 "impairment": self.impairment.to_json()}
 
+    @classmethod
+    def from_json(cls, link: dict) -> LinkRequest:
+        """The request a run recorded (run.json's ``link``)."""
+        values = dict(link.get("impairment", {}))
+        if "gemodel" in values:
+            values["gemodel"] = GilbertElliott(**values["gemodel"])
+        return cls(Impairment(**values), link.get("direction", "both"),
+                   link.get("engine_asked", "auto"))
+
 
 def parse_link(**options: str | None) -> LinkRequest:
     """The user's link options (text, None where not given; names from

@@ -25,6 +25,23 @@ def sections(text: str) -> dict[str, str]:
     return {name: "\n".join(lines) for name, lines in parts.items()}
 
 
+# Read on each host: they decide how a connection ends (TIME-WAIT, orphans, buffers).
+TEARDOWN_SYSCTLS = ("tcp_fin_timeout", "tcp_orphan_retries", "tcp_max_orphans", "tcp_tw_reuse",
+                    "tcp_timestamps", "tcp_sack", "tcp_rmem", "tcp_wmem",
+                    "tcp_congestion_control")
+
+
+def parse_sysctls(text: str) -> dict[str, str]:
+    """`sysctl` lines ('net.ipv4.tcp_rmem = 4096\t131072\t6291456') by short name, values
+    with single spaces; a sysctl the namespace does not show is left out."""
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep:
+            values[name.strip().rsplit(".", 1)[-1]] = " ".join(value.split())
+    return values
+
+
 class HostObservers:
     """Samples ``port``'s sockets every ``interval`` s and captures ``interface`` on
     ``host``, into ``workdir``."""
@@ -36,12 +53,14 @@ class HostObservers:
         self.workdir = workdir
         self.interface = interface
 
-    def start(self) -> dict[str, int]:
-        """Start observing; return the counters as they were just before."""
+    def start(self) -> tuple[dict[str, int], dict[str, str]]:
+        """Start observing; return the counters as they were just before, and the
+        sysctls that decide how connections end, as the host's namespace sees them."""
         output = self.host.run(["netkit-observe", "start", str(self.port), f"{self.interval:g}",
                                 self.workdir, self.interface],
                                timeout=20).stdout
-        return parse_nstat(sections(output).get("nstat", ""))
+        parts = sections(output)
+        return parse_nstat(parts.get("nstat", "")), parse_sysctls(parts.get("sysctl", ""))
 
     def stop(self) -> tuple[dict[str, int], dict[str, int]]:
         """Stop observing; return the counters now, and tcpdump's own counts."""

@@ -37,14 +37,27 @@ def index_rows(roots: list[Path], out: Path) -> list[dict]:
     return rows
 
 
+def sysctls_seen(roots: list[Path]) -> str:
+    """The teardown sysctls the runs' hosts had: one value each, or every value seen."""
+    seen: dict[str, list[str]] = {}
+    for root in roots:
+        for host in RunRecord.load(root).hosts.values():
+            for name, value in host.get("sysctls", {}).items():
+                if value not in seen.setdefault(name, []):
+                    seen[name].append(value)
+    return "; ".join(f"{name} = {' | '.join(values)}" for name, values in seen.items())
+
+
 def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     """``<stamp>-all-index.md`` and ``<stamp>-all-index.html``; returns the HTML page."""
     rows = index_rows(roots, out)
     untested = [claim for claim in CLAIMS if claim != "evidence"
                 and claim not in {row["claim"] for row in rows}]
+    sysctls = sysctls_seen(roots)
     lines = [f"# Every claim, judged on Linux {platform.release()}", "",
              f"{sum(r['passed'] for r in rows)} of {len(rows)} checks passed over "
              f"{len(roots)} runs.", "",
+             f"The hosts' teardown sysctls: {sysctls or 'not recorded'}.", "",
              "| claim | the lesson says | run | check: what Linux is expected to do | this "
              "kernel did | verdict |",
              "|---|---|---|---|---|---|"]
@@ -58,5 +71,6 @@ def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     atomic_write(out / f"{stamp}-all-index.md", ("\n".join(lines) + "\n").encode())
     page = out / f"{stamp}-all-index.html"
     atomic_write(page, _templates.get_template("index.html.j2").render(
-        rows=rows, runs=len(roots), kernel=platform.release(), untested=untested).encode())
+        rows=rows, runs=len(roots), kernel=platform.release(), untested=untested,
+        sysctls=sysctls).encode())
     return page

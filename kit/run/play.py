@@ -50,7 +50,9 @@ class Play:
                 starting = {role: self.pool.submit(observers[role].start) for role in ROLES}
                 processes = {"server": programs.start(self.hosts["server"], "server",
                                                       server_address, self._workdir("server"))}
-                before = {role: future.result() for role, future in starting.items()}
+                started = {role: future.result() for role, future in starting.items()}
+                before = {role: counters for role, (counters, _) in started.items()}
+                self.evidence.sysctls = {role: values for role, (_, values) in started.items()}
             self.report("starting the client")
             # The server's address, not its name: a lookup (A and AAAA) can stall on the
             # engine's DNS forwarder, and the lesson typed an address too.

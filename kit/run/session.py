@@ -32,6 +32,7 @@ from kit.run.programs import command
 from kit.run.timings import Timings
 from kit.run.tracing import TracerSlot
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
+from kit.scenarios.checks import run_checks
 from kit.testbeds.base import Endpoint, Lab, Testbed, Tracer
 
 
@@ -132,6 +133,8 @@ class RunSession:
                                         self.clock, self.timings, progress.update)()
                     directory.write_json("counters.json", counters)
                 finally:
+                    for role, values in evidence.sysctls.items():
+                        record.hosts[role]["sysctls"] = values
                     # Whatever happened, keep what the hosts wrote: it says why.
                     progress.update("collecting the evidence")
                     with self.timings.measure("collect"):
@@ -181,7 +184,7 @@ class RunSession:
         record.counters = evidence.counters
         record.capture = evidence.capture_counts
         record.unplayed_script = evidence.unplayed or None
-        checks = self.scenario.judge(self.variant, self.params, evidence)
+        checks = run_checks(self.scenario, self.variant, self.params, evidence)
         checks += self.link_checks(record, directory)
         record.checks = checks
         record.verdict = "pass" if all(check.passed for check in checks) else "fail"

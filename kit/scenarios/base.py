@@ -94,6 +94,7 @@ class Evidence:
     # sees packets as they leave) then shows a call's segment that much later.
     egress: dict[str, float] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)   # programs the kit had to stop
+    sysctls: dict[str, dict[str, str]] = field(default_factory=dict)   # per host, as read
 
     def sent_within_call(self, role: str, segment: dict, call: dict,
                          window: float = WITHIN_CALL) -> bool:

@@ -7,7 +7,7 @@ from kit.core.checks import Check
 from kit.core.parameters import RunParameters
 from kit.hosts.base import describe_exit
 from kit.observe import counters
-from kit.scenarios.base import Evidence
+from kit.scenarios.base import Evidence, Scenario
 
 
 def at(event: dict | None) -> str:
@@ -38,6 +38,13 @@ def in_order(path: list[tuple[str, float | None]], wanted: list[str]) -> bool:
     return all(any(state == w for state in states) for w in wanted)
 
 
+def run_checks(scenario: Scenario, variant: str, params: RunParameters,
+               evidence: Evidence) -> list[Check]:
+    """Every check of a run: that the captures hold every packet (the evidence itself),
+    then the scenario's own."""
+    return [captures_complete(evidence), *scenario.judge(variant, params, evidence)]
+
+
 def captures_complete(ev: Evidence) -> Check:
     counts = ev.capture_counts
     complete = bool(counts) and all(
@@ -50,24 +57,37 @@ def captures_complete(ev: Evidence) -> Check:
                  + f"; {len(ev.packets)} segments matched")
 
 
+def teardown_path(path: list[str]) -> list[str]:
+    """A socket's states from ESTAB on (the handshake before it is not the teardown)."""
+    return path[path.index("ESTAB"):] if "ESTAB" in path else path
+
+
 def client_sent_rst(ev: Evidence) -> Check:
+    """The client's kernel answered a late reply with an RST: the capture shows it, the
+    client's TcpOutRsts counter moved, and, where the kernel was traced, its
+    tcp_send_reset tracepoint fired. Every source there is must agree."""
     closed = ev.first("client", "close")
     rsts = ev.segments("client", "RST")
     rst = rsts[0] if rsts else None
     replies = [s for s in ev.segments("server", with_data=True)
                if closed and s["t"] > closed["t"] and (rst is None or s["t"] <= rst["t"])]
     reply = replies[-1] if replies else None
-    passed = rst is not None and reply is not None
-    observed = (f"RST from client at {at(rst)}" if rst else "no RST from the client") + ", "
     reasons = ev.kernel_events("client", "tcp_send_reset")
+    moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)
+    traced = ev.kernel is None or bool(reasons)
+    passed = rst is not None and reply is not None and moved >= 1 and traced
+    observed = (f"RST from client at {at(rst)}" if rst else "no RST from the client") + ", "
     if reasons:
         observed += (f"kernel: sent in state {reasons[0].get('state')}, reason "
                      f"{reasons[0].get('reason')}, ")
+    elif ev.kernel is not None:
+        observed += "kernel: no tcp_send_reset traced, "
     observed += (f"answering the server's {reply['length']}-byte segment "
                  f"\"{reply['payload']}\" at {at(reply)}" if reply
                  else "with no server data after the close()")
-    moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)
     observed += f"; client TcpOutRsts +{moved}"
+    if ev.kernel is None:
+        observed += " (no kernel trace: the capture and the counter decided)"
     return Check("client-kernel-sent-rst", "C4 C10", passed,
                  "a reply arriving after the client's close() draws an RST from the "
                  "client's kernel", observed)

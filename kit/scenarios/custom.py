@@ -24,7 +24,7 @@ from kit.scenarios.base import (
     Scenario,
     ScriptStep,
 )
-from kit.scenarios.checks import at, captures_complete
+from kit.scenarios.checks import at
 
 USER_DIR = "/opt/netkit/user"
 FLAGS = ("SYN", "FIN", "RST", "PSH", "ACK")
@@ -40,6 +40,10 @@ class CheckSpec:
     bytes   {from, to}              every payload byte sent from ``from`` arrived
     state   {role, reached}         the connection reached a TCP state (ss or kernel)
     output  {role, contains}        the program printed a text
+    connected {}                    the handshake completed, as both captures saw it
+    refused {expect}                the server answered the SYN with an RST (expect:
+                                    false, the default, for "never")
+    in_time {role}                  the program ended by itself, before the kit stopped it
     """
 
     name: str
@@ -85,6 +89,40 @@ class CheckSpec:
                      f"ss: {' -> '.join(sampled) or 'nothing'}; kernel: "
                      f"{' -> '.join(traced) or 'no trace'}")
 
+    def _connected(self, ev: Evidence) -> Check:
+        syn = next(iter(s for s in ev.segments("client", "SYN") if "ACK" not in s["flags"]),
+                   None)
+        syn_ack = next(iter(s for s in ev.segments("server", "SYN") if "ACK" in s["flags"]),
+                       None)
+        both = [s for s in (syn, syn_ack) if s is not None and s.get("t_arrived") is not None]
+        return Check(self.name, "custom", len(both) == 2,
+                     "a connection was established: the client's SYN and the server's "
+                     "SYN-ACK each left one host and reached the other",
+                     f"SYN {'sent at ' + at(syn) if syn else 'never sent'}"
+                     f"{', arrived' if syn and syn.get('t_arrived') is not None else ''}; "
+                     f"SYN-ACK {'sent at ' + at(syn_ack) if syn_ack else 'never sent'}"
+                     f"{', arrived' if syn_ack and syn_ack.get('t_arrived') is not None else ''}")
+
+    def _refused(self, ev: Evidence) -> Check:
+        expect = bool(self.options.get("expect", False))
+        accepted = [s["t"] for s in ev.segments("server", "SYN")]
+        resets = [s for s in ev.segments("server", "RST")
+                  if not accepted or s["t"] < min(accepted)]
+        return Check(self.name, "custom", bool(resets) == expect,
+                     f"the server {'refuses' if expect else 'does not refuse'} the connection "
+                     "(an RST answering the SYN)",
+                     f"RST from the server at {at(resets[0])}, before any SYN-ACK" if resets
+                     else "no RST from the server before its SYN-ACK")
+
+    def _in_time(self, ev: Evidence) -> Check:
+        role = self.options["role"]
+        stopped = role in ev.stopped
+        status = describe_exit(ev.exit_status.get(role))
+        return Check(self.name, "custom", not stopped,
+                     f"the {role} ends by itself within its finish_timeout",
+                     f"the {role} was stopped by the kit ({status})" if stopped
+                     else f"the {role}: {status}")
+
     def _output(self, ev: Evidence) -> Check:
         role, text = self.options["role"], str(self.options["contains"])
         output = ev.logs.get(role, "")
@@ -94,7 +132,19 @@ class CheckSpec:
 
 
 CHECK_KINDS = {"exit": ("role", "status"), "packet": ("from", "flag"), "bytes": ("from", "to"),
-               "state": ("role", "reached"), "output": ("role", "contains")}
+               "state": ("role", "reached"), "output": ("role", "contains"),
+               "connected": (), "refused": (), "in_time": ("role",)}
+
+# What a run of your own programs is judged on when it states no checks: a run in which
+# nothing happened must never pass.
+DEFAULT_CHECKS = (
+    CheckSpec("connected", "connected"),
+    CheckSpec("connect-not-refused", "refused", {"expect": False}),
+    CheckSpec("client-exits-0", "exit", {"role": "client", "status": 0}),
+    CheckSpec("server-exits-0", "exit", {"role": "server", "status": 0}),
+    CheckSpec("client-in-time", "in_time", {"role": "client"}),
+    CheckSpec("server-in-time", "in_time", {"role": "server"}),
+)
 
 
 def check_spec(name: str, kind: str, options: dict) -> CheckSpec:
@@ -155,22 +205,44 @@ class CustomScenario(Scenario):
                     client_command=[a.replace("{port}", port) for a in self.spec.client_command])
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        return [captures_complete(evidence),
-                *(check.judge(evidence) for check in self.spec.checks)]
+        return [check.judge(evidence) for check in self.spec.checks or DEFAULT_CHECKS]
 
 
 TYPING_GAP = 0.5   # seconds between the lines given on the command line
 
 
+def expected_exit(text: str) -> CheckSpec:
+    """--expect-exit ROLE=STATUS, e.g. server=1."""
+    role, _, status = text.partition("=")
+    if role.strip() not in ROLES or not status.strip().lstrip("-").isdigit():
+        raise BadInput(f"--expect-exit takes ROLE=STATUS, like server=1: got {text!r}")
+    role, number = role.strip(), int(status)
+    return check_spec(f"{role}-exits-{number}", "exit", {"role": role, "status": number})
+
+
+def expected_packet(text: str) -> CheckSpec:
+    """--expect-packet 'ROLE FLAG' (that host sends one) or 'ROLE no FLAG' (it never does)."""
+    words = text.split()
+    never = len(words) == 3 and words[1] == "no"
+    if len(words) != (3 if never else 2) or words[0] not in ROLES or words[-1] not in FLAGS:
+        raise BadInput(f"--expect-packet takes 'ROLE FLAG' or 'ROLE no FLAG' (flags: "
+                       f"{', '.join(FLAGS)}), like 'client RST': got {text!r}")
+    role, flag = words[0], words[-1]
+    name = f"{role}-{'never-sends' if never else 'sends'}-{flag.lower()}"
+    return check_spec(name, "packet", {"from": role, "flag": flag, "expect": not never})
+
+
 def programs_from_options(server_command: str | None = None, client_command: str | None = None,
                           inputs: list[str] | None = None, mount: str | None = None,
-                          finish_timeout: float = 10.0) -> ProgramsSpec | None:
+                          finish_timeout: float = 10.0, expect_exit: list[str] | None = None,
+                          expect_packet: list[str] | None = None) -> ProgramsSpec | None:
     """``invoke run --server-command ... --client-command ...``: each input line typed
-    half a second after the last, then the client's input ends."""
+    half a second after the last, then the client's input ends. Checks given with
+    --expect-exit and --expect-packet replace the default ones (DEFAULT_CHECKS)."""
     if server_command is None and client_command is None:
-        if inputs or mount:
-            raise BadInput("--client-input and --mount go with --server-command and "
-                           "--client-command")
+        if inputs or mount or expect_exit or expect_packet:
+            raise BadInput("--client-input, --mount and --expect-... go with "
+                           "--server-command and --client-command")
         return None
     if not server_command or not client_command:
         raise BadInput("give both --server-command and --client-command (your own programs "
@@ -183,6 +255,8 @@ def programs_from_options(server_command: str | None = None, client_command: str
         if not path.is_dir():
             raise BadInput(f"--mount must be a directory: {mount} is not one")
         mounted = str(path)
+    checks = (*map(expected_exit, expect_exit or []),
+              *map(expected_packet, expect_packet or []))
     return ProgramsSpec("custom", tuple(shlex.split(server_command)),
                         tuple(shlex.split(client_command)), tuple(script), finish_timeout,
-                        mount=mounted)
+                        checks, mounted)

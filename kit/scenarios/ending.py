@@ -52,13 +52,19 @@ class ExitScenario(Scenario):
         fins = evidence.segments("server", "FIN")
         resets = evidence.segments("server", "RST")
         status = evidence.exit_status.get("server")
+        ending = _last(evidence.calls("server", "exit"))
+        how = (ending or {}).get("how", "exit()" if ending else "no exit event")
+        returned = how == "return from main"
         checks = [
             Check("no-close-call", "C12", not closes,
                   "the server never calls close() or shutdown()",
                   f"server calls: {', '.join(e['event'] for e in server_events) or 'none'}"),
-            Check("server-ending", "C12", status == self.STATUS[variant],
-                  f"the server ends with {describe_exit(self.STATUS[variant])}",
-                  f"server: {describe_exit(status)}"),
+            Check("server-ending", "C12",
+                  status == self.STATUS[variant] and returned == (variant == "return"),
+                  f"the server ends with {describe_exit(self.STATUS[variant])}"
+                  + {"exit": ", by exit()", "return": ", by returning from main"}.get(variant,
+                                                                                     ""),
+                  f"server: {describe_exit(status)}, {how}"),
         ]
         client_reads = evidence.calls("client", "read")
         last_read = _last(client_reads)

@@ -19,7 +19,6 @@ from kit.scenarios.base import (
 )
 from kit.scenarios.checks import (
     at,
-    captures_complete,
     client_sent_rst,
     server_next_write,
 )
@@ -40,7 +39,7 @@ class SigpipeScenario(Scenario):
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
         params = dataclasses.replace(params, sigpipe=variant)
-        checks = [captures_complete(evidence), client_sent_rst(evidence),
+        checks = [client_sent_rst(evidence),
                   server_next_write(params, evidence)]
         log = evidence.logs.get("server", "")
         status = evidence.exit_status.get("server")
@@ -65,9 +64,13 @@ class SigpipeScenario(Scenario):
                 f"at {at(failed)}; server printed "
                 f"{'its line' if 'received SIGPIPE' in log else 'no line'}"))
         else:
+            handled = evidence.calls("server", "signal")
             checks.append(Check(
-                "error-path", "C13", "error write: Broken pipe" in log and status == 1,
-                "the server reports the failed write and exits 1 (its error path)",
+                "error-path", "C13",
+                "error write: Broken pipe" in log and status == 1 and not handled,
+                "the server reports the failed write and exits 1 (its error path); with "
+                "SIGPIPE ignored, no handler runs",
                 f"server: {describe_exit(status)}; printed 'error write: Broken pipe': "
-                f"{'error write: Broken pipe' in log}"))
+                f"{'error write: Broken pipe' in log}; handler ran: "
+                f"{'at ' + at(handled[0]) if handled else 'no'}"))
         return checks

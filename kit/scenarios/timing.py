@@ -14,7 +14,7 @@ from kit.scenarios.base import (
     exchange_plan,
     typing_gap,
 )
-from kit.scenarios.checks import at, captures_complete
+from kit.scenarios.checks import at
 
 
 class TimingScenario(Scenario):
@@ -43,12 +43,21 @@ class TimingScenario(Scenario):
         answered = [s for s in evidence.segments("server", with_data=True)
                     if rst and s["t"] <= rst["t"]]
         last = answered[-1]["payload"] if answered else None
-        if variant == "close-before-reply":
+        reply = next(iter(evidence.segments("server", with_data=True)), None)
+        arrived = reply.get("t_arrived") if reply else None
+        before = variant == "close-before-reply"
+        if before:
             wanted_shown, wanted_reset = [], f"Hi, {MESSAGES[0]}"
         else:
             wanted_shown, wanted_reset = [f"Hi, {MESSAGES[0]}"], f"Hi, {MESSAGES[1]}"
         return [
-            captures_complete(evidence),
+            Check("close-timed", "C15",
+                  closed is not None and arrived is not None
+                  and (closed["t"] < arrived) == before,
+                  f"the client's close() returns {'before' if before else 'after'} "
+                  f"Hi, {MESSAGES[0]} reaches it",
+                  f"close() at {at(closed)}; Hi, {MESSAGES[0]} arrived at "
+                  f"{f'+{arrived:.3f} s' if arrived is not None else '(never)'}"),
             Check("client-shows", "C15", shown == wanted_shown,
                   f"the client shows {wanted_shown or 'no reply'}",
                   f"close() at {at(closed)}; the client showed {shown or 'no reply'}"),

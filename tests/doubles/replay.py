@@ -85,7 +85,8 @@ class ReplayHost:
     def _answer(self, command: list[str], timeout: float) -> str:
         counters = json.loads(self.recording.file("counters", suffix="json").read_text())
         if command[:2] == ["netkit-observe", "start"] and command[4] == WORKDIR:
-            return "### nstat\n" + nstat_text(counters[self.name]["before"])
+            return ("### nstat\n" + nstat_text(counters[self.name]["before"]) + "### sysctl\n"
+                    + (self.recording.data / "sysctl.txt").read_text())
         if command[:3] == ["netkit-observe", "stop", WORKDIR]:
             return ("### nstat\n" + nstat_text(counters[self.name]["after"]) + "### tcpdump\n"
                     + self.recording.file("tcpdump", self.name).read_text())

@@ -12,6 +12,7 @@ from kit.observe.kernel import for_lab, parse_trace
 from kit.observe.ss import parse_samples
 from kit.run.collect import monotonic_offset
 from kit.scenarios import Evidence, RunParameters, get_scenario
+from kit.scenarios.checks import run_checks
 
 ROLES = ("client", "server")
 close = get_scenario("close")
@@ -41,17 +42,18 @@ def recorded(data, variant) -> Evidence:
 
 
 def verdicts(variant, evidence, params=RunParameters()):
-    return {c.name: c.passed for c in close.judge(variant, params, evidence)}
+    return {c.name: c.passed for c in run_checks(close, variant, params, evidence)}
 
 
 @pytest.mark.parametrize("variant", ["graceful", "abrupt"])
 def test_recorded_runs_pass_every_check(data, variant):
-    checks = close.judge(variant, RunParameters(), recorded(data, variant))
+    checks = run_checks(close, variant, RunParameters(), recorded(data, variant))
     assert checks and all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
 def test_abrupt_checks_cite_the_evidence(data):
-    checks = {c.name: c for c in close.judge("abrupt", RunParameters(), recorded(data, "abrupt"))}
+    checks = {c.name: c for c in run_checks(close, "abrupt", RunParameters(),
+                                                   recorded(data, "abrupt"))}
     rst = checks["client-kernel-sent-rst"].observed
     assert "TcpOutRsts +1" in rst and '"Hi, data1"' in rst
     assert "reason TCP_TIMEWAIT_SOCKET" in rst

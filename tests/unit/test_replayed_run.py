@@ -61,7 +61,13 @@ def test_a_replayed_run_reaches_the_recorded_verdict(tmp_path, variant):
     # recorded run, older, gave its name).
     assert record.programs["client"]["command"][-1] == recorded["hosts"]["server"]["address"]
     assert record.programs["server"]["command"] == recorded["programs"]["server"]["command"]
-    assert record.hosts == recorded["hosts"] and record.testbed == "replay"
+    for role in ("client", "server"):
+        sysctls = record.hosts[role]["sysctls"]
+        assert sysctls["tcp_fin_timeout"] == "60" and sysctls["tcp_rmem"] == "4096 131072 33554432"
+        assert "tcp_max_orphans" not in sysctls   # global: not seen from a namespace
+    described = {role: {k: v for k, v in host.items() if k != "sysctls"}
+                 for role, host in record.hosts.items()}
+    assert described == recorded["hosts"] and record.testbed == "replay"
     assert record.kernel_trace == {"recorded": True,
                                    "instance": "/sys/kernel/tracing/instances/netkit-replay"}
     # The run's files come from the hosts, and read back the same through the record.
@@ -114,3 +120,15 @@ def test_a_server_that_cannot_listen_fails_the_run_with_its_own_words(tmp_path, 
     (root,) = tmp_path.iterdir()
     record = RunRecord.load(root)
     assert record.error == str(failed.value) and record.verdict == "error"
+
+
+def test_one_failing_check_makes_the_run_fail(tmp_path, monkeypatch):
+    """The recorded graceful run, but the server dies of SIGPIPE (141) at its end."""
+    exit_status = Recording.exit_status
+    monkeypatch.setattr(Recording, "exit_status",
+                        lambda self, role: 141 if role == "server" else exit_status(self, role))
+    record, _ = replay("graceful", tmp_path)
+    assert record.complete and record.verdict == "fail"
+    assert [c.name for c in record.checks if not c.passed] == ["server-exit-0"]
+
+    assert "FAIL" in (next(tmp_path.iterdir()) / "summary.md").read_text()

@@ -1,0 +1,44 @@
+"""Your own programs on real containers: a run in which nothing worked fails, and says why;
+one that worked passes on the default checks."""
+
+from __future__ import annotations
+
+import json
+
+from tests.integration.conftest import invoke
+
+
+def only_run(out) -> dict:
+    (run_json,) = out.glob("*/run.json")
+    return json.loads(run_json.read_text())
+
+
+def test_a_server_that_dies_at_once_fails_the_run_and_exits_1(tmp_path, lab_image):
+    result = invoke("run", "--server-command", "sh -c 'exit 1'",
+                    "--client-command", "socat - TCP:{server}:{port}",
+                    "--client-input", "hello", "--out", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "custom/custom: FAIL" in result.stdout
+    record = only_run(tmp_path)
+    verdicts = {c["name"]: c["passed"] for c in record["checks"]}
+    assert record["verdict"] == "fail"
+    assert verdicts["connected"] is False and verdicts["connect-not-refused"] is False
+    assert verdicts["server-exits-0"] is False and verdicts["client-exits-0"] is False
+    assert record["programs"]["server"]["exit_status"] == 1
+
+
+def test_a_working_exchange_with_stated_checks_passes(tmp_path, lab_image):
+    # The full python3 standard library is in the image (http.server needs it).
+    result = invoke("run", "--server-command", "python3 -m http.server {port}",
+                    "--client-command", "socat - TCP:{server}:{port}",
+                    "--client-input", "GET / HTTP/1.0", "--client-input", "",
+                    "--expect-exit", "client=0", "--expect-packet", "server FIN",
+                    "--expect-packet", "server no RST", "--out", str(tmp_path))
+    record = only_run(tmp_path)
+    assert result.returncode == 0, [c for c in record["checks"] if not c["passed"]]
+    assert [c["name"] for c in record["checks"]] == [
+        "captures-complete", "client-exits-0", "server-sends-fin", "server-never-sends-rst"]
+    # The server serves on: the kit stopped it once its time was up, and says so.
+    assert record["programs"]["server"]["stopped_by_kit"] is True
+    assert "HTTP/1.0 200 OK" in (tmp_path / next(tmp_path.iterdir()).name / "logs" /
+                                 "client.log").read_text()

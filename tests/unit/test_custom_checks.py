@@ -1,0 +1,77 @@
+"""Your own programs are judged on what happened: a run in which nothing did never passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from kit.core.errors import BadInput
+from kit.scenarios import Evidence, RunParameters
+from kit.scenarios.checks import run_checks
+from kit.scenarios.custom import (
+    CustomScenario,
+    expected_exit,
+    expected_packet,
+    programs_from_options,
+)
+from tests.unit.test_close_verdict import recorded
+
+
+def segment(sender: str, flags: list[str], t: float, arrived: float | None = None) -> dict:
+    return {"from": sender, "to": "server" if sender == "client" else "client",
+            "flags": flags, "t": t, "t_arrived": arrived, "length": 0, "seq": 0, "ack": 0}
+
+
+def judged(evidence: Evidence, **options) -> dict[str, bool]:
+    spec = programs_from_options("server-program {port}", "client-program {server} {port}",
+                                 **options)
+    return {c.name: c.passed for c in run_checks(CustomScenario(spec), "custom",
+                                                  RunParameters(), evidence)}
+
+
+def refused_run() -> Evidence:
+    """The issue's run: the server died at once (exit 1), the client's connect was refused."""
+    return Evidence(events={}, samples={}, counters={}, exit_status={"client": 1, "server": 1},
+                    packets=[segment("client", ["SYN"], 0.10, 0.1001),
+                             segment("server", ["RST", "ACK"], 0.1002, 0.1003)],
+                    capture_counts={r: {"captured": 2, "received": 2, "dropped": 0}
+                                    for r in ("client", "server")})
+
+
+def test_a_run_where_nothing_worked_fails_every_default_check_it_should():
+    verdicts = judged(refused_run())
+    assert verdicts == {"captures-complete": True, "connected": False,
+                        "connect-not-refused": False, "client-exits-0": False,
+                        "server-exits-0": False, "client-in-time": True,
+                        "server-in-time": True}
+
+
+def test_a_working_exchange_passes_the_default_checks(data):
+    evidence = recorded(data, "graceful")   # a real handshake and clean exits
+    assert all(judged(evidence).values())
+    evidence.stopped.append("server")
+    assert judged(evidence)["server-in-time"] is False
+
+
+def test_checks_on_the_command_line_replace_the_defaults():
+    verdicts = judged(refused_run(), expect_exit=["server=1", "client=1"],
+                      expect_packet=["server RST", "client no FIN"])
+    assert verdicts == {"captures-complete": True, "server-exits-1": True,
+                        "client-exits-1": True, "server-sends-rst": True,
+                        "client-never-sends-fin": True}
+
+
+@pytest.mark.parametrize("text", ["server", "server=", "router=1", "client=one"])
+def test_a_bad_expected_exit_is_one_line(text):
+    with pytest.raises(BadInput, match="--expect-exit takes ROLE=STATUS"):
+        expected_exit(text)
+
+
+@pytest.mark.parametrize("text", ["client", "client rst", "client never RST", "host RST"])
+def test_a_bad_expected_packet_is_one_line(text):
+    with pytest.raises(BadInput, match="--expect-packet takes 'ROLE FLAG' or 'ROLE no FLAG'"):
+        expected_packet(text)
+
+
+def test_expectations_need_your_own_programs():
+    with pytest.raises(BadInput, match="go with --server-command and --client-command"):
+        programs_from_options(expect_exit=["server=1"])
