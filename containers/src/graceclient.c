@@ -9,7 +9,9 @@
  * stay unread); "fork" forks a child that shares the socket and from then on reads
  * it, "child <text>" makes the child send <text>, "child exit" ends it; "probe"
  * calls getsockopt() on the socket's descriptor (still valid after shutdown(), not
- * after close()). */
+ * after close()); "drain" reads the socket until it reports EOF (at most 8 reads),
+ * logging each result, errors included; "linger2 N" sets TCP_LINGER2 to N seconds
+ * (how long an orphan may stay in FIN-WAIT-2). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/select.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
@@ -217,6 +220,31 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
         child_commands = pipe_fds[1];
         reading = 0;   /* the child reads the socket from now on */
         printf("forked child %ld, which shares the socket\n", (long)pid);
+        return 0;
+    }
+    if (strncmp(line, "linger2 ", 8) == 0) {
+        int seconds = atoi(line + 8);
+        int ret = setsockopt(*sock, IPPROTO_TCP, TCP_LINGER2, &seconds, sizeof(seconds));
+        event_result("linger2", *sock, ret, errno);
+        printf("TCP_LINGER2 %d s: an orphan leaves FIN-WAIT-2 after that\n", seconds);
+        return 0;
+    }
+    if (strcmp(line, "drain") == 0) {
+        char buf[MAXLINE + 1];
+        for (int reads = 0; reads < 8; reads++) {
+            ssize_t n = read(*sock, buf, MAXLINE);
+            int err = errno;
+            event_io("read", *sock, (long)n, err, buf);
+            if (n > 0) {
+                buf[n] = '\0';
+                printf("%s\n", buf);
+            } else if (n < 0) {
+                printf("read error: %s\n", strerror(err));
+            } else {
+                printf("server terminated\n");
+                break;
+            }
+        }
         return 0;
     }
     if (strcmp(line, "pause") == 0) {

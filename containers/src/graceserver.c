@@ -6,7 +6,9 @@
  * For the kit's other experiments: --shutdown-after-read rd|rdwr shuts the read
  * (or both) directions after the first message; --exit-after N ends the program
  * after N replies, still without close(), by exit(0), by returning from main, or
- * killed by a signal (--exit-how). */
+ * killed by a signal (--exit-how). --keep-going carries on after a failed write
+ * (to show what the next write does); --silent reads and never replies;
+ * --abort-after N sets SO_LINGER {1, 0} after N replies and closes: an RST. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -29,7 +31,8 @@ static void usage(int status)
             "usage: graceserver [--port N] [--server-delay SECONDS] "
             "[--sigpipe ignore|default|handler] [--events PATH | --events-fd N]\n"
             "                   [--shutdown-after-read rd|rdwr] [--exit-after N "
-            "[--exit-how exit|return|signal]]\n");
+            "[--exit-how exit|return|signal]]\n"
+            "                   [--keep-going] [--silent] [--abort-after N]\n");
     exit(status);
 }
 
@@ -52,7 +55,7 @@ int main(int argc, char **argv)
     double delay = 5.0;
     const char *sigpipe = "ignore", *events_path = NULL, *shut_after_read = NULL;
     const char *exit_how = "exit";
-    int exit_after = 0;
+    int exit_after = 0, keep_going = 0, silent = 0, abort_after = 0;
     static const struct option options[] = {
         {"port", required_argument, NULL, 'p'},
         {"server-delay", required_argument, NULL, 'd'},
@@ -62,6 +65,9 @@ int main(int argc, char **argv)
         {"shutdown-after-read", required_argument, NULL, 'r'},
         {"exit-after", required_argument, NULL, 'x'},
         {"exit-how", required_argument, NULL, 'w'},
+        {"keep-going", no_argument, NULL, 'k'},
+        {"silent", no_argument, NULL, 'q'},
+        {"abort-after", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -76,11 +82,15 @@ int main(int argc, char **argv)
         case 'r': shut_after_read = optarg; break;
         case 'x': exit_after = atoi(optarg); break;
         case 'w': exit_how = optarg; break;
+        case 'k': keep_going = 1; break;
+        case 'q': silent = 1; break;
+        case 'b': abort_after = atoi(optarg); break;
         case 'h': usage(0); break;
         default: usage(2);
         }
     }
-    if (optind != argc || port <= 0 || port > 65535 || delay < 0 || exit_after < 0)
+    if (optind != argc || port <= 0 || port > 65535 || delay < 0 || exit_after < 0
+        || abort_after < 0)
         usage(2);
     if (shut_after_read && strcmp(shut_after_read, "rd") && strcmp(shut_after_read, "rdwr"))
         usage(2);
@@ -131,7 +141,7 @@ int main(int argc, char **argv)
     event_end(&e);
 
     char message[MAXLINE + 1], reply[MAXLINE + 16];
-    int replies = 0, messages = 0;
+    int replies = 0, messages = 0, aborted_after = 0;
     for (;;) {
         ssize_t n = read(conn_fd, message, MAXLINE);
         int err = errno;
@@ -157,14 +167,29 @@ int main(int argc, char **argv)
             printf("shutdown(%s) = %d\n", how == SHUT_RD ? "SHUT_RD" : "SHUT_RDWR", ret);
         }
 
+        if (silent)
+            continue;
         int len = snprintf(reply, sizeof(reply), "Hi, %s", message);
         pause_for(delay);
         ssize_t sent = send(conn_fd, reply, (size_t)len, 0);
         err = errno;
         event_io("write", conn_fd, (long)sent, err, reply);
-        if (sent < 0)
+        if (sent < 0 && !keep_going)
             fail("error write", err);
-        printf("send bytes: %zd\n", sent);
+        if (sent < 0)
+            printf("error write: %s (going on)\n", strerror(err));
+        else
+            printf("send bytes: %zd\n", sent);
+        if (abort_after > 0 && ++aborted_after == abort_after) {
+            struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+            int ret = setsockopt(conn_fd, SOL_SOCKET, SO_LINGER, &abort_on_close,
+                                 sizeof(abort_on_close));
+            event_result("linger", conn_fd, ret, errno);
+            ret = close(conn_fd);
+            event_result("close", conn_fd, ret, errno);
+            printf("SO_LINGER {1, 0}, then close(): the connection is reset\n");
+            exit_with(0);
+        }
         if (exit_after > 0 && ++replies == exit_after)
             break;
     }

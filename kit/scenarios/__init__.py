@@ -15,13 +15,16 @@ from kit.scenarios.base import (
 from kit.scenarios.close import CloseScenario
 from kit.scenarios.ending import ExitScenario, ShutRdScenario
 from kit.scenarios.lesson import LessonScenario
+from kit.scenarios.orphan import FinTimeoutScenario, OrphanScenario
 from kit.scenarios.refcount import RefcountScenario
+from kit.scenarios.reset import ResetScenario
 from kit.scenarios.sigpipe import SigpipeScenario
 from kit.scenarios.timing import TimingScenario
 
 CATALOG: dict[str, Scenario] = {s.name: s for s in (
     CloseScenario(), LessonScenario(), SigpipeScenario(), TimingScenario(), UnreadScenario(),
-    LingerScenario(), ExitScenario(), ShutRdScenario(), RefcountScenario())}
+    LingerScenario(), ExitScenario(), ShutRdScenario(), RefcountScenario(), ResetScenario(),
+    OrphanScenario(), FinTimeoutScenario())}
 
 __all__ = ["CATALOG", "Check", "Evidence", "Plan", "RunParameters", "Scenario", "ScriptStep",
            "get_scenario"]

@@ -30,5 +30,16 @@ CLAIMS = {
            "is shown.",
     "C16": "The server sleeps 5 s before each reply; the client reads stdin and the "
            "socket with select().",
+    "C17": "Not in the lesson: the error an RST leaves depends on the state it arrives in. "
+           "In CLOSE-WAIT the next write fails with EPIPE and raises SIGPIPE; in "
+           "ESTABLISHED it fails with ECONNRESET and raises none, and only a later write "
+           "gets EPIPE and SIGPIPE.",
+    "C18": "Not in the lesson: after an RST, read() returns the data already received, "
+           "then the error once, then 0.",
+    "C19": "Not in the lesson (its C4 speaks of data): a FIN reaching a closed socket is "
+           "acknowledged, not reset; the orphan goes to TIME-WAIT.",
+    "C20": "Not in the lesson: an orphan in FIN-WAIT-2 lives tcp_fin_timeout (or "
+           "TCP_LINGER2); data arriving later finds no socket and draws an RST from the "
+           "kernel.",
     "evidence": "(not a claim: the evidence itself is complete)",
 }

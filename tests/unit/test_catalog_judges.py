@@ -53,8 +53,8 @@ def sibling_pairs() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name, variant", sibling_pairs())
 def test_a_judge_fails_the_evidence_of_another_variant(name, variant):
     """Each variant's run, judged as if it were a sibling variant: some check must fail."""
-    _, _, evidence = load_run(CATALOG_DATA / name)
-    scenario = name.split("-")[0] if not name.startswith("shut-rd") else "shut-rd"
+    record, _, evidence = load_run(CATALOG_DATA / name)
+    scenario = record.scenario
     failed = [c.name for c in judge(f"{scenario}-{variant}", variant, evidence)
               if not c.passed]
     assert failed, f"{name}'s evidence passes every check of {scenario}/{variant}"

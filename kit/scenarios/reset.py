@@ -1,0 +1,121 @@
+"""What an RST leaves behind depends on the state it arrives in (C17, C18; not in the
+lesson, which only shows the CLOSE-WAIT case). The kernel's tcp_reset() sets the socket's
+pending error to EPIPE in CLOSE-WAIT and to ECONNRESET in ESTABLISHED; the next write
+reports that error (sk_stream_error() raises SIGPIPE only for EPIPE), and every write
+after it gets EPIPE and SIGPIPE (the socket is shut down both ways). A read returns what
+was already received first, then the error once, then 0 (tcp_recvmsg()).
+
+- ``established``: the client aborts (SO_LINGER {1, 0}) while the server works on its
+  reply; the server, under SIGPIPE's default disposition, writes on after a failed write;
+- ``close-wait``: the client close()s as in the lesson; the same server;
+- ``read-first``: the client stops reading, the server replies and aborts; the client
+  then reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kit.hosts.base import describe_exit
+from kit.scenarios.base import (
+    MESSAGES,
+    Check,
+    Evidence,
+    Plan,
+    RunParameters,
+    Scenario,
+    ScriptStep,
+    client_args,
+    server_args,
+    typing_gap,
+)
+from kit.scenarios.checks import at, reads_text
+
+KILLED_BY_SIGPIPE = 128 + 13
+DRAIN_MARGIN = 0.5   # after the reply is due: time for it and the abort to arrive
+
+
+def reset_arrived_in(ev: Evidence, role: str) -> str | None:
+    """The state ``role``'s socket was in when an RST reached it (the kernel's
+    tcp_receive_reset, then the move to CLOSE it caused)."""
+    received = ev.kernel_events(role, "tcp_receive_reset")
+    if not received:
+        return None
+    moves = [r for r in ev.kernel_events(role, "inet_sock_set_state")
+             if r["newstate"] == "CLOSE" and r["t"] >= received[0]["t"] - 0.001]
+    return moves[0]["oldstate"] if moves else None
+
+
+class ResetScenario(Scenario):
+    name = "reset"
+    summary = "the error an RST leaves depends on the state it arrives in"
+    claims = ("C17", "C18")
+    variants = {
+        "established": "the client aborts; in ESTABLISHED the server's next write fails "
+                       "with ECONNRESET and no SIGPIPE, the one after with EPIPE and SIGPIPE",
+        "close-wait": "the client closes; in CLOSE-WAIT the server's next write after the "
+                      "RST fails with EPIPE and raises SIGPIPE at once",
+        "read-first": "the server replies then aborts; the client's reads return the "
+                      "reply, then ECONNRESET once, then 0",
+    }
+
+    def plan(self, variant: str, params: RunParameters) -> Plan:
+        gap = typing_gap(params)
+        writer = dataclasses.replace(params, sigpipe="default")
+        if variant == "read-first":
+            # The reply waits unread in the client's queue while the server aborts.
+            script = [ScriptStep(0.0, "pause"), ScriptStep(0.0, MESSAGES[0]),
+                      ScriptStep(params.server_delay + params.link_rtt + DRAIN_MARGIN,
+                                 "drain")]
+            return Plan(server_args(params, "--abort-after", "1"), client_args(params),
+                        script, server_finish_timeout=params.server_delay + 10)
+        ending = ["linger", "close"] if variant == "established" else ["close"]
+        script = [ScriptStep(0.0, MESSAGES[0]), ScriptStep(gap, MESSAGES[1]),
+                  *(ScriptStep(2 * gap, line) for line in ending)]
+        return Plan(server_args(writer, "--keep-going"), client_args(params), script,
+                    server_finish_timeout=len(MESSAGES) * params.server_delay + 10)
+
+    def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
+        if variant == "read-first":
+            return [self._reader(evidence)]
+        expected_state = "ESTAB" if variant == "established" else "CLOSE-WAIT"
+        state = reset_arrived_in(evidence, "server")
+        return [
+            Check("reset-arrives-in", "C17", state == expected_state,
+                  f"the RST reaches the server's socket in {expected_state}",
+                  f"kernel: the server's socket went from {state or '(no reset traced)'} "
+                  "to CLOSE on the RST"),
+            self._writes(variant, evidence),
+        ]
+
+    @staticmethod
+    def _writes(variant: str, ev: Evidence) -> Check:
+        writes = ev.calls("server", "write")
+        failed = [w for w in writes if w["ret"] < 0]
+        status = ev.exit_status.get("server")
+        observed = (f"server writes: {[w.get('errno') or w['ret'] for w in writes]}; "
+                    f"server: {describe_exit(status)}")
+        if variant == "established":
+            # Killed inside the second send(): its write is never logged.
+            passed = ([w.get("errno") for w in failed] == ["ECONNRESET"]
+                      and status == KILLED_BY_SIGPIPE)
+            expected = ("the first write fails with ECONNRESET and raises no SIGPIPE (the "
+                        "server lives on); the next one raises SIGPIPE, which kills it")
+        else:
+            passed = not failed and any(w["ret"] > 0 for w in writes) \
+                and status == KILLED_BY_SIGPIPE
+            expected = ("the reply that draws the RST succeeds; the next write raises "
+                        "SIGPIPE at once (EPIPE), which kills the server")
+        return Check("writes-after-reset", "C17", passed, expected, observed)
+
+    @staticmethod
+    def _reader(ev: Evidence) -> Check:
+        results = reads_text(ev.calls("client", "read"))
+        wanted = [f"Hi, {MESSAGES[0]}", "ECONNRESET", "EOF"]
+        state = reset_arrived_in(ev, "client")
+        return Check("reads-after-reset", "C18", results[-3:] == wanted and state == "ESTAB",
+                     "after an RST in ESTABLISHED, read() returns the data already "
+                     "received, then fails once with ECONNRESET, then returns 0",
+                     f"client reads: {results}; the RST reached the client's socket in "
+                     f"{state or '(no reset traced)'} at "
+                     f"{at(next(iter(ev.kernel_events('client', 'tcp_receive_reset')), None))}")
