@@ -16,7 +16,7 @@ from kit.cli.request import ALL, build_request
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
-from kit.core.results import RunDirectory, atomic_write
+from kit.core.results import RunDirectory, atomic_write, writable_directory
 from kit.core.roles import ROLES
 from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
@@ -123,7 +123,8 @@ def up(base_image=DEFAULT_BASE_IMAGE) -> str:
 
 
 def running_labs() -> list[str]:
-    found = client().containers.list(filters=labels.managed_filter())
+    """The labs kept up to be explored; a run's lab (of a study, a test) is never picked."""
+    found = client().containers.list(filters=labels.managed_filter(kept=True))
     return sorted({c.labels.get(labels.RUN_ID) for c in found if c.labels.get(labels.RUN_ID)})
 
 
@@ -161,6 +162,7 @@ def experiment(path: str, parallel="1", out: str = "results",
     from kit.experiment.study import run_experiment
 
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
+    writable_directory("--out", Path(out))
     preflight()
     try:
         directory, code = run_experiment(path, parallel, out, base_image)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit.core.errors import BadInput
 from kit.core.parameters import parse_parameters
+from kit.core.results import writable_directory
+from kit.core.units import image_name
 from kit.impair.spec import LinkRequest
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
@@ -65,17 +66,6 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     params = replace(parse_parameters(server_delay=server_delay, sigpipe=sigpipe,
                                       ss_interval=ss_interval, kernel_trace=kernel_trace),
                      link_rtt=link.round_trip_bound())
-    out_path = Path(out)
-    if out_path.exists() and not out_path.is_dir():
-        raise BadInput(f"--out must be a directory: {out} is a file")
-    probe = out_path if out_path.exists() else _existing_parent(out_path)
-    if not os.access(probe, os.W_OK):
-        raise BadInput(f"--out {out}: {probe} is not writable; choose another directory")
+    image_name("--base-image", base_image, "debian:bookworm-slim")
+    out_path = writable_directory("--out", Path(out))
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom)
-
-
-def _existing_parent(path: Path) -> Path:
-    for parent in path.absolute().parents:
-        if parent.exists():
-            return parent
-    return Path("/")

@@ -75,6 +75,8 @@ class RunRecord:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        if not isinstance(data, dict):
+            raise TypeError(f"a run record is a JSON object, not a {type(data).__name__}")
         known = {item.name for item in dataclasses.fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values.setdefault("schema", 1)

@@ -12,6 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from kit.core.errors import BadInput
+
 
 def _umask() -> int:
     current = os.umask(0)
@@ -34,6 +36,28 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def writable_directory(option: str, path: Path) -> Path:
+    """Check, by really writing, that results can go to ``path`` (or, where it does not
+    exist yet, to the directory that would hold it); nothing is left behind. One line
+    if they cannot: a file in the way, /proc, no permission, a read-only file system."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "a file is in the way" if existing != path
+                                     else "it is a file")
+        if existing == path:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        else:
+            os.rmdir(tempfile.mkdtemp(dir=existing))
+    except OSError as error:
+        raise BadInput(f"{option} {path}: results cannot be written there "
+                       f"({error.strerror}); choose another directory") from None
+    return path
 
 
 class RunDirectory:

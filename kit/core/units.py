@@ -70,6 +70,15 @@ def whole_number(option: str, text: object, low: int, high: int, unit: str = "")
     return value
 
 
+def image_name(option: str, text: object, example: str) -> str:
+    """An image reference as far as the kit can tell without asking Docker (which judges
+    the rest): not empty, no blanks."""
+    name = str(text)
+    if not name or any(char.isspace() for char in name):
+        raise BadInput(f"{option} must name an image, like {example}: got {text!r}")
+    return name
+
+
 def choice(option: str, text: object, choices: tuple[str, ...]) -> str:
     if text not in choices:
         raise BadInput(f"{option} must be one of {', '.join(choices)}: got {text!r}")

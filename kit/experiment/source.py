@@ -40,9 +40,12 @@ def field_name(where: tuple) -> str:
 
 def load(path: Path) -> Source:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise BadInput(f"cannot read the experiment file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise BadInput(f"{path} is not a text file in UTF-8 (byte {error.start}: "
+                       f"{error.reason}): give an experiment file (YAML)") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:

@@ -45,7 +45,7 @@ def test_bad_input_names_the_option(tmp_path, arguments, message):
 def test_out_must_be_a_writable_directory(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    with pytest.raises(BadInput, match="must be a directory"):
+    with pytest.raises(BadInput, match="results cannot be written there \\(it is a file\\)"):
         build_request("close", out=str(a_file))
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 import docker.errors
 
 from kit import __version__
-from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import say, step
+from kit.core.units import image_name
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client, image_exists
 
@@ -137,8 +138,16 @@ def ensure_lab_image(base_image: str = DEFAULT_BASE_IMAGE, rebuild: bool = False
 
 def resolve_base_image(requested: str) -> str:
     """A base image that exists locally: the requested one, pulled, or one built here."""
-    if image_exists(requested):
-        return requested
+    image_name("--base-image", requested, DEFAULT_BASE_IMAGE)
+    try:
+        if image_exists(requested):
+            return requested
+    except docker.errors.APIError as error:
+        if error.status_code == 400:   # the engine refuses the name itself
+            raise BadInput(f"--base-image {requested!r} is not an image name Docker "
+                           f"accepts ({error.explanation or error}): give one like "
+                           f"{DEFAULT_BASE_IMAGE}") from None
+        raise
     own = own_base_image_name(required_packages())
     if requested == DEFAULT_BASE_IMAGE and image_exists(own):
         return own

@@ -40,7 +40,8 @@ class ComposeLab:
 
     @property
     def _env(self) -> dict:
-        env = {"NETKIT_IMAGE": self.image, "NETKIT_RUN_ID": self.run_id}
+        env = {"NETKIT_IMAGE": self.image, "NETKIT_RUN_ID": self.run_id,
+               "NETKIT_KEPT": "true" if self.keep else "false"}
         if self.user_dir:
             env["NETKIT_USER_DIR"] = self.user_dir
         return env

@@ -1,0 +1,146 @@
+"""A sweep of bad input, class by class: every row is one line on stderr and exit 2, no
+traceback, and nothing written. A new option of a task must join the table (or say
+below why it cannot be given a bad value)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tasks
+from kit.impair.options import LINK_OPTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    """Real files of every troublesome kind."""
+    root = tmp_path_factory.mktemp("inputs")
+    (root / "empty.yaml").write_text("")
+    (root / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01not text")
+    (root / "list.yaml").write_text("- a\n- b\n")
+    (root / "runs-not-list.yaml").write_text("runs: close\n")
+    (root / "run-not-mapping.yaml").write_text("runs:\n  - 5\n")
+    (root / "broken.yaml").write_text("runs: [\n")
+    (root / "a-file").write_text("x")
+    (root / "a-dir.yaml").mkdir()
+    for name, content in {"bad-json": b'{"scenario": 5', "list-json": b"[1, 2]",
+                          "latin1": b"\xff\xfe"}.items():
+        (root / name).mkdir()
+        (root / name / "run.json").write_bytes(content)
+    return root
+
+
+# (task and its arguments, what the one line must say); {f} is the files' directory.
+SWEEP = [
+    # paths
+    ("run --scenario close --out {f}/a-file", "--out {f}/a-file: results cannot be written"),
+    ("run --scenario close --out /proc/netkit", "--out /proc/netkit: results cannot be written"),
+    ("run --scenario close --out {f}/a-file/below", "(a file is in the way)"),
+    ("experiment {f}/missing.yaml", "cannot read the experiment file"),
+    ("experiment {f}/a-dir.yaml", "Is a directory"),
+    ("experiment /proc/self/mem", "cannot read the experiment file /proc/self/mem"),
+    ("experiment experiments/lesson.yaml --out /proc/x", "--out /proc/x: results cannot"),
+    ("run --server-command true --client-command true --mount {f}/a-file",
+     "--mount must be a directory"),
+    ("report {f}/missing", "is not a directory"),
+    ("report {f}/a-file", "is not a directory"),
+    ("logs --directory {f}/a-file", "is not a run directory"),
+    # file contents
+    ("experiment {f}/empty.yaml", "needs 'runs'"),
+    ("experiment {f}/binary.yaml", "is not a text file in UTF-8"),
+    ("experiment {f}/broken.yaml", "not valid YAML"),
+    ("experiment {f}/list.yaml", "must be a mapping"),
+    ("experiment {f}/runs-not-list.yaml", "runs"),
+    ("experiment {f}/run-not-mapping.yaml", "runs[0]: must be a mapping"),
+    ("report {f}/bad-json", "is not a run record the kit can read"),
+    ("report {f}/list-json", "a run record is a JSON object, not a list"),
+    ("report {f}/latin1", "is not a run record the kit can read"),
+    # values
+    ("run --scenario nope", "unknown scenario 'nope'"),
+    ("run --scenario close --variant gentle", "has no variant 'gentle'"),
+    ("run --scenario close --server-delay fast", "--server-delay must be a time"),
+    ("run --scenario close --ss-interval 5", "--ss-interval must be between"),
+    ("run --scenario close --sigpipe catch", "--sigpipe must be one of"),
+    ("run --scenario close --keep", "--keep keeps one lab up"),
+    ("run --scenario close --latency 100", "a bare number is seconds"),
+    ("run --scenario close --jitter 10ms", "--jitter needs --latency"),
+    ("run --scenario close --loss 2", "--loss must be a percentage"),
+    ("run --scenario close --loss 1% --loss-correlation 2", "--loss-correlation must be"),
+    ("run --scenario close --latency 10ms --jitter 1ms --latency-correlation 200%",
+     "--latency-correlation must be between 0% and 100%"),
+    ("run --scenario close --latency 10ms --jitter 1ms --distribution gauss",
+     "--distribution must be one of"),
+    ("run --scenario close --loss-gemodel 1%,2%,3%,4%,5%", "--loss-gemodel must be P,R"),
+    ("run --scenario close --duplicate x", "--duplicate must be a percentage"),
+    ("run --scenario close --corrupt 101%", "--corrupt must be between"),
+    ("run --scenario close --reorder 10%", "--reorder needs --latency"),
+    ("run --scenario close --latency 10ms --reorder 5% --reorder-correlation 1",
+     "--reorder-correlation must be a percentage"),
+    ("run --scenario close --rate 10mbps", "--rate must be a rate in bits per second"),
+    ("run --scenario close --limit 0", "--limit must be between"),
+    ("run --scenario close --seed -1", "--seed must be between 0 and"),
+    ("run --scenario close --seed x", "--seed must be a whole number"),
+    ("run --scenario close --direction up", "--direction must be one of"),
+    ("run --scenario close --impair-engine fast", "--impair-engine must be one of"),
+    ("run --server-command true", "give both --server-command and --client-command"),
+    ("run --client-command true", "give both --server-command and --client-command"),
+    ("run --scenario close --client-input x", "--client-input, --mount and --expect-"),
+    ("run --server-command true --client-command true --expect-exit server",
+     "--expect-exit takes ROLE=STATUS"),
+    ("run --server-command true --client-command true --expect-packet 'client rst'",
+     "--expect-packet takes 'ROLE FLAG'"),
+    ("run --scenario close --base-image ''", "--base-image must name an image"),
+    ("run --scenario close --base-image 'a b'", "--base-image must name an image"),
+    ("experiment experiments/lesson.yaml --parallel many", "--parallel must be a whole number"),
+    ("impair --clear --latency 5ms", "--clear removes the shaping"),
+    ("down --run nope", "no lab with run id 'nope'"),
+    ("shell router", "shell takes 'client' or 'server'"),
+]
+# Options no value can make bad: switches, and names looked up as they are.
+NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("build", "rebuild"), ("clean", "images"),
+                    ("down", "all"), ("impair", "run"), ("shell", "run"), ("logs", "out"),
+                    ("test", "unit"), ("test", "k"), ("build", "base_image"),
+                    ("up", "base_image"), ("experiment", "base_image"),
+                    ("bench", "runs"), ("bench", "cold"),
+                    ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
+                    ("bench", "parallel")}
+
+
+def invoke(line: str, files: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(f"{sys.executable} -m invoke {line.format(f=files)}", shell=True,
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("line, message", SWEEP, ids=[line for line, _ in SWEEP])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(files, tmp_path, line, message):
+    before = sorted(files.rglob("*"))
+    result = invoke(line, files)
+    said = result.stderr.strip().splitlines()
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(said) == 1 and said[0].startswith("error: "), result.stderr
+    assert message.format(f=files) in said[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert sorted(files.rglob("*")) == before
+
+
+def test_every_option_of_every_task_is_swept():
+    swept = {(line.split()[0], word[2:].split("=")[0].replace("-", "_"))
+             for line, _ in SWEEP for word in line.split() if word.startswith("--")}
+    # A task's positional arguments are given in each of its rows.
+    swept |= {(name, positional) for name, task in tasks.namespace.tasks.items()
+              for positional in task.positional
+              if any(line.split()[0] == name for line, _ in SWEEP)}
+    # The link options are one table, parsed alike for run and impair.
+    swept |= {("impair", option.name) for option in LINK_OPTIONS if ("run", option.name) in swept}
+    for task in tasks.namespace.tasks.values():
+        # get_arguments() pops its help texts: ask a copy.
+        for argument in copy.deepcopy(task).get_arguments():
+            option = (task.name, argument.name)
+            assert option in swept or option in NOTHING_TO_SWEEP, \
+                f"invoke {task.name} --{argument.name.replace('_', '-')} has no bad-input row"
