@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import shlex
 import sys
 
@@ -219,6 +220,17 @@ def lint(c):
     c.run(f"{sys.executable} -m mypy")
 
 
+@task
+def mutate(c):
+    """Mutation testing of the verdict logic (kit/scenarios, kit/observe) with mutmut:
+    each mutant is a small change the unit tests must notice; prints the score and the
+    survivors (about 5 min on 2 cores; work is kept in mutants/ and resumed)."""
+    from kit.cli.mutation import mutmut_command, score
+
+    c.run(mutmut_command("run", "--max-children", str(os.cpu_count() or 1)), warn=True)
+    print(score(c.run(mutmut_command("results", "--all", "true"), hide=True).stdout))
+
+
 @task(pre=[lint], help={"unit": "unit tests only (no Docker needed)",
                         "k": "only tests matching this expression"})
 def test(c, unit=False, k=None):
@@ -257,4 +269,4 @@ def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=
 
 
 namespace = Collection(run, experiment, scenarios, build, up, down, impair, shell, logs, report,
-                       clean, lint, test, bench)
+                       clean, lint, test, mutate, bench)
