@@ -63,8 +63,6 @@ class Play:
                 self.feed_script(processes["client"])
                 self.report("waiting for the programs to finish")
                 programs.finish(self.hosts, processes, self.evidence, self._workdir("client"))
-            self.evidence.stopped.extend(role for role in programs.stopped
-                                         if role not in self.evidence.stopped)
             # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,

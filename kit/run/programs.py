@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kit.core.errors import LabFailure
 from kit.core.roles import Role
@@ -41,7 +41,6 @@ def program_kind(plan: Plan, params: RunParameters) -> Programs:
 class Programs:
     plan: Plan
     params: RunParameters
-    stopped: list[Role] = field(default_factory=list)
 
     @property
     def slack(self) -> float:
