@@ -75,3 +75,25 @@ def test_a_bad_expected_packet_is_one_line(text):
 def test_expectations_need_your_own_programs():
     with pytest.raises(BadInput, match="go with --server-command and --client-command"):
         programs_from_options(expect_exit=["server=1"])
+
+
+def test_the_spec_from_the_command_line_and_its_plan():
+    spec = programs_from_options("srv {port}", "cli {server} {port}", inputs=["a", "b"],
+                                 expect_exit=["server=1"], expect_packet=["client no RST"])
+    assert spec.to_json() == {
+        "server": ["srv", "{port}"], "client": ["cli", "{server}", "{port}"],
+        "input": [{"at": 0.0, "line": "a"}, {"at": 0.5, "line": "b"},
+                  {"at": 1.0, "close_stdin": True}],
+        "finish_timeout": 10.0, "mount": None,
+        "checks": [{"name": "server-exits-1", "exit": {"role": "server", "status": 1}},
+                   {"name": "client-never-sends-rst",
+                    "packet": {"from": "client", "flag": "RST", "expect": False}}]}
+    scenario = CustomScenario(spec)
+    assert (scenario.name, list(scenario.variants)) == ("custom", ["custom"])
+    assert scenario.variants["custom"] == "server: srv {port}; client: cli {server} {port}"
+    plan = scenario.plan("custom", RunParameters(port=4000))
+    assert (plan.server_command, plan.client_command) == (["srv", "4000"],
+                                                          ["cli", "{server}", "4000"])
+    assert (plan.server_args, plan.client_args, plan.server_finish_timeout) == ([], [], 10.0)
+    assert [(s.at, s.line, s.close_stdin) for s in plan.script] == [
+        (0.0, "a", False), (0.5, "b", False), (1.0, "", True)]
