@@ -97,3 +97,53 @@ def test_the_spec_from_the_command_line_and_its_plan():
     assert (plan.server_args, plan.client_args, plan.server_finish_timeout) == ([], [], 10.0)
     assert [(s.at, s.line, s.close_stdin) for s in plan.script] == [
         (0.0, "a", False), (0.5, "b", False), (1.0, "", True)]
+
+
+@pytest.mark.parametrize("kind, options, message", [
+    ("speed", {}, "unknown check kind 'speed': choose one of exit, packet, bytes, state, "
+                  "output, connected, refused, in_time"),
+    ("exit", {"role": "client"}, "a exit check needs role, status: status missing"),
+    ("bytes", {}, "a bytes check needs from, to: from, to missing"),
+    ("exit", {"role": "router", "status": 0}, "role must be client or server: got 'router'"),
+    ("packet", {"from": "router", "flag": "FIN"},
+     "from must be client or server: got 'router'"),
+    ("bytes", {"from": "client", "to": "router"}, "to must be client or server: got 'router'"),
+    ("packet", {"from": "client", "flag": "URG"},
+     "flag must be one of SYN, FIN, RST, PSH, ACK: got 'URG'"),
+    ("exit", {"role": "client", "status": "0"}, "status must be a whole number: got '0'"),
+])
+def test_a_bad_check_is_refused_with_what_is_allowed(kind, options, message):
+    from kit.scenarios.custom import check_spec
+
+    with pytest.raises(BadInput) as raised:
+        check_spec("c", kind, options)
+    assert str(raised.value) == message
+
+
+def test_bad_program_options_are_refused_with_what_to_do(tmp_path):
+    both = ("give both --server-command and --client-command (your own programs replace "
+            "both of the kit's)")
+    for given in ({"server_command": "s"}, {"client_command": "c"},
+                  {"server_command": "", "client_command": "c"}):
+        with pytest.raises(BadInput) as raised:
+            programs_from_options(**given)
+        assert str(raised.value) == both
+    for alone in ({"inputs": ["x"]}, {"mount": str(tmp_path)}, {"expect_packet": ["client FIN"]}):
+        with pytest.raises(BadInput, match="go with --server-command and --client-command"):
+            programs_from_options(**alone)
+    with pytest.raises(BadInput) as raised:
+        programs_from_options("s", "c", mount=str(tmp_path / "none"))
+    assert str(raised.value) == f"--mount must be a directory: {tmp_path / 'none'} is not one"
+    spec = programs_from_options("s", "c", mount=str(tmp_path))
+    assert spec is not None and spec.mount == str(tmp_path.resolve())
+    assert programs_from_options() is None
+
+
+def test_read_results_in_words():
+    from kit.scenarios.checks import read_result
+
+    assert read_result(None) == "none"
+    assert read_result({"ret": 1}) == "1 bytes" and read_result({"ret": 9}) == "9 bytes"
+    assert read_result({"ret": 0}) == "EOF"
+    assert read_result({"ret": -1, "errno": "ECONNRESET"}) == "ECONNRESET"
+    assert read_result({"ret": -1}) == "error"
