@@ -11,7 +11,9 @@
  * calls getsockopt() on the socket's descriptor (still valid after shutdown(), not
  * after close()); "drain" reads the socket until it reports EOF (at most 8 reads),
  * logging each result, errors included; "linger2 N" sets TCP_LINGER2 to N seconds
- * (how long an orphan may stay in FIN-WAIT-2). */
+ * (how long an orphan may stay in FIN-WAIT-2); "linger N" sets SO_LINGER {1, N} (close()
+ * then waits up to N s for the peer to acknowledge everything, and logs "closing" when
+ * it is called); "exit" ends the program without close(). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -97,6 +99,7 @@ static int connect_to(const char *server, const char *port)
 static int reading = 1;   /* "pause" clears it: the socket is no longer read */
 static int child_commands = -1;   /* the pipe to the forked child, once there is one */
 static int socket_fd = -1;        /* the descriptor number, kept after close() for "probe" */
+static int linger_seconds = 0;    /* "linger N": close() may block, so its start is logged */
 
 /* Split complete lines out of buf (len bytes); call handle on each; return what is left. */
 static size_t take_lines(char *buf, size_t len, void (*handle)(char *line, void *arg), void *arg)
@@ -193,6 +196,20 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
         printf("the connection is closed; ignoring: %s\n", line);
         return 0;
     }
+    if (strcmp(line, "exit") == 0) {
+        printf("exiting without close()\n");
+        exit_with(0);
+    }
+    if (strncmp(line, "linger ", 7) == 0) {
+        struct linger wait_on_close = {.l_onoff = 1, .l_linger = atoi(line + 7)};
+        int ret = setsockopt(*sock, SOL_SOCKET, SO_LINGER, &wait_on_close,
+                             sizeof(wait_on_close));
+        event_result("linger", *sock, ret, errno);
+        linger_seconds = wait_on_close.l_linger;
+        printf("SO_LINGER {1, %d}: close() waits for the peer's acknowledgement\n",
+               linger_seconds);
+        return 0;
+    }
     if (strcmp(line, "linger") == 0) {
         struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
         int ret = setsockopt(*sock, SOL_SOCKET, SO_LINGER, &abort_on_close,
@@ -264,6 +281,8 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
     }
     if (strcmp(line, "close") == 0) {
         int fd = *sock;
+        if (linger_seconds > 0)
+            event_result("closing", fd, 0, 0);
         int ret = close(fd);
         event_result("close", fd, ret, errno);
         if (ret < 0) {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from kit.core.checks import Check
@@ -23,7 +23,9 @@ from kit.core.roles import ROLES, Role
 from kit.hosts import describe_exit
 from kit.impair.apply import snapshot_delay_lines
 from kit.impair.checks import delay_line_check, delivered_rtt_check
-from kit.impair.shaping import Shaping, shape_lab
+from kit.impair.describe import link_text
+from kit.impair.shaping import Shaping, resolve_shaping, shape_lab
+from kit.impair.spec import parse_link
 from kit.report import write_reports
 from kit.run.clock import Clock, SystemClock
 from kit.run.collect import collect, delay_line_figures
@@ -78,6 +80,8 @@ class RunSession:
             say(f"{self.scenario.name}/{self.variant}: lab netkit-{self.run_id}, "
                 f"results in {directory.root}")
             plan = self.scenario.plan(self.variant, self.params)
+            if plan.link is not None:
+                self.use_scenario_link(plan.link, record)
             record.programs = {role: {"command": command(plan, role)} for role in ROLES}
             evidence = self.in_lab(plan, record, directory)
             self.judge(evidence, record, directory)
@@ -103,6 +107,16 @@ class RunSession:
                          started_at=now(), parameters=asdict(self.params),
                          testbed=self.testbed.name, mount=self.mount,
                          experiment=self.experiment)
+
+    def use_scenario_link(self, options: dict[str, str], record: RunRecord) -> None:
+        """The scenario's own link, in place of any asked for (it needs that one)."""
+        link = parse_link(**options)
+        if self.shaping is not None:
+            say(f"{self.scenario.name}/{self.variant} shapes its own link "
+                f"({link_text({'engine': 'auto', **link.to_json()})}), not the one asked for")
+        self.shaping = resolve_shaping(link, self.testbed.netem_probe)
+        self.params = replace(self.params, link_rtt=link.round_trip_bound())
+        record.parameters = asdict(self.params)
 
     def in_lab(self, plan: Plan, record: RunRecord, directory: RunDirectory) -> Evidence:
         """Everything that needs the lab: up, shape, play, collect, down."""

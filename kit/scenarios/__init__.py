@@ -15,6 +15,7 @@ from kit.scenarios.base import (
 from kit.scenarios.close import CloseScenario
 from kit.scenarios.ending import ExitScenario, ShutRdScenario
 from kit.scenarios.lesson import LessonScenario
+from kit.scenarios.lingering import LingerTimeoutScenario
 from kit.scenarios.orphan import FinTimeoutScenario, OrphanScenario
 from kit.scenarios.refcount import RefcountScenario
 from kit.scenarios.reset import ResetScenario
@@ -24,7 +25,7 @@ from kit.scenarios.timing import TimingScenario
 CATALOG: dict[str, Scenario] = {s.name: s for s in (
     CloseScenario(), LessonScenario(), SigpipeScenario(), TimingScenario(), UnreadScenario(),
     LingerScenario(), ExitScenario(), ShutRdScenario(), RefcountScenario(), ResetScenario(),
-    OrphanScenario(), FinTimeoutScenario())}
+    OrphanScenario(), FinTimeoutScenario(), LingerTimeoutScenario())}
 
 __all__ = ["CATALOG", "Check", "Evidence", "Plan", "RunParameters", "Scenario", "ScriptStep",
            "get_scenario"]

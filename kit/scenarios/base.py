@@ -55,6 +55,9 @@ class Plan:
     # runner waits on their sockets instead, and stops them once the time is up.
     server_command: list[str] | None = None
     client_command: list[str] | None = None
+    # A link the scenario needs (link options as text, kit.impair.options): the run
+    # shapes it in place of any link asked for on the command line.
+    link: dict[str, str] | None = None
 
 
 MESSAGES = ("data1", "data2")   # what the lesson's client types

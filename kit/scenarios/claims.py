@@ -41,5 +41,7 @@ CLAIMS = {
     "C20": "Not in the lesson: an orphan in FIN-WAIT-2 lives tcp_fin_timeout (or "
            "TCP_LINGER2); data arriving later finds no socket and draws an RST from the "
            "kernel.",
+    "C21": "Not in the lesson: with SO_LINGER {1, N}, close() waits for the peer to "
+           "acknowledge everything, its FIN included, and returns at the latest after N s.",
     "evidence": "(not a claim: the evidence itself is complete)",
 }

@@ -38,7 +38,10 @@ def test_the_recorded_catalog_covers_every_variant():
 def test_each_judge_reaches_the_recorded_checks_on_its_own_run(name):
     record, _, _ = load_run(CATALOG_DATA / name)
     assert record.verdict == "pass"
-    assert [c.to_json() for c in judge(name)] == [c.to_json() for c in record.checks]
+    # The link's own checks (a scenario that shapes its link) are the session's, not the
+    # scenario's: see test_replayed_run and the impairment tests.
+    scenario_checks = [c.to_json() for c in record.checks if not c.name.startswith("link-")]
+    assert [c.to_json() for c in judge(name)] == scenario_checks
 
 
 def sibling_pairs() -> list[tuple[str, str]]:
