@@ -20,6 +20,8 @@ from kit.run.timings import Timings
 from kit.scenarios import Evidence, Plan, RunParameters
 from kit.testbeds.base import Endpoint
 
+LINK_DRAIN_MARGIN = 0.05   # seconds past the longest a shaped link holds a packet
+
 
 @dataclass
 class Play:
@@ -64,6 +66,11 @@ class Play:
                 self.report("waiting for the programs to finish")
                 programs.finish(self.hosts, processes, self.evidence, self._workdir("client"))
             # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
+            # A shaped link may still hold the last segments: let them out before the
+            # captures stop (else tcpdump counts one it never writes).
+            held = max(self.evidence.egress.values(), default=0.0)
+            if held:
+                self.clock.sleep(held + LINK_DRAIN_MARGIN)
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,
                                                         observers.values())))
