@@ -94,6 +94,3 @@ class RunDirectory:
 
     def write_jsonl(self, relative: str, rows) -> Path:
         return self.write_text(relative, "".join(json.dumps(row) + "\n" for row in rows))
-
-    def read_json(self, relative: str):
-        return json.loads((self.root / relative).read_text())

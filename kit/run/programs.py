@@ -41,6 +41,7 @@ def program_kind(plan: Plan, params: RunParameters) -> Programs:
 class Programs:
     plan: Plan
     params: RunParameters
+    ending_is_ready = False   # may a program that ended count as ready?
 
     @property
     def slack(self) -> float:
@@ -66,8 +67,6 @@ class Programs:
         if seen == "done" or (seen == ENDED and self.ending_is_ready):
             return process
         raise self.failure(host, process, wait, workdir)
-
-    ending_is_ready = False   # may a program that ended count as ready?
 
     def failure(self, host: Host, process: Process, wait: Wait, workdir: str) -> LabFailure:
         output = host.run(["cat", f"{workdir}/{LOG}"], check=False).stdout.strip()

@@ -130,5 +130,4 @@ def test_one_failing_check_makes_the_run_fail(tmp_path, monkeypatch):
     record, _ = replay("graceful", tmp_path)
     assert record.complete and record.verdict == "fail"
     assert [c.name for c in record.checks if not c.passed] == ["server-exit-0"]
-
     assert "FAIL" in (next(tmp_path.iterdir()) / "summary.md").read_text()
