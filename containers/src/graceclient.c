@@ -13,7 +13,8 @@
  * logging each result, errors included; "linger2 N" sets TCP_LINGER2 to N seconds
  * (how long an orphan may stay in FIN-WAIT-2); "linger N" sets SO_LINGER {1, N} (close()
  * then waits up to N s for the peer to acknowledge everything, and logs "closing" when
- * it is called); "exit" ends the program without close(). */
+ * it is called); "exit" ends the program without close(); "reap" waits for the forked
+ * child to end and logs when it did. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -98,6 +99,7 @@ static int connect_to(const char *server, const char *port)
 /* Returns 1 when the socket was closed or shut down and standard input is done with. */
 static int reading = 1;   /* "pause" clears it: the socket is no longer read */
 static int child_commands = -1;   /* the pipe to the forked child, once there is one */
+static pid_t child_pid = -1;
 static int socket_fd = -1;        /* the descriptor number, kept after close() for "probe" */
 static int linger_seconds = 0;    /* "linger N": close() may block, so its start is logged */
 
@@ -192,6 +194,22 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
         (void)ignored;
         return 0;
     }
+    if (strcmp(line, "reap") == 0) {
+        /* Waits for the child: its end, descriptors released, is the "reaped" time. */
+        int status = 0;
+        pid_t ret = child_pid > 0 ? waitpid(child_pid, &status, 0) : -1;
+        int err = child_pid > 0 ? errno : ECHILD;
+        struct event e;
+        event_begin(&e, "reaped");
+        event_int(&e, "ret", ret);
+        if (ret < 0)
+            event_errno(&e, err);
+        else
+            event_int(&e, "status", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        event_end(&e);
+        printf(ret < 0 ? "no child to reap\n" : "child %ld has ended\n", (long)ret);
+        return 0;
+    }
     if (*sock < 0) {
         printf("the connection is closed; ignoring: %s\n", line);
         return 0;
@@ -235,6 +253,7 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
         if (pid < 0)
             exit_with(1);
         child_commands = pipe_fds[1];
+        child_pid = pid;
         reading = 0;   /* the child reads the socket from now on */
         printf("forked child %ld, which shares the socket\n", (long)pid);
         return 0;

@@ -42,6 +42,7 @@ CLAIMS = {
            "TCP_LINGER2); data arriving later finds no socket and draws an RST from the "
            "kernel.",
     "C21": "Not in the lesson: with SO_LINGER {1, N}, close() waits for the peer to "
-           "acknowledge everything, its FIN included, and returns at the latest after N s.",
+           "acknowledge everything, its FIN included, and returns at the latest after N s; a "
+           "process that exits holding the socket never waits.",
     "evidence": "(not a claim: the evidence itself is complete)",
 }
