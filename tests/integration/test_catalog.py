@@ -28,10 +28,20 @@ def run_of(out: Path, scenario: str, variant: str) -> Path:
     return found
 
 
+def failed_checks(out: Path) -> list[str]:
+    """Each failed check of the catalog's runs, with what it observed."""
+    failed = []
+    for path in sorted(out.glob("*/run.json")):
+        record = json.loads(path.read_text())
+        failed += [f"{path.parent.name}: {c['name']}: {c['observed']}"
+                   for c in record.get("checks", []) if not c["passed"]]
+    return failed
+
+
 def test_the_whole_catalog_passes_and_is_indexed(catalog):
     out, result = catalog
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
-    assert result.returncode == 0, errors or result.stderr[-2000:]
+    assert result.returncode == 0, errors or failed_checks(out) or result.stderr[-2000:]
     (index,) = out.glob("*-all-index.md")
     text = index.read_text()
     assert "FAIL" not in text
