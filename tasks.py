@@ -77,6 +77,8 @@ def with_link_options(function):
                        "themselves in time",
         "expect_packet": "with your own programs: 'ROLE FLAG' (that host sends one) or "
                          "'ROLE no FLAG' (it never does), e.g. 'client RST' (repeat it)",
+        "junit": "also write a JUnit XML report there: a test suite per run, a test case "
+                 "per check (for CI systems' test views)",
     },
     iterable=["client_input", "expect_exit", "expect_packet"],
     # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
@@ -87,7 +89,7 @@ def with_link_options(function):
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
         server_command=None, client_command=None, client_input=None, mount=None,
-        expect_exit=None, expect_packet=None, **link):
+        expect_exit=None, expect_packet=None, junit=None, **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -100,7 +102,7 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
     code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
                         sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                         base_image=base_image, kernel_trace=kernel_trace, link_options=link,
-                        program_options=programs)
+                        program_options=programs, junit=junit)
     if code:
         raise Exit(code=code)
 
@@ -148,14 +150,17 @@ def down(c, run=None, all=False):
             "parallel": "labs at a time (default 1)",
             "out": "where the experiment's directory goes (default results/: "
                    "results/experiments/<name>/)",
-            "base_image": "base of the lab image (default debian:bookworm-slim)"})
+            "base_image": "base of the lab image (default debian:bookworm-slim)",
+            "junit": "also write a JUnit XML report there: a test suite per run of the "
+                     "study, a test case per check"})
 @_boundary
-def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim"):
+def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
+               junit=None):
     """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
     it again to resume after Ctrl-C. Exit 0 if every run passed."""
     from kit.cli import commands
 
-    code = commands.experiment(file, parallel, out, base_image)
+    code = commands.experiment(file, parallel, out, base_image, junit)
     if code:
         raise Exit(code=code)
 

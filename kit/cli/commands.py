@@ -14,15 +14,17 @@ from rich.table import Table
 
 from kit.cli.request import ALL, build_request
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
+from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
-from kit.core.results import RunDirectory, atomic_write, writable_directory
+from kit.core.results import RunDirectory, atomic_write, writable_directory, writable_file
 from kit.core.roles import ROLES
 from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
 from kit.report.index import write_index
+from kit.report.junit import write_junit
 from kit.report.summary import comparison_table, write_comparison
 from kit.run.session import RunSession
 from kit.scenarios import CATALOG
@@ -45,7 +47,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         sigpipe="ignore",
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
         kernel_trace=True, link_options: dict | None = None,
-        program_options: dict | None = None) -> int:
+        program_options: dict | None = None, junit: str | None = None) -> int:
     """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1.
 
     ``link_options``: parse_link's keywords (the user's text), to shape the link;
@@ -55,7 +57,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
     request = build_request(scenario, variant=variant, server_delay=server_delay,
                             sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
-                            programs=programs)
+                            programs=programs, junit=junit)
     preflight()
     testbed = DockerComposeTestbed(ensure_lab_image(request.base_image),
                                    user_dir=programs.mount if programs else None)
@@ -75,6 +77,11 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
         raise
+    finally:
+        if request.junit:
+            with deferred_interrupt():
+                write_junit(request.junit, [o.directory for o in outcomes])
+            say(f"JUnit report: {request.junit}")
     for scenario_name in dict.fromkeys(name for name, _ in request.runs):
         mine = [o for o in outcomes if o.record.scenario == scenario_name]
         show(comparison_table([(o.directory, o.record) for o in mine]))
@@ -152,7 +159,7 @@ def down(run_id: str | None = None, every: bool = False) -> None:
 
 
 def experiment(path: str, parallel="1", out: str = "results",
-               base_image: str = DEFAULT_BASE_IMAGE) -> int:
+               base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
     try:
         parallel = int(str(parallel))
@@ -163,9 +170,10 @@ def experiment(path: str, parallel="1", out: str = "results",
 
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     writable_directory("--out", Path(out))
+    junit_path = writable_file("--junit", Path(junit)) if junit else None
     preflight()
     try:
-        directory, code = run_experiment(path, parallel, out, base_image)
+        directory, code = run_experiment(path, parallel, out, base_image, junit_path)
     except KeyboardInterrupt:
         say("interrupted: the running labs were removed; finished runs are kept, and the "
             "same command resumes with the rest")

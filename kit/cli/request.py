@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kit.core.errors import BadInput
 from kit.core.parameters import parse_parameters
-from kit.core.results import writable_directory
+from kit.core.results import writable_directory, writable_file
 from kit.core.units import image_name
 from kit.impair.spec import LinkRequest
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
@@ -26,6 +26,7 @@ class RunRequest:
     base_image: str = "debian:bookworm-slim"
     link: LinkRequest = LinkRequest()
     custom: CustomScenario | None = None     # your own programs instead of a scenario
+    junit: Path | None = None                # where the JUnit report goes, if asked for
 
     def scenario_named(self, name: str) -> Scenario:
         return self.custom if self.custom is not None and name == self.custom.name \
@@ -36,7 +37,7 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
-                  programs: ProgramsSpec | None = None) -> RunRequest:
+                  programs: ProgramsSpec | None = None, junit: str | None = None) -> RunRequest:
     custom = None
     if programs is not None:
         if scenario not in (None, "", "custom"):
@@ -68,4 +69,6 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
                      link_rtt=link.round_trip_bound())
     image_name("--base-image", base_image, "debian:bookworm-slim")
     out_path = writable_directory("--out", Path(out))
-    return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom)
+    junit_path = writable_file("--junit", Path(junit)) if junit else None
+    return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
+                      junit_path)

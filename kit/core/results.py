@@ -38,10 +38,10 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def writable_directory(option: str, path: Path) -> Path:
-    """Check, by really writing, that results can go to ``path`` (or, where it does not
-    exist yet, to the directory that would hold it); nothing is left behind. One line
-    if they cannot: a file in the way, /proc, no permission, a read-only file system."""
+def unwritable_reason(path: Path) -> str | None:
+    """Why files cannot be written in directory ``path`` (or, where it does not exist yet,
+    in the directory that would hold it), found by really writing; None if they can.
+    Nothing is left behind."""
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -55,8 +55,30 @@ def writable_directory(option: str, path: Path) -> Path:
         else:
             os.rmdir(tempfile.mkdtemp(dir=existing))
     except OSError as error:
-        raise BadInput(f"{option} {path}: results cannot be written there "
-                       f"({error.strerror}); choose another directory") from None
+        return error.strerror
+    return None
+
+
+def writable_directory(option: str, path: Path) -> Path:
+    """``path``, if results can be written there; one line if they cannot: a file in the
+    way, /proc, no permission, a read-only file system."""
+    reason = unwritable_reason(path)
+    if reason:
+        raise BadInput(f"{option} {path}: results cannot be written there ({reason}); "
+                       "choose another directory")
+    return path
+
+
+def writable_file(option: str, path: Path) -> Path:
+    """``path``, if a report file can be written there (replacing what is there); one
+    line if not."""
+    if path.is_dir():
+        raise BadInput(f"{option} {path}: it is a directory; give a file name, e.g. "
+                       f"{path / 'netkit.xml'}")
+    reason = unwritable_reason(path.parent)
+    if reason:
+        raise BadInput(f"{option} {path}: results cannot be written there ({reason}); "
+                       "choose another place")
     return path
 
 

@@ -40,10 +40,11 @@ from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
 from kit.experiment.spec import Cell, Experiment, load_experiment
-from kit.experiment.summary import write_study_summary
+from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
+from kit.report.junit import write_junit
 from kit.testbeds.docker.image import LabImage, ensure_lab_image
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
@@ -229,9 +230,11 @@ def choose_engines(experiment: Experiment,
 
 
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
-                   base_image: str = "debian:bookworm-slim") -> tuple[Path, int]:
+                   base_image: str = "debian:bookworm-slim",
+                   junit: Path | None = None) -> tuple[Path, int]:
     """Run (or resume) the experiment in ``path``; return its directory and exit code:
-    0 if every run passed, 1 otherwise."""
+    0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of every
+    run the study holds."""
     if not 1 <= parallel <= 64:
         raise BadInput(f"--parallel must be between 1 and 64: got {parallel}")
     experiment = load_experiment(Path(path))
@@ -264,5 +267,9 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
             written = write_study_summary(experiment, directory)
         say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
         say(f"index: {written['index']}")
+        if junit:
+            with deferred_interrupt():
+                write_junit(junit, study_runs(experiment, directory))
+            say(f"JUnit report: {junit}")
     failed = [o for o in outcomes if o.status not in ("pass", "skipped")]
     return directory, 0 if not failed else 1

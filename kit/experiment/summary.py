@@ -28,6 +28,12 @@ _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
 
 
+def study_runs(experiment: Experiment, directory: Path) -> list[Path]:
+    """The run directories the study holds so far, in the order of its cells."""
+    roots = [directory / "runs" / cell.id for cell in experiment.cells()]
+    return [root for root in roots if (root / "run.json").is_file()]
+
+
 def collect_rows(experiment: Experiment, directory: Path) -> list[dict]:
     """A row per cell of the experiment: its axes, verdict and measures."""
     rows = []

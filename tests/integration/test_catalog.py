@@ -4,11 +4,14 @@ evidence each one turns on (not only its verdict)."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from kit.scenarios import CATALOG
 from tests.integration.conftest import invoke
+from tests.schemas import JUNIT
 
 
 def lines(path: Path) -> list[dict]:
@@ -19,7 +22,7 @@ def lines(path: Path) -> list[dict]:
 def catalog(tmp_path_factory, lab_image):
     out = tmp_path_factory.mktemp("catalog")
     result = invoke("run", "--scenario", "all", "--server-delay", "0.3", "--out", str(out),
-                    timeout=600)
+                    "--junit", str(out / "catalog.xml"), timeout=600)
     return out, result
 
 
@@ -49,6 +52,20 @@ def test_the_whole_catalog_passes_and_is_indexed(catalog):
                   "C20", "C21"):
         assert f"| {claim} |" in text
     assert list(out.glob("*-all-index.html"))
+
+
+def test_the_junit_report_has_every_variant_and_check(catalog):
+    out, _ = catalog
+    JUNIT.validate(str(out / "catalog.xml"))
+    suites = ET.parse(out / "catalog.xml").getroot().findall("testsuite")
+    assert [s.get("name") for s in suites] == [f"{s.name}/{v}" for s in CATALOG.values()
+                                               for v in s.variants]
+    for suite in suites:
+        properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        record = json.loads((Path(properties["run_directory"]) / "run.json").read_text())
+        assert [c.get("name") for c in suite.iter("testcase")] == \
+            [c["name"] for c in record["checks"]]
+        assert suite.get("failures") == "0" and not list(suite.iter("failure"))
 
 
 @pytest.mark.parametrize("variant,status", [("ignore", 1), ("default", 141), ("handler", 1)])

@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import ROOT, invoke
+from tests.schemas import JUNIT
 
 MATRIX = """\
 name: matrix
@@ -47,8 +49,21 @@ def uninterrupted(tmp_path_factory, lab_image):
     root = tmp_path_factory.mktemp("whole")
     (root / "matrix.yaml").write_text(MATRIX)
     result = invoke("experiment", str(root / "matrix.yaml"), "--parallel", "2", "--out",
-                    str(root / "out"), timeout=600)
+                    str(root / "out"), "--junit", str(root / "out" / "matrix.xml"), timeout=600)
     return result, root / "out" / "experiments" / "matrix"
+
+
+def test_the_junit_report_has_a_suite_per_cell(uninterrupted):
+    _, directory = uninterrupted
+    junit = directory.parents[1] / "matrix.xml"
+    JUNIT.validate(str(junit))
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    table = rows(directory)
+    assert [s.get("name") for s in suites] == [f"matrix/{r['cell']}" for r in table]
+    for suite, row in zip(suites, table):
+        failed = [c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None]
+        assert failed == row["failed_checks"].split()
+        assert int(suite.get("tests")) == int(row["checks_passed"]) + int(row["checks_failed"])
 
 
 def test_a_matrix_runs_in_parallel_labs_and_is_summarised(uninterrupted):
