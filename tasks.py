@@ -165,6 +165,34 @@ def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm
         raise Exit(code=code)
 
 
+@task(help={"directory": "a run directory, or an experiment's (each of its runs)",
+            "out": "where the new runs go (default results/)",
+            "junit": "also write a JUnit XML report of the new runs there"})
+@_boundary
+def rerun(c, directory, out="results", junit=None):
+    """Run again exactly what a run recorded (scenario, variant, parameters, link, your
+    programs), then show both side by side; exit 1 if a check's verdict differs."""
+    from kit.cli import commands
+
+    code = commands.rerun(directory, out, junit)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"first": "a run directory (or an experiment's)",
+            "second": "another one (an experiment's runs are paired by cell)"})
+@_boundary
+def diff(c, first, second):
+    """Compare two runs: each check's verdict, and what differed in what was asked for,
+    the environment (kernel, engine, image) and the hosts' sysctls; exit 1 if a check's
+    verdict differs."""
+    from kit.cli import commands
+
+    code = commands.diff(first, second)
+    if code:
+        raise Exit(code=code)
+
+
 @task(help={"run": "the run id of the lab (needed when several are up)",
             "clear": "remove the kit's shaping from both hosts", **LINK_HELP},
       auto_shortflags=False)
@@ -273,5 +301,5 @@ def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=
           pty=sys.stdout.isatty())
 
 
-namespace = Collection(run, experiment, scenarios, build, up, down, impair, shell, logs, report,
-                       clean, lint, test, mutate, bench)
+namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,
+                       logs, report, clean, lint, test, mutate, bench)

@@ -6,13 +6,14 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 from rich.table import Table
 
-from kit.cli.request import ALL, build_request
+from kit.cli.request import ALL, RunRequest, build_request, rerun_request
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say, show
@@ -23,10 +24,11 @@ from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
+from kit.report.compare import compare_runs, side_by_side
 from kit.report.index import write_index
 from kit.report.junit import write_junit
 from kit.report.summary import comparison_table, write_comparison
-from kit.run.session import RunSession
+from kit.run.session import RunOutcome, RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
 from kit.testbeds.docker import labels
@@ -57,21 +59,29 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
     request = build_request(scenario, variant=variant, server_delay=server_delay,
                             sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
-                            programs=programs, junit=junit)
+                            programs=programs, junit=junit, link_options=link_options)
+    outcomes = execute(request)
+    return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
+
+
+def execute(request: RunRequest) -> list[RunOutcome]:
+    """Run what ``request`` asks for, each run in a fresh lab, and show the outcomes."""
     preflight()
+    custom = request.custom.spec if request.custom else None
     testbed = DockerComposeTestbed(ensure_lab_image(request.base_image),
-                                   user_dir=programs.mount if programs else None)
+                                   user_dir=custom.mount if custom else None)
     # Before anything is written: an impairment the engine cannot apply is bad input.
     shaping = resolve_shaping(request.link, testbed.netem_probe)
     if shaping is not None:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    outcomes = []
+    outcomes: list[RunOutcome] = []
     try:
         for scenario_name, variant_name in request.runs:
             session = RunSession(request.scenario_named(scenario_name), variant_name,
                                  request.params, testbed, request.out, shaping=shaping,
-                                 keep=request.keep, stamp=stamp, mount=testbed.user_dir)
+                                 keep=request.keep, stamp=stamp, mount=testbed.user_dir,
+                                 request=request.recorded())
             outcomes.append(session.run())
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
@@ -82,6 +92,11 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
             with deferred_interrupt():
                 write_junit(request.junit, [o.directory for o in outcomes])
             say(f"JUnit report: {request.junit}")
+    show_outcomes(request, outcomes, stamp)
+    return outcomes
+
+
+def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -> None:
     for scenario_name in dict.fromkeys(name for name, _ in request.runs):
         mine = [o for o in outcomes if o.record.scenario == scenario_name]
         show(comparison_table([(o.directory, o.record) for o in mine]))
@@ -95,7 +110,67 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
     for outcome in outcomes:
         show(f"{outcome.record.scenario}/{outcome.record.variant}: "
              f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
-    return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
+
+
+def run_directories(path: Path) -> list[Path]:
+    """``path`` if it is a run directory, or the runs of the experiment directory it is."""
+    if (path / "run.json").is_file():
+        return [path]
+    runs = sorted(p.parent for p in (path / "runs").glob("*/run.json"))
+    if not runs:
+        raise BadInput(f"{path} is neither a run directory (with run.json) nor an "
+                       "experiment's directory (with runs/)")
+    return runs
+
+
+def rerun(directory: str, out: str = "results", junit: str | None = None) -> int:
+    """Run again what each run of ``directory`` ran, then compare; 1 if a check's verdict
+    differs."""
+    sources = run_directories(Path(directory))
+    records = [RunRecord.load(source) for source in sources]
+    # Every request is checked before the first lab starts.
+    requests = [rerun_request(record, source, out, junit)
+                for source, record in zip(sources, records)]
+    outcomes: list[RunOutcome] = []
+    try:
+        for source, request in zip(sources, requests):
+            say(f"running {source} again")
+            outcomes += execute(replace(request, junit=None))
+    finally:
+        if junit and outcomes:
+            with deferred_interrupt():
+                write_junit(Path(junit), [o.directory for o in outcomes])
+            say(f"JUnit report: {junit}")
+    return show_comparisons(list(zip(sources, records)),
+                            [(o.directory, o.record) for o in outcomes])
+
+
+def diff(first: str, second: str) -> int:
+    """Compare two runs (or two experiments, cell by cell); 1 if a check's verdict
+    differs."""
+    before = run_directories(Path(first))
+    after = {path.name: path for path in run_directories(Path(second))}
+    if len(before) == 1 and len(after) == 1:
+        pairs = [(before[0], next(iter(after.values())))]
+    else:
+        pairs = [(path, after[path.name]) for path in before if path.name in after]
+        unmatched = sorted({p.name for p in before} ^ set(after))
+        if unmatched:
+            say(f"not in both: {', '.join(unmatched)}")
+        if not pairs:
+            raise BadInput(f"{first} and {second} have no run in common to compare")
+    return show_comparisons([(a, RunRecord.load(a)) for a, _ in pairs],
+                            [(b, RunRecord.load(b)) for _, b in pairs])
+
+
+def show_comparisons(before: list[tuple[Path, RunRecord]],
+                     after: list[tuple[Path, RunRecord]]) -> int:
+    differ = False
+    for (old, old_record), (new, new_record) in zip(before, after):
+        comparison = compare_runs(old_record, new_record)
+        show(side_by_side(old, new, comparison))
+        differ |= comparison.checks_differ
+    return 1 if differ else 0
 
 
 def preflight() -> None:

@@ -6,10 +6,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit.core.errors import BadInput
-from kit.core.parameters import parse_parameters
+from kit.core.parameters import PARSERS, parse_parameters
+from kit.core.record import RunRecord
 from kit.core.results import writable_directory, writable_file
 from kit.core.units import image_name
-from kit.impair.spec import LinkRequest
+from kit.impair.spec import LinkRequest, parse_link
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
 
@@ -27,6 +28,12 @@ class RunRequest:
     link: LinkRequest = LinkRequest()
     custom: CustomScenario | None = None     # your own programs instead of a scenario
     junit: Path | None = None                # where the JUnit report goes, if asked for
+    link_options: tuple[tuple[str, str], ...] = ()   # the link options as given
+
+    def recorded(self) -> dict:
+        """What run.json keeps of the request (``request``), for 'invoke rerun'."""
+        return {"link": dict(self.link_options), "base_image": self.base_image,
+                "programs": self.custom.spec.to_json() if self.custom else None}
 
     def scenario_named(self, name: str) -> Scenario:
         return self.custom if self.custom is not None and name == self.custom.name \
@@ -37,7 +44,9 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
-                  programs: ProgramsSpec | None = None, junit: str | None = None) -> RunRequest:
+                  programs: ProgramsSpec | None = None, junit: str | None = None,
+                  link_options: dict[str, str | None] | None = None) -> RunRequest:
+    """``link``: the parsed ``link_options`` (the text given, kept for run.json)."""
     custom = None
     if programs is not None:
         if scenario not in (None, "", "custom"):
@@ -70,5 +79,39 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     image_name("--base-image", base_image, "debian:bookworm-slim")
     out_path = writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
+    given = tuple((name, str(value)) for name, value in (link_options or {}).items()
+                  if value is not None)
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path)
+                      junit_path, given)
+
+
+def rerun_request(record: RunRecord, source: Path, out: str,
+                  junit: str | None = None) -> RunRequest:
+    """The request that runs again what ``record`` (of run directory ``source``) ran:
+    its scenario and variant, parameters, link options as given, base image, programs."""
+    asked = record.request
+    if asked is None:
+        raise BadInput(f"{source}: its run.json (schema {record.schema}) does not record how "
+                       "the run was asked for, which 'invoke rerun' needs (schema 3 and "
+                       "later); run it again with 'invoke run'")
+    try:
+        given = {name: str(value) for name, value in (asked.get("link") or {}).items()}
+        programs = asked.get("programs")
+        custom = CustomScenario(ProgramsSpec.from_json(record.scenario, programs)) \
+            if programs else None
+        # The user's knobs, validated again as 'invoke run' would (a bare number is seconds).
+        params = parse_parameters(**{name: record.parameters[name] for name in PARSERS
+                                     if name in record.parameters})
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise BadInput(f"{source}/run.json: its request cannot be read ({error!r}); "
+                       "run it again with 'invoke run'") from None
+    if custom is None and record.scenario not in CATALOG:
+        raise BadInput(f"{source}: scenario {record.scenario!r} is not in this kit's catalog")
+    link = parse_link(**given)
+    return RunRequest(record.scenario, ((record.scenario, record.variant),),
+                      replace(params, link_rtt=link.round_trip_bound()),
+                      writable_directory("--out", Path(out)),
+                      base_image=str(asked.get("base_image", "debian:bookworm-slim")),
+                      link=link, custom=custom,
+                      junit=writable_file("--junit", Path(junit)) if junit else None,
+                      link_options=tuple(given.items()))

@@ -17,8 +17,9 @@ from kit.core.checks import Check
 from kit.core.errors import BadInput
 from kit.core.results import atomic_write
 
-# 1: the record as written before it carried a schema; 2: adds schema and testbed.
-SCHEMA = 2
+# 1: the record as written before it carried a schema; 2: adds schema and testbed;
+# 3: adds request (what was asked for, so that the run can be run again).
+SCHEMA = 3
 RECORD_FILE = "run.json"
 
 
@@ -55,6 +56,7 @@ class RunRecord:
     capture: dict[str, dict[str, Any]] = field(default_factory=dict)
     unplayed_script: list[str] | None = None
     experiment: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None   # link options as given, base image, programs
     error: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     finished_at: str | None = None

@@ -19,6 +19,7 @@ from kit.experiment.spec import load_experiment
 from kit.impair.shaping import Shaping
 from kit.impair.spec import parse_link
 from kit.run.session import RunSession
+from kit.scenarios.custom import CustomScenario
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
@@ -34,12 +35,15 @@ def main(argv: list[str]) -> int:
         Shaping(link, engine["engine"], engine["reason"])
     params = replace(experiment.params, link_rtt=link.round_trip_bound())
     testbed = DockerComposeTestbed(LabImage(**request["image"]), user_dir=cell.run.mount)
+    custom = cell.run.scenario.spec if isinstance(cell.run.scenario, CustomScenario) else None
     outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
                          Path(request["directory"]), shaping=shaping, directory_name=cell.id,
                          mount=cell.run.mount,
                          experiment={"name": experiment.name, "cell": cell.id,
                                      "axes": dict(cell.axes), "repetition": cell.repetition,
-                                     "run": cell.run.label}).run()
+                                     "run": cell.run.label},
+                         request={"link": cell.link, "base_image": request["base_image"],
+                                  "programs": custom.to_json() if custom else None}).run()
     return 0 if outcome.verdict == "pass" else 1
 
 

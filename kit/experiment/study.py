@@ -86,17 +86,19 @@ def set_aside(directory: Path, cell: Cell) -> None:
 
 
 def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
-                 engine: dict | None) -> dict:
+                 engine: dict | None, base_image: str) -> dict:
     """What the child process needs to run one cell (JSON on its command line)."""
     return {"experiment": str(experiment.path), "directory": str(directory / "runs"),
             "cell": cell.id, "image": {"name": image.name, "id": image.id, "base": image.base},
-            "engine": engine}
+            "engine": engine, "base_image": base_image}
 
 
 class ExperimentRunner:
     def __init__(self, experiment: Experiment, directory: Path, image: LabImage,
-                 shaping_engines: dict[str, Shaping | None], parallel: int):
+                 shaping_engines: dict[str, Shaping | None], parallel: int,
+                 base_image: str = "debian:bookworm-slim"):
         self.experiment = experiment
+        self.base_image = base_image   # as asked for: recorded, for 'invoke rerun'
         self.directory = directory
         self.image = image
         self.engines = shaping_engines      # cell id -> the shaping chosen up front
@@ -163,7 +165,8 @@ class ExperimentRunner:
     def _run_cell(self, cell: Cell) -> CellOutcome:
         shaping = self.engines.get(cell.id)
         engine = None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
-        request = cell_request(cell, self.experiment, self.directory, self.image, engine)
+        request = cell_request(cell, self.experiment, self.directory, self.image, engine,
+                               self.base_image)
         log = self.directory / "logs" / f"{cell.id}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
@@ -257,7 +260,7 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     if parallel > 1 and any(s is not None and s.engine == "userspace" for s in engines.values()):
         say("note: the userspace delay lines share the CPU with the other labs; each run's "
             "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
-    runner = ExperimentRunner(experiment, directory, image, engines, parallel)
+    runner = ExperimentRunner(experiment, directory, image, engines, parallel, base_image)
     try:
         outcomes = runner.run(cells)
     finally:

@@ -64,6 +64,7 @@ class RunSession:
     directory_name: str | None = None
     mount: str | None = None               # recorded: your programs' directory
     experiment: dict | None = None         # recorded: the experiment cell this run is
+    request: dict | None = None            # recorded: what was asked for (invoke rerun)
     clock: Clock = field(default_factory=SystemClock)
     run_id: str = field(default_factory=new_run_id)
     timings: Timings = field(default_factory=Timings)
@@ -106,7 +107,7 @@ class RunSession:
                          description=self.scenario.variants[self.variant], run_id=self.run_id,
                          started_at=now(), parameters=asdict(self.params),
                          testbed=self.testbed.name, mount=self.mount,
-                         experiment=self.experiment)
+                         experiment=self.experiment, request=self.request)
 
     def use_scenario_link(self, options: dict[str, str], record: RunRecord) -> None:
         """The scenario's own link, in place of any asked for (it needs that one)."""

@@ -184,6 +184,18 @@ class ProgramsSpec:
                 "finish_timeout": self.finish_timeout, "mount": self.mount,
                 "checks": [{"name": c.name, c.kind: c.options} for c in self.checks]}
 
+    @classmethod
+    def from_json(cls, name: str, data: dict) -> ProgramsSpec:
+        """The spec ``to_json`` wrote (run.json's request), validated again."""
+        script = tuple(ScriptStep(float(step["at"]), "", close_stdin=True)
+                       if step.get("close_stdin") else ScriptStep(float(step["at"]),
+                                                                  str(step["line"]))
+                       for step in data.get("input", []))
+        checks = tuple(check_spec(str(c["name"]), kind, c[kind])
+                       for c in data.get("checks", []) for kind in c if kind != "name")
+        return cls(name, tuple(data["server"]), tuple(data["client"]), script,
+                   float(data.get("finish_timeout", 10.0)), checks, data.get("mount"))
+
 
 class CustomScenario(Scenario):
     """A scenario made of the user's own commands and checks."""

@@ -42,3 +42,24 @@ def test_a_working_exchange_with_stated_checks_passes(tmp_path, lab_image):
     assert record["programs"]["server"]["stopped_by_kit"] is True
     assert "HTTP/1.0 200 OK" in (tmp_path / next(tmp_path.iterdir()).name / "logs" /
                                  "client.log").read_text()
+
+
+def test_rerun_runs_your_programs_again_and_finds_the_same_verdicts(tmp_path, lab_image):
+    first = tmp_path / "first"
+    invoke("run", "--server-command", "sh -c 'exit 1'",
+           "--client-command", "socat - TCP:{server}:{port}", "--client-input", "hello",
+           "--expect-exit", "server=1", "--out", str(first))
+    (directory,) = first.iterdir()
+    again = invoke("rerun", str(directory), "--out", str(tmp_path / "again"),
+                   "--junit", str(tmp_path / "again.xml"))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "every check's verdict is the same" in again.stdout
+    before, after = only_run(first), only_run(tmp_path / "again")
+    assert after["request"] == before["request"]
+    assert after["programs"]["server"]["command"] == before["programs"]["server"]["command"]
+    assert [(c["name"], c["passed"]) for c in after["checks"]] == \
+        [(c["name"], c["passed"]) for c in before["checks"]]
+    assert (tmp_path / "again.xml").read_text().count("<testsuite ") == 1
+    # The same two runs, compared with diff.
+    assert invoke("diff", str(directory), str(next((tmp_path / "again").iterdir()))
+                  ).returncode == 0

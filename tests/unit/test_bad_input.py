@@ -33,6 +33,13 @@ def files(tmp_path_factory) -> Path:
                           "latin1": b"\xff\xfe"}.items():
         (root / name).mkdir()
         (root / name / "run.json").write_bytes(content)
+    # A run record that says how it was asked for ('invoke rerun'), and one that garbles it.
+    for name, request in {"asked": '{"link": {}, "programs": null}',
+                          "asked-badly": '{"link": {}, "programs": {"server": 5}}'}.items():
+        (root / name).mkdir()
+        (root / name / "run.json").write_text(
+            '{"scenario": "close", "variant": "graceful", "schema": 3, "parameters": '
+            f'{{"server_delay": 1.0}}, "request": {request}}}')
     return root
 
 
@@ -50,7 +57,15 @@ SWEEP = [
      "--mount must be a directory"),
     ("run --scenario close --junit {f}/a-dir.yaml", "--junit {f}/a-dir.yaml: it is a directory"),
     ("run --scenario close --junit /proc/netkit.xml", "--junit /proc/netkit.xml: results cannot"),
-    ("experiment experiments/lesson.yaml --junit {f}/a-file/x.xml", "(a file is in the way)"),
+    ("experiment experiments/lesson.yaml --junit {f}/a-file/x.xml", "(it is a file)"),
+    ("rerun {f}/a-file", "is neither a run directory"),
+    ("rerun tests/data/catalog/close-graceful", "does not record how the run was asked for"),
+    ("rerun {f}/bad-json", "is not a run record the kit can read"),
+    ("rerun {f}/asked --out {f}/a-file", "--out {f}/a-file: results cannot be written"),
+    ("rerun {f}/asked --junit {f}/a-dir.yaml", "--junit {f}/a-dir.yaml: it is a directory"),
+    ("rerun {f}/asked-badly", "its request cannot be read"),
+    ("diff {f}/missing tests/data/catalog/close-graceful", "is neither a run directory"),
+    ("diff tests/data/catalog/close-graceful {f}/latin1", "is not a run record the kit can"),
     ("report {f}/missing", "is not a directory"),
     ("report {f}/a-file", "is not a directory"),
     ("logs --directory {f}/a-file", "is not a run directory"),
