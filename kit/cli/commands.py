@@ -14,8 +14,10 @@ import docker.errors
 from rich.table import Table
 
 from kit.cli.request import ALL, RunRequest, build_request, rerun_request
+from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.interrupts import deferred_interrupt
+from kit.core.paths import EXPERIMENTS
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
 from kit.core.results import RunDirectory, atomic_write, writable_directory, writable_file
@@ -180,7 +182,7 @@ def preflight() -> None:
 
 
 def scenarios() -> Table:
-    table = Table(title="scenarios ('invoke run --scenario NAME [--variant V]')")
+    table = Table(title=f"scenarios ('{command('run --scenario NAME [--variant V]')}')")
     for column in ("scenario", "variant", "what happens", "claims"):
         table.add_column(column)
     for scenario in CATALOG.values():
@@ -215,10 +217,10 @@ def pick_lab(run_id: str | None) -> str:
     if run_id:
         if run_id not in labs:
             raise BadInput(f"no lab with run id {run_id!r} is up; running: "
-                           f"{', '.join(labs) or 'none'} ('invoke up' starts one)")
+                           f"{', '.join(labs) or 'none'} ('{command('up')}' starts one)")
         return run_id
     if len(labs) != 1:
-        raise BadInput("no lab is up: 'invoke up' starts one" if not labs else
+        raise BadInput(f"no lab is up: '{command('up')}' starts one" if not labs else
                        f"several labs are up ({', '.join(labs)}): name one with --run")
     return labs[0]
 
@@ -233,6 +235,20 @@ def down(run_id: str | None = None, every: bool = False) -> None:
         say("no lab is up")
 
 
+def shipped_experiment(path: str) -> Path:
+    """``path``, or where it is not a file, the experiment the kit ships by that name
+    (``lesson`` or ``lesson.yaml``: experiments/ of the checkout or of the installed kit)."""
+    given = Path(path)
+    if given.exists() or given.is_absolute():
+        return given
+    for candidate in (EXPERIMENTS / path, EXPERIMENTS / f"{path}.yaml"):
+        if candidate.is_file():
+            return candidate
+    shipped = ", ".join(sorted(p.stem for p in EXPERIMENTS.glob("*.yaml")))
+    raise BadInput(f"no experiment file {path}, and the kit ships none by that name "
+                   f"(it ships: {shipped})")
+
+
 def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
@@ -243,6 +259,7 @@ def experiment(path: str, parallel="1", out: str = "results",
     from kit.experiment.spec import load_experiment
     from kit.experiment.study import run_experiment
 
+    path = str(shipped_experiment(path))
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
@@ -265,8 +282,8 @@ def impair(run_id: str | None = None, clear: bool = False,
     if clear and not link.is_empty():
         raise BadInput("--clear removes the shaping: give it without impairment options")
     if not clear and link.is_empty():
-        raise BadInput("say what to impair (--latency, --loss, --rate ...: 'invoke --help "
-                       "impair' lists them), or give --clear")
+        raise BadInput("say what to impair (--latency, --loss, --rate ...: "
+                       f"'{command('--help impair')}' lists them), or give --clear")
     lab_id = pick_lab(run_id)
     lab = ComposeLab.attach(lab_id, timeout=5)
     hosts, endpoints = lab.hosts, {role: lab.endpoint(role) for role in ROLES}
@@ -292,7 +309,7 @@ def shell_command(role: str, run_id: str | None = None) -> list[str]:
     if role not in ROLES:
         raise BadInput(f"shell takes 'client' or 'server': got {role!r}")
     if shutil.which("docker") is None:
-        raise EnvironmentProblem("'invoke shell' needs the docker command-line client")
+        raise EnvironmentProblem(f"'{command('shell')}' needs the docker command-line client")
     lab = ComposeLab.attach(pick_lab(run_id), timeout=5)
     # -t only on a terminal, so a shell can also be fed a script through a pipe.
     terminal = ["-t"] if sys.stdin.isatty() else []
@@ -303,7 +320,7 @@ def shell_command(role: str, run_id: str | None = None) -> list[str]:
 def latest_run_directory(out="results") -> Path:
     runs = sorted(p for p in Path(out).glob("*/run.json"))
     if not runs:
-        raise BadInput(f"no run directory in {out}: 'invoke run --scenario close' makes one")
+        raise BadInput(f"no run directory in {out}: '{command('run --scenario close')}' makes one")
     return max(runs, key=lambda p: p.stat().st_mtime).parent
 
 

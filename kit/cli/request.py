@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from kit.core.command import command
 from kit.core.errors import BadInput
 from kit.core.parameters import PARSERS, parse_parameters
 from kit.core.record import RunRecord
@@ -60,7 +61,7 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
         scenario, runs = custom.name, ((custom.name, "custom"),)
     elif not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
-                       "or all ('invoke scenarios' describes them)")
+                       f"or all ('{command('scenarios')}' describes them)")
     elif scenario == ALL:
         if variant:
             raise BadInput("--variant goes with one scenario, not with --scenario all")
@@ -92,8 +93,8 @@ def rerun_request(record: RunRecord, source: Path, out: str,
     asked = record.request
     if asked is None:
         raise BadInput(f"{source}: its run.json (schema {record.schema}) does not record how "
-                       "the run was asked for, which 'invoke rerun' needs (schema 3 and "
-                       "later); run it again with 'invoke run'")
+                       "the run was asked for, which rerun needs (schema 3 and later); "
+                       f"run it again with '{command('run')}'")
     try:
         given = {name: str(value) for name, value in (asked.get("link") or {}).items()}
         programs = asked.get("programs")
@@ -104,7 +105,7 @@ def rerun_request(record: RunRecord, source: Path, out: str,
                                      if name in record.parameters})
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise BadInput(f"{source}/run.json: its request cannot be read ({error!r}); "
-                       "run it again with 'invoke run'") from None
+                       f"run it again with '{command('run')}'") from None
     if custom is None and record.scenario not in CATALOG:
         raise BadInput(f"{source}: scenario {record.scenario!r} is not in this kit's catalog")
     link = parse_link(**given)

@@ -37,6 +37,7 @@ from rich.progress import (
 
 from kit.core.errors import BadInput
 from kit.core.interrupts import deferred_interrupt
+from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
 from kit.experiment.spec import Cell, Experiment, load_experiment
@@ -48,7 +49,6 @@ from kit.report.junit import write_junit
 from kit.testbeds.docker.image import LabImage, ensure_lab_image
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
-ROOT = Path(__file__).resolve().parents[2]
 CHILD_TEARDOWN_SECONDS = 90
 
 
@@ -176,8 +176,8 @@ class ExperimentRunner:
             with log.open("w") as output:
                 child = subprocess.Popen(
                     [sys.executable, "-m", "kit.experiment.cell", json.dumps(request)],
-                    cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True)
+                    cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
             self._children[cell.id] = child
         try:
             code = child.wait()

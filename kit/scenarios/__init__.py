@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kit.core.command import command
 from kit.core.errors import BadInput
 from kit.scenarios.abort import LingerScenario, UnreadScenario
 from kit.scenarios.base import (
@@ -36,4 +37,4 @@ def get_scenario(name: str) -> Scenario:
         return CATALOG[name]
     except KeyError:
         raise BadInput(f"unknown scenario {name!r}: choose one of {', '.join(sorted(CATALOG))} "
-                       "or all ('invoke scenarios' describes them)") from None
+                       f"or all ('{command('scenarios')}' describes them)") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kit.core.errors import LabFailure
-from kit.core.record import RunRecord
+from kit.core.record import SCHEMA, RunRecord
 from kit.hosts import Host, Process
 from kit.run.session import RunSession
 from kit.scenarios import RunParameters, get_scenario
@@ -75,7 +75,7 @@ def test_a_replayed_run_reaches_the_recorded_verdict(tmp_path, variant):
     assert RunRecord.load(root).to_json() == record.to_json()
     assert (root / "pcap" / "client.pcap").read_bytes() == \
         (DATA / f"capture-{variant}-client.pcap").read_bytes()
-    assert json.loads((root / "run.json").read_text())["schema"] == 2
+    assert json.loads((root / "run.json").read_text())["schema"] == SCHEMA
     # Whatever happened, the lab went down and the tracer was removed.
     assert testbed.torn_down == 1 and testbed.tracers[0].closed >= 1
 

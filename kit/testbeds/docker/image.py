@@ -20,6 +20,7 @@ from pathlib import Path
 import docker.errors
 
 from kit import __version__
+from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import say, step
@@ -112,7 +113,7 @@ def lab_image_named(name: str) -> LabImage:
     try:
         image = client().images.get(name)
     except docker.errors.ImageNotFound:
-        raise EnvironmentProblem(f"the lab image {name} is gone: 'invoke build' makes it "
+        raise EnvironmentProblem(f"the lab image {name} is gone: '{command('build')}' makes it "
                                  "again") from None
     return LabImage(name=name, id=image.id, base=image.labels.get(labels.BASE, ""))
 

@@ -7,6 +7,7 @@ import time
 
 import docker.errors
 
+from kit.core.command import command
 from kit.core.errors import LabFailure
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
@@ -56,9 +57,10 @@ class ComposeLab:
 
     def __exit__(self, *exc_info) -> None:
         if self.keep:
-            say(f"lab {self.project} is up: 'invoke shell client' or 'invoke shell server' to "
-                f"look around (add --run {self.run_id} when several labs are up), "
-                f"'invoke down --run {self.run_id}' to remove it")
+            say(f"lab {self.project} is up: '{command('shell client')}' or "
+                f"'{command('shell server')}' to look around (add --run {self.run_id} when "
+                "several labs are up), "
+                f"'{command('down --run ' + self.run_id)}' to remove it")
             for host in self.hosts.values():
                 host.close()
         else:

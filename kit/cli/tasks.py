@@ -1,0 +1,251 @@
+"""The kit's tasks: each one parses its options and calls into kit.cli.commands. The
+checkout's tasks.py adds the developers' tasks; the installed ``netkit`` command
+(kit.cli.program) serves these as they are.
+
+    invoke run --scenario close          both variants of the lesson's experiment
+    netkit run --scenario close          the same, from any directory
+    invoke --help run                    every option
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+
+from invoke import Collection, task
+from invoke.exceptions import Exit
+
+from kit.core.command import command
+from kit.impair.options import LINK_HELP, LINK_OPTIONS
+
+
+def _boundary(function):
+    """Turn the kit's errors into one line and an exit code; never a traceback."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        from kit.core.errors import KitError
+
+        try:
+            return function(*args, **kwargs)
+        except KitError as error:
+            raise Exit(f"error: {error}", code=error.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper
+
+
+def with_link_options(function):
+    """Add the link options (kit/impair/options.py, declared once) to a task: they reach
+    it as keyword arguments (the text given, or None), and --help lists them."""
+    signature = inspect.signature(function)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    added = [inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                               default=option.default) for option in LINK_OPTIONS]
+    function.__signature__ = signature.replace(parameters=own + added)
+    return function
+
+
+@task(
+    help={
+        "scenario": f"scenario to run ('{command('scenarios')}' lists them)",
+        "variant": "one variant only (default: every variant, each in a fresh lab)",
+        "server_delay": "the server's processing time before each reply (0.1s to 60s; 500ms "
+                        "or 0.5s; a bare number is seconds; the lesson uses 5; default 1)",
+        "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
+                   "(killed by the signal) or handler",
+        "ss_interval": "time between socket samples on each host (10ms to 1s; a bare number "
+                       "is seconds; default 0.04)",
+        "out": "directory for the results (default results/)",
+        "keep": "leave the lab up after the run, to look around (needs --variant)",
+        "base_image": "base of the lab image (default debian:bookworm-slim; built here "
+                      "with debootstrap when no registry has it)",
+        "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
+                        "turns it off; where tracefs cannot be reached the run goes on "
+                        "without it and run.json says why)",
+        **LINK_HELP,
+        "server_command": "your own server instead of the kit's scenario: a command line, "
+                          "{port} for the port (e.g. 'socat TCP-LISTEN:{port} SYSTEM:cat')",
+        "client_command": "your own client: {server} and {port} for where to connect "
+                          "(e.g. 'socat - TCP:{server}:{port}')",
+        "client_input": "a line typed into your client (repeat it: 0.5 s apart; then the "
+                        "client's input ends)",
+        "mount": "a directory with your own programs, mounted read-only at /opt/netkit/user",
+        "expect_exit": "with your own programs: ROLE=STATUS, the exit a program must have "
+                       "(repeat it). Without --expect-... your programs are judged on: a "
+                       "connection established and not refused, both exiting 0 by "
+                       "themselves in time",
+        "expect_packet": "with your own programs: 'ROLE FLAG' (that host sends one) or "
+                         "'ROLE no FLAG' (it never does), e.g. 'client RST' (repeat it)",
+        "junit": "also write a JUnit XML report there: a test suite per run, a test case "
+                 "per check (for CI systems' test views)",
+    },
+    iterable=["client_input", "expect_exit", "expect_packet"],
+    # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
+    auto_shortflags=False,
+)
+@_boundary
+@with_link_options
+def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
+        out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
+        server_command=None, client_command=None, client_input=None, mount=None,
+        expect_exit=None, expect_packet=None, junit=None, **link):
+    """Run a scenario between a client and a server container; exit 0 if every check passed.
+
+    The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
+    programs can replace the kit's (--server-command, --client-command)."""
+    from kit.cli import commands
+
+    programs = {"server_command": server_command, "client_command": client_command,
+                "inputs": list(client_input or []), "mount": mount,
+                "expect_exit": list(expect_exit or []), "expect_packet": list(expect_packet or [])}
+    code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
+                        sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
+                        base_image=base_image, kernel_trace=kernel_trace, link_options=link,
+                        program_options=programs, junit=junit)
+    if code:
+        raise Exit(code=code)
+
+
+@task
+@_boundary
+def scenarios(c):
+    """List the scenarios, their variants and the lesson's claims they judge."""
+    from kit.cli import commands
+    from kit.core.progress import show
+
+    show(commands.scenarios())
+
+
+@task(help={"base_image": "base of the lab image (default debian:bookworm-slim)",
+            "rebuild": "rebuild the lab image even if it is up to date"})
+@_boundary
+def build(c, base_image="debian:bookworm-slim", rebuild=False):
+    """Build the lab image (and, without a registry, its base image with debootstrap)."""
+    from kit.cli import commands
+
+    commands.build(base_image, rebuild)
+
+
+@task(help={"base_image": "base of the lab image (default debian:bookworm-slim)"})
+@_boundary
+def up(c, base_image="debian:bookworm-slim"):
+    """Start a client and a server container to explore by hand."""
+    from kit.cli import commands
+
+    commands.up(base_image)
+
+
+@task(help={"run": "the run id of the lab (needed when several are up)",
+            "all": "remove every lab that is up"})
+@_boundary
+def down(c, run=None, all=False):
+    """Remove a lab started with 'up' (or kept with 'run --keep')."""
+    from kit.cli import commands
+
+    commands.down(run, every=all)
+
+
+@task(help={"file": "the experiment file (experiments/*.yaml; docs/experiments.md)",
+            "parallel": "labs at a time (default 1)",
+            "out": "where the experiment's directory goes (default results/: "
+                   "results/experiments/<name>/)",
+            "base_image": "base of the lab image (default debian:bookworm-slim)",
+            "junit": "also write a JUnit XML report there: a test suite per run of the "
+                     "study, a test case per check"})
+@_boundary
+def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
+               junit=None):
+    """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
+    it again to resume after Ctrl-C. Exit 0 if every run passed."""
+    from kit.cli import commands
+
+    code = commands.experiment(file, parallel, out, base_image, junit)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"directory": "a run directory, or an experiment's (each of its runs)",
+            "out": "where the new runs go (default results/)",
+            "junit": "also write a JUnit XML report of the new runs there"})
+@_boundary
+def rerun(c, directory, out="results", junit=None):
+    """Run again exactly what a run recorded (scenario, variant, parameters, link, your
+    programs), then show both side by side; exit 1 if a check's verdict differs."""
+    from kit.cli import commands
+
+    code = commands.rerun(directory, out, junit)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"first": "a run directory (or an experiment's)",
+            "second": "another one (an experiment's runs are paired by cell)"})
+@_boundary
+def diff(c, first, second):
+    """Compare two runs: each check's verdict, and what differed in what was asked for,
+    the environment (kernel, engine, image) and the hosts' sysctls; exit 1 if a check's
+    verdict differs."""
+    from kit.cli import commands
+
+    code = commands.diff(first, second)
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"run": "the run id of the lab (needed when several are up)",
+            "clear": "remove the kit's shaping from both hosts", **LINK_HELP},
+      auto_shortflags=False)
+@_boundary
+@with_link_options
+def impair(c, run=None, clear=False, **link):
+    """Impair the link of a lab that is up (replacing any earlier shaping), or --clear it;
+    then measure the round trip it delivers."""
+    from kit.cli import commands
+
+    commands.impair(run, clear, link)
+
+
+@task(help={"role": "client or server", "run": "the run id of the lab (when several are up)"})
+@_boundary
+def shell(c, role, run=None):
+    """Open a shell in the client or server container of a lab that is up."""
+    from kit.cli import commands
+
+    raise Exit(code=commands.shell_exec(commands.shell_command(role, run)))
+
+
+@task(help={"directory": "a run directory (default: the latest one in --out)",
+            "out": "where to look for the latest run (default results/)"})
+@_boundary
+def logs(c, directory=None, out="results"):
+    """Show the client's and the server's output of a run."""
+    from kit.cli import commands
+
+    sys.stdout.write(commands.logs(directory, out))
+
+
+@task(help={"directory": "a run directory, or a results directory (every run in it)"})
+@_boundary
+def report(c, directory):
+    """Rebuild summary.md, timeline.jsonl, sequence.svg and report.html offline."""
+    from kit.cli import commands
+    from kit.core.progress import say
+
+    for path in commands.report(directory):
+        say(f"wrote {path}")
+
+
+@task(help={"images": "also remove the kit's images (they are rebuilt on the next run)"})
+@_boundary
+def clean(c, images=False):
+    """Remove every container and network the kit left behind, found by label."""
+    from kit.cli import commands
+
+    commands.clean(images)
+
+
+namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,
+                       logs, report, clean)
