@@ -4,6 +4,7 @@ and a resume giving what an uninterrupted run gives; a study of stock tools."""
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -156,3 +157,18 @@ def test_a_bad_file_stops_before_anything_starts(tmp_path):
     assert result.stderr.strip() == (f"error: {bad}:4: matrix.loss[1]: --loss must be between "
                                      "0% and 100%: got 150%")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_runs_again_as_it_was_asked_for(uninterrupted, tmp_path):
+    _, directory = uninterrupted
+    cell = directory / "runs" / "close_graceful_latency-20ms_r1"
+    asked = json.loads((cell / "run.json").read_text())["request"]
+    assert asked["link"] == {"latency": "20ms"} and asked["programs"] is None
+    again = invoke("rerun", str(cell), "--out", str(tmp_path))
+    (new,) = tmp_path.glob("*/run.json")
+    record = json.loads(new.read_text())
+    assert record["request"] == asked and "experiment" not in record
+    assert record["link"]["impairment"]["latency"] == 0.02
+    # A verdict may differ only where the delay line's timing under load decides it.
+    verdicts = {c["name"]: c["passed"] for c in record["checks"]}
+    assert again.returncode == 0 or not verdicts["link-held-its-timing"], again.stdout[-3000:]
