@@ -63,14 +63,19 @@ class OrphanScenario(Scenario):
                  if fin and s["t"] > fin["t"] and s["ack"] == fin["seq"] + 1]
         resets = evidence.segments("client", "RST") + evidence.segments("server", "RST")
         states = [s for s, _ in evidence.states("client")]
-        after_close = closed is not None and fin is not None \
-            and (fin.get("t_arrived") or fin["t"]) > closed["t"]
+        # Ordered on the client's own capture: its FIN (sent inside close()) leaves before
+        # the server's arrives. close()'s logged time is when the call returned, which the
+        # server's answer on a fast link can beat.
+        client_fin = next(iter(evidence.segments("client", "FIN")), None)
+        after_close = closed is not None and fin is not None and client_fin is not None \
+            and (fin.get("t_arrived") or fin["t"]) > client_fin["t"]
         return [
             Check("orphan-acks-fin", "C19", after_close and bool(acked) and not resets,
-                  "the server's FIN reaches the client after its close(); the orphan "
-                  "acknowledges it; no RST",
-                  f"close() at {at(closed)}; server FIN at {at(fin)}; client ACK of it at "
-                  f"{at(acked[0]) if acked else '(none)'}; RSTs: {len(resets)}"),
+                  "the server's FIN reaches the client after its close() (after the "
+                  "client's FIN); the orphan acknowledges it; no RST",
+                  f"close() at {at(closed)}, client FIN at {at(client_fin)}; server FIN at "
+                  f"{at(fin)}; client ACK of it at {at(acked[0]) if acked else '(none)'}; "
+                  f"RSTs: {len(resets)}"),
             Check("orphan-time-wait", "C19", "TIME-WAIT" in states,
                   "the client's connection then waits in TIME-WAIT",
                   f"client, ss: {' -> '.join(states) or 'no socket seen'}"),
