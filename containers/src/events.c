@@ -52,6 +52,31 @@ static void append_clock(struct event *e, const char *key, clockid_t clock)
     append(e, ",\"%s\":%ld.%09ld", key, (long)ts.tv_sec, ts.tv_nsec);
 }
 
+/* How long this process has waited, runnable, for a CPU (µs; -1 where the kernel does
+ * not say): the second field of /proc/self/schedstat. Only open, read and close: the
+ * SIGPIPE handler logs events too. */
+static long run_queue_wait_us(void)
+{
+    char text[96];
+    int fd = open("/proc/self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    const char *p = text;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p != ' ')
+        return -1;
+    long long waited = 0;
+    for (p++; *p >= '0' && *p <= '9'; p++)
+        waited = waited * 10 + (*p - '0');
+    return (long)(waited / 1000);
+}
+
 void event_begin(struct event *e, const char *name)
 {
     e->len = 0;
@@ -59,6 +84,7 @@ void event_begin(struct event *e, const char *name)
            ++sequence, program_name, (long)getpid(), name);
     append_clock(e, "rt", CLOCK_REALTIME);
     append_clock(e, "mono", CLOCK_MONOTONIC);
+    append(e, ",\"rq_us\":%ld", run_queue_wait_us());
 }
 
 void event_int(struct event *e, const char *key, long value)

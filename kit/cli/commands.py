@@ -14,6 +14,7 @@ import docker.errors
 from rich.table import Table
 
 from kit.cli.request import ALL, RunRequest, build_request, rerun_request
+from kit.core.checks import why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.interrupts import deferred_interrupt
@@ -112,6 +113,8 @@ def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -
     for outcome in outcomes:
         show(f"{outcome.record.scenario}/{outcome.record.variant}: "
              f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
+        if outcome.verdict == "inconclusive":
+            show(f"  {why_inconclusive(outcome.record.checks)}")
 
 
 def run_directories(path: Path) -> list[Path]:

@@ -3,8 +3,9 @@
     python -m kit.experiment.cell '<json from kit.experiment.study.cell_request>'
 
 It reloads the experiment file (already validated by the parent), finds its cell and
-runs it as 'invoke run' would, into runs/<cell id>/. Exit codes as 'invoke run': 0 pass,
-1 fail, 2 error, 130 interrupted (the lab removed, the run marked incomplete).
+runs it as 'invoke run' would, into runs/<cell id>/. Exit codes: 0 pass, 1 fail,
+3 inconclusive (the lab did not hold the run's conditions), 2 error, 130 interrupted
+(the lab removed, the run marked incomplete).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from kit.run.session import RunSession
 from kit.scenarios.custom import CustomScenario
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.docker.testbed import DockerComposeTestbed
+
+EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
+STATUSES = {code: verdict for verdict, code in EXIT_CODES.items()} | {130: "interrupted"}
 
 
 def main(argv: list[str]) -> int:
@@ -44,7 +48,7 @@ def main(argv: list[str]) -> int:
                                      "run": cell.run.label},
                          request={"link": cell.link, "base_image": request["base_image"],
                                   "programs": custom.to_json() if custom else None}).run()
-    return 0 if outcome.verdict == "pass" else 1
+    return EXIT_CODES.get(outcome.verdict, 1)
 
 
 if __name__ == "__main__":

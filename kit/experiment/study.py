@@ -40,6 +40,7 @@ from kit.core.interrupts import deferred_interrupt
 from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
+from kit.experiment.cell import STATUSES
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
@@ -55,7 +56,7 @@ CHILD_TEARDOWN_SECONDS = 90
 @dataclass
 class CellOutcome:
     cell: Cell
-    status: str          # pass | fail | error | interrupted | skipped (done before)
+    status: str   # pass | fail | inconclusive | error | interrupted | skipped (done before)
     seconds: float = 0.0
 
 
@@ -63,24 +64,29 @@ def run_directory(directory: Path, cell: Cell) -> Path:
     return directory / "runs" / cell.id
 
 
-def is_finished(directory: Path, cell: Cell) -> bool:
+def recorded_state(directory: Path, cell: Cell) -> str:
+    """finished (judged), inconclusive (to run again), or interrupted (unfinished)."""
     record = run_directory(directory, cell) / "run.json"
     try:
-        return json.loads(record.read_text()).get("complete", False)
+        data = json.loads(record.read_text())
     except (OSError, ValueError):
-        return False
+        return "interrupted"
+    if not data.get("complete", False):
+        return "interrupted"
+    return "inconclusive" if data.get("verdict") == "inconclusive" else "finished"
 
 
-def set_aside(directory: Path, cell: Cell) -> None:
-    """Keep an unfinished run's files (nothing written is lost), out of the summary."""
+def set_aside(directory: Path, cell: Cell, why: str = "interrupted") -> None:
+    """Keep a run's files that will be run again (nothing written is lost) in
+    ``<why>/``, out of the summary."""
     partial = run_directory(directory, cell)
     if not partial.exists():
         return
-    target = directory / "interrupted" / cell.id
+    target = directory / why / cell.id
     suffix = 1
     while target.exists():
         suffix += 1
-        target = directory / "interrupted" / f"{cell.id}.{suffix}"
+        target = directory / why / f"{cell.id}.{suffix}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(partial), str(target))
 
@@ -111,15 +117,16 @@ class ExperimentRunner:
         outcomes = []
         todo = []
         for cell in cells:
-            if is_finished(self.directory, cell):
+            state = recorded_state(self.directory, cell)
+            if state == "finished":
                 outcomes.append(CellOutcome(cell, "skipped"))
             else:
-                set_aside(self.directory, cell)
+                set_aside(self.directory, cell, state)
                 todo.append(cell)
         if outcomes:
             say(f"{len(outcomes)} of {len(cells)} runs already done: resuming with the "
                 f"other {len(todo)}")
-        counts = {"pass": 0, "fail": 0, "error": 0, "interrupted": 0}
+        counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, "interrupted": 0}
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"),
                    TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
@@ -130,8 +137,9 @@ class ExperimentRunner:
 
             def show() -> None:
                 progress.update(task, state=(
-                    f"passed {counts['pass']}, failed {counts['fail']}, errors "
-                    f"{counts['error']}, running {len(self._children)}"))
+                    f"passed {counts['pass']}, failed {counts['fail']}, inconclusive "
+                    f"{counts['inconclusive']}, errors {counts['error']}, running "
+                    f"{len(self._children)}"))
 
             futures: dict[Future, Cell] = {}
             pending = list(todo)
@@ -184,7 +192,7 @@ class ExperimentRunner:
         finally:
             with self._lock:
                 self._children.pop(cell.id, None)
-        status = {0: "pass", 1: "fail", 130: "interrupted"}.get(code, "error")
+        status = STATUSES.get(code, "error")
         return CellOutcome(cell, status, time.monotonic() - started)
 
     def _interrupt_children(self) -> None:
@@ -232,6 +240,43 @@ def choose_engines(experiment: Experiment,
     return chosen
 
 
+# Measured (docs/benchmarks.md): a run keeps about half a core busy; past that many labs
+# at a time they queue for the CPU, which shifts their timing.
+CORES_PER_LAB = 0.5
+
+
+def warn_about_load(parallel: int, engines: dict[str, Shaping | None]) -> None:
+    """Say before the study when the machine cannot hold the labs asked for."""
+    cores = os.cpu_count() or 1
+    holds = max(1, int(cores / CORES_PER_LAB))
+    if parallel > holds:
+        say(f"note: {parallel} labs at a time on {cores} cores, which hold about {holds}: "
+            "runs whose programs or link wait for a CPU are marked inconclusive "
+            "(programs-got-the-cpu, link-held-its-timing) and run again one at a time "
+            "at the end")
+    elif parallel > 1 and any(s is not None and s.engine == "userspace"
+                              for s in engines.values()):
+        say("note: the userspace delay lines share the CPU with the other labs; each run's "
+            "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
+
+
+def run_inconclusive_again(outcomes: list[CellOutcome], experiment: Experiment,
+                           directory: Path, image: LabImage,
+                           engines: dict[str, Shaping | None],
+                           base_image: str) -> list[CellOutcome]:
+    """The runs the busy machine left inconclusive, once more, one at a time; the first
+    attempts are kept in inconclusive/."""
+    again = [o.cell for o in outcomes if o.status == "inconclusive"]
+    if not again:
+        return outcomes
+    say(f"{len(again)} runs were inconclusive (their lab waited for the CPU): running them "
+        "again one at a time")
+    for cell in again:
+        set_aside(directory, cell, "inconclusive")
+    retried = ExperimentRunner(experiment, directory, image, engines, 1, base_image).run(again)
+    return [o for o in outcomes if o.status != "inconclusive"] + retried
+
+
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
                    base_image: str = "debian:bookworm-slim",
                    junit: Path | None = None) -> tuple[Path, int]:
@@ -250,19 +295,13 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     write_experiment_file(directory, experiment)
     say(f"experiment {experiment.name}: {len(cells)} runs, {parallel} at a time, "
         f"in {directory}")
-    cores = os.cpu_count() or 1
-    if parallel > 2 * cores:
-        # Measured (docs/benchmarks.md): past about two labs a core the runs only queue
-        # for the CPU, and timing-sensitive evidence (the userspace delay line, captures)
-        # degrades; the checks then say so.
-        say(f"note: {parallel} labs on {cores} cores: they will compete for the CPU, which "
-            "slows them without speeding the whole up and can fail timing checks")
-    if parallel > 1 and any(s is not None and s.engine == "userspace" for s in engines.values()):
-        say("note: the userspace delay lines share the CPU with the other labs; each run's "
-            "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
+    warn_about_load(parallel, engines)
     runner = ExperimentRunner(experiment, directory, image, engines, parallel, base_image)
     try:
         outcomes = runner.run(cells)
+        if parallel > 1:
+            outcomes = run_inconclusive_again(outcomes, experiment, directory, image,
+                                              engines, base_image)
     finally:
         # Interrupted or not, the summary covers every run written so far; a second
         # Ctrl-C waits for it.

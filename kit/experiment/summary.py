@@ -28,6 +28,11 @@ _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
 
 
+# The verdicts of runs that ended (run.json's verdict); "inconclusive": the lab did not
+# hold the run's conditions (docs/results.md).
+JUDGED = ("pass", "fail", "inconclusive", "error")
+
+
 def study_runs(experiment: Experiment, directory: Path) -> list[Path]:
     """The run directories the study holds so far, in the order of its cells."""
     roots = [directory / "runs" / cell.id for cell in experiment.cells()]
@@ -105,18 +110,19 @@ def write_markdown(experiment: Experiment, directory: Path, rows: list[dict],
                    plots: list[Path]) -> Path:
     axes = [name for name, _ in experiment.matrix]
     measures = measure_columns(rows)
-    done = [r for r in rows if r["verdict"] in ("pass", "fail", "error")]
+    done = [r for r in rows if r["verdict"] in JUDGED]
     lines = [f"# Experiment {experiment.name}", "", experiment.description, "",
              f"{len(done)} of {len(rows)} runs done: "
              f"{sum(r['verdict'] == 'pass' for r in rows)} passed, "
              f"{sum(r['verdict'] == 'fail' for r in rows)} failed, "
+             f"{sum(r['verdict'] == 'inconclusive' for r in rows)} inconclusive, "
              f"{sum(r['verdict'] in ('not run', 'incomplete') for r in rows)} not run "
              "or incomplete. Medians over the repetitions; summary.csv has every run.", ""]
     header = ["run", "variant", *axes, "verdicts", *measures]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, members in group(rows, axes).items():
         verdicts = ", ".join(f"{sum(m['verdict'] == v for m in members)} {v}"
-                             for v in ("pass", "fail", "error", "incomplete", "not run")
+                             for v in (*JUDGED, "incomplete", "not run")
                              if any(m["verdict"] == v for m in members))
         cells = [*map(str, key), verdicts]
         for column in measures:
@@ -222,7 +228,7 @@ def plot_verdicts(experiment: Experiment, directory: Path, rows: list[dict]) -> 
     shares = [[None] * len(column_keys) for _ in row_keys]
     texts = [[""] * len(column_keys) for _ in row_keys]
     for key, members in groups.items():
-        done = [m for m in members if m["verdict"] in ("pass", "fail", "error")]
+        done = [m for m in members if m["verdict"] in JUDGED]
         i, j = row_keys.index(key[:2]), column_keys.index(key[2:])
         if done:
             passed = sum(m["verdict"] == "pass" for m in done)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kit.core.checks import Check
+from kit.core.checks import LAB, Check
 
 
 def rtt_tolerance_ms(link: dict) -> float:
@@ -23,7 +23,7 @@ def delivered_rtt_check(link: dict) -> Check | None:
     configured = link["configured_rtt_ms"]
     tolerance = rtt_tolerance_ms(link)
     median = measured["median_ms"]
-    return Check("link-as-configured", "evidence", abs(median - configured) <= tolerance,
+    return Check("link-as-configured", LAB, abs(median - configured) <= tolerance,
                  f"TCP handshakes take the configured {configured:g} ms round trip "
                  f"(within {tolerance:.1f} ms)",
                  f"median {median:g} ms, p95 {measured['p95_ms']:g} ms over "
@@ -43,7 +43,7 @@ def delay_line_check(link: dict) -> Check | None:
     # starved line is tens of ms late.
     allowed = 10 + 0.1 * latency_ms
     worst = max(stats["late_max_ms"] for stats in lines.values())
-    return Check("link-held-its-timing", "evidence", worst <= allowed,
+    return Check("link-held-its-timing", LAB, worst <= allowed,
                  f"the delay line releases every packet within {allowed:.1f} ms of its time",
                  "; ".join(f"{role}: {stats['delayed']} packets, mean delay "
                            f"{stats['mean_delay_ms']:g} ms, latest {stats['late_max_ms']:g} ms "

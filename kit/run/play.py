@@ -20,7 +20,7 @@ from kit.run.timings import Timings
 from kit.scenarios import Evidence, Plan, RunParameters
 from kit.testbeds.base import Endpoint
 
-LINK_DRAIN_MARGIN = 0.05   # seconds past the longest a shaped link holds a packet
+LINK_DRAIN_MARGIN = 0.05   # seconds past the longest a link holds a packet (0 unshaped)
 
 
 @dataclass
@@ -66,11 +66,11 @@ class Play:
                 self.report("waiting for the programs to finish")
                 programs.finish(self.hosts, processes, self.evidence, self._workdir("client"))
             # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
-            # A shaped link may still hold the last segments: let them out before the
-            # captures stop (else tcpdump counts one it never writes).
+            # The last segments (an exit's FIN or RST, their ACKs) may still be on the way,
+            # held by a shaped link or just leaving: let them reach the captures before
+            # those stop (else tcpdump counts one it never writes; seen unshaped too).
             held = max(self.evidence.egress.values(), default=0.0)
-            if held:
-                self.clock.sleep(held + LINK_DRAIN_MARGIN)
+            self.clock.sleep(held + LINK_DRAIN_MARGIN)
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,
                                                         observers.values())))

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from kit.core.checks import Check
+from kit.core.checks import Check, verdict_of
 from kit.core.errors import KitError
 from kit.core.progress import say, step
 from kit.core.record import RunRecord, new_run_id, now
@@ -202,7 +202,7 @@ class RunSession:
         checks = run_checks(self.scenario, self.variant, self.params, evidence)
         checks += self.link_checks(record, directory)
         record.checks = checks
-        record.verdict = "pass" if all(check.passed for check in checks) else "fail"
+        record.verdict = verdict_of(checks)
         record.complete = True
 
     def link_checks(self, record: RunRecord, directory: RunDirectory) -> list[Check]:

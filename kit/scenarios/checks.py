@@ -3,11 +3,12 @@ base), never each other."""
 
 from __future__ import annotations
 
-from kit.core.checks import Check
+from kit.core.checks import LAB, Check
 from kit.core.parameters import RunParameters
+from kit.core.roles import ROLES
 from kit.hosts.base import describe_exit
 from kit.observe import counters
-from kit.scenarios.base import Evidence, Scenario
+from kit.scenarios.base import Evidence, Scenario, typing_gap
 
 
 def at(event: dict | None) -> str:
@@ -42,7 +43,37 @@ def run_checks(scenario: Scenario, variant: str, params: RunParameters,
                evidence: Evidence) -> list[Check]:
     """Every check of a run: that the captures hold every packet (the evidence itself),
     then the scenario's own."""
-    return [captures_complete(evidence), *scenario.judge(variant, params, evidence)]
+    on_time = programs_got_the_cpu(evidence, params)
+    return [captures_complete(evidence), *([on_time] if on_time else []),
+            *scenario.judge(variant, params, evidence)]
+
+
+def cpu_wait_limit(params: RunParameters) -> float:
+    """How long (s) a program may wait for a CPU in all of a run: a quarter of the
+    script's gap (the shortest time the scenario's order of events rests on), so that
+    even all of it at one moment leaves that order a margin of four; at least 30 ms
+    (a lab alone on this project's machine: up to 14 ms)."""
+    return max(0.030, typing_gap(params) / 4)
+
+
+def programs_got_the_cpu(ev: Evidence, params: RunParameters) -> Check | None:
+    """Each of the kit's programs waited, runnable, for a CPU at most the limit between
+    its first and last event (its rq_us, from /proc/self/schedstat). None for programs
+    that do not log it (your own)."""
+    waits: dict[str, tuple[int, int]] = {}   # per program: its first and last rq_us
+    for role in ROLES:
+        for event in ev.events.get(role, []):
+            if event.get("rq_us", -1) >= 0:
+                first, _ = waits.get(event["prog"], (event["rq_us"], 0))
+                waits[event["prog"]] = (first, event["rq_us"])
+    if not waits:
+        return None
+    limit = cpu_wait_limit(params)
+    waited = {prog: (last - first) / 1e6 for prog, (first, last) in waits.items()}
+    return Check("programs-got-the-cpu", LAB, all(w <= limit for w in waited.values()),
+                 f"each program waits at most {limit * 1000:.0f} ms for a CPU in all of the "
+                 "run (a busier machine shifts the run's timing)",
+                 "; ".join(f"{prog} waited {w * 1000:.1f} ms" for prog, w in waited.items()))
 
 
 def captures_complete(ev: Evidence) -> Check:
@@ -50,7 +81,7 @@ def captures_complete(ev: Evidence) -> Check:
     complete = bool(counts) and all(
         c.get("captured") == c.get("received") and not c.get("dropped")
         for c in counts.values())
-    return Check("captures-complete", "evidence", complete and bool(ev.packets),
+    return Check("captures-complete", LAB, complete and bool(ev.packets),
                  "each host's capture holds every packet its filter received",
                  "; ".join(f"{role}: {c.get('captured')} captured of {c.get('received')}, "
                            f"{c.get('dropped')} dropped" for role, c in counts.items())

@@ -35,14 +35,11 @@ def rows(directory: Path) -> list[dict]:
         return list(csv.DictReader(file))
 
 
-# Two labs on this project's two cores: the userspace delay line, a process, is now and
-# then scheduled late (measured: a packet 30 to 90 ms late in 2 of 10 shaped runs, see
-# docs/benchmarks.md), and its own check says so. Every other check must pass.
-MAY_FAIL_UNDER_LOAD = {"link-held-its-timing"}
-
-
+# Two labs on this project's two cores: now and then a lab's programs or its userspace
+# delay line wait for a CPU (docs/benchmarks.md); the run is then inconclusive, not
+# failed, and the study runs it again alone. A kernel check never fails.
 def scenario_failures(row: dict) -> set[str]:
-    return set(row["failed_checks"].split()) - MAY_FAIL_UNDER_LOAD
+    return set(row["failed_checks"].split()) if row["verdict"] == "fail" else set()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +71,7 @@ def test_a_matrix_runs_in_parallel_labs_and_is_summarised(uninterrupted):
     assert [r["cell"] for r in table] == [
         "close_graceful_latency-0ms_r1", "close_graceful_latency-20ms_r1",
         "close_abrupt_latency-0ms_r1", "close_abrupt_latency-20ms_r1"]
-    assert all(r["verdict"] in ("pass", "fail") for r in table), table
+    assert all(r["verdict"] in ("pass", "inconclusive") for r in table), table
     assert not any(scenario_failures(r) for r in table), table
     assert all(r["verdict"] == "pass" for r in table if r["latency"] == "0ms")
     # What crossed the shaped link: a 40 ms round trip where asked, none where not.
@@ -89,7 +86,11 @@ def test_a_matrix_runs_in_parallel_labs_and_is_summarised(uninterrupted):
             assert (directory / "plots" / f"{name}.{suffix}").stat().st_size > 1000
     summary = (directory / "summary.md").read_text()
     passed = sum(r["verdict"] == "pass" for r in table)
-    assert f"4 of 4 runs done: {passed} passed, {4 - passed} failed" in summary
+    assert f"4 of 4 runs done: {passed} passed, 0 failed, {4 - passed} inconclusive" in summary
+    for first in (directory / "inconclusive").glob("*/run.json"):
+        # What the busy machine did to a first attempt is kept, and said.
+        assert json.loads(first.read_text())["verdict"] == "inconclusive"
+        assert "running them again one at a time" in result.stderr
     index = (directory / "index.html").read_text()
     for row in table:
         assert f'href="runs/{row["cell"]}/report.html"' in index
@@ -127,7 +128,7 @@ def test_sigint_then_resume_gives_the_uninterrupted_summary(uninterrupted, tmp_p
     assert [int(r["checks_passed"]) + int(r["checks_failed"]) for r in resumed] == \
         [int(r["checks_passed"]) + int(r["checks_failed"]) for r in rows(whole)]
     assert not any(scenario_failures(r) for r in resumed)
-    assert all(r["verdict"] in ("pass", "fail") for r in resumed)
+    assert all(r["verdict"] in ("pass", "inconclusive") for r in resumed)
     # Nothing written was lost: the interrupted runs were set aside, not deleted.
     set_aside = list((directory / "interrupted").glob("*/run.json"))
     assert set_aside, "the interrupted runs should be kept in interrupted/"

@@ -35,7 +35,7 @@ def test_summary_of_a_half_done_experiment(tmp_path):
     assert float(rows["close_abrupt_latency-100ms_r1"]["handshake_rtt_ms"]) == 200.612
     assert rows["close_abrupt_latency-200ms_r1"]["verdict"] == "not run"
     summary = written["markdown"].read_text()
-    assert "2 of 4 runs done: 2 passed, 0 failed, 2 not run or incomplete" in summary
+    assert "2 of 4 runs done: 2 passed, 0 failed, 0 inconclusive, 2 not run or incomplete" in summary
     assert "| close | graceful | 100ms | 1 pass | 1.611 | 200.6 |" in summary
     assert "| close | graceful | 200ms | 1 not run |" in summary
     plots = {p.name for p in (directory / "plots").iterdir()}
