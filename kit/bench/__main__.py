@@ -1,4 +1,5 @@
-"""invoke bench: python -m kit.bench [--runs N] [--no-cold] [--evidence | --link | --parallel]."""
+"""invoke bench: python -m kit.bench [--runs N] [--no-cold]
+[--evidence | --link | --parallel | --cpu]."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --link: leave out netem in the qemu VM")
     parser.add_argument("--parallel", action="store_true",
                         help="only how experiments scale with parallel labs")
+    parser.add_argument("--cpu", action="store_true",
+                        help="only what a warm run costs in CPU-seconds, by process and phase")
     options = parser.parse_args(argv)
     facts = versions()
     cli = compose_cli()
@@ -45,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         from kit.bench import link as bench_link
 
         return bench_link.main(ensure_lab_image(), options.runs, vm=not options.no_vm)
+    if options.cpu:
+        from kit.bench import cpu as bench_cpu
+
+        ensure_lab_image()
+        return bench_cpu.main(options.runs)
     if options.evidence:
         ensure_lab_image()
         evidence_bench(options.runs)
@@ -52,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     if not options.no_cold:
         print_cold_setup()
     warm_bench(options.runs)
+    from kit.bench import cpu as bench_cpu
+
+    bench_cpu.main(options.runs)
     evidence_bench(options.runs)
     return 0
 

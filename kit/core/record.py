@@ -59,6 +59,7 @@ class RunRecord:
     request: dict[str, Any] | None = None   # link options as given, base image, programs
     error: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
     finished_at: str | None = None
 
     @property

@@ -29,6 +29,7 @@ from kit.impair.spec import parse_link
 from kit.report import write_reports
 from kit.run.clock import Clock, SystemClock
 from kit.run.collect import collect, delay_line_figures
+from kit.run.cpu import CpuSample
 from kit.run.play import Play
 from kit.run.programs import command
 from kit.run.timings import Timings
@@ -73,7 +74,7 @@ class RunSession:
         directory = RunDirectory.create(self.out, self.scenario.name, self.variant, self.stamp,
                                         name=self.directory_name)
         record = self.new_record()
-        started = self.clock.monotonic()
+        started, cpu = self.clock.monotonic(), CpuSample.now()
         try:
             # Inside the try: a Ctrl-C from here on is recorded in run.json.
             record.environment = self.testbed.facts()
@@ -96,7 +97,9 @@ class RunSession:
             raise
         finally:
             self.timings.total = self.clock.monotonic() - started
+            self.timings.count_cpu("total", cpu)
             record.timings_s = self.timings.to_json()
+            record.cpu_s = self.timings.cpu
             record.finished_at = now()
             record.save(directory.root)
             write_reports(directory)
@@ -131,9 +134,10 @@ class RunSession:
             # a Ctrl-C can land inside submit() itself.
             cleanup.callback(tracer_slot.close)
             tracer_ready = background.submit(tracer_slot.start)
-            phase = self.clock.monotonic()
+            phase, cpu = self.clock.monotonic(), CpuSample.now()
             with self.testbed.up(self.run_id, keep=self.keep) as lab, ExitStack() as in_lab:
                 self.timings.lab_up = self.clock.monotonic() - phase
+                self.timings.count_cpu("lab_up", cpu)
                 endpoints = self.record_lab(lab, plan, record)
                 self.shape(lab, endpoints, record, evidence, progress.update)
                 tracer = tracer_ready.result()
@@ -157,8 +161,9 @@ class RunSession:
                                      directory, background)
                     record.kernel_trace = tracer_slot.status
                 progress.update("removing the lab")
-                phase = self.clock.monotonic()
+                phase, cpu = self.clock.monotonic(), CpuSample.now()
             self.timings.lab_down = self.clock.monotonic() - phase
+            self.timings.count_cpu("lab_down", cpu)
         return evidence
 
     def record_lab(self, lab: Lab, plan: Plan, record: RunRecord) -> dict[Role, Endpoint]:

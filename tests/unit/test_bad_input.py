@@ -127,7 +127,7 @@ NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("build", "rebuild"), ("clean", "im
                     ("up", "base_image"), ("experiment", "base_image"),
                     ("bench", "runs"), ("bench", "cold"),
                     ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
-                    ("bench", "parallel")}
+                    ("bench", "parallel"), ("bench", "cpu")}
 
 
 def invoke(line: str, files: Path) -> subprocess.CompletedProcess:

@@ -1,0 +1,43 @@
+"""The CPU benchmark's reading of /proc: a process's own and its reaped children's
+CPU-seconds, and processes found by name (lines recorded on this project's machine)."""
+
+from __future__ import annotations
+
+import os
+
+from kit.bench.cpu import pids_named, process_seconds
+
+# /proc/1/stat and /proc/1432/stat of this project's machine, 2026-11-27 (shortened after
+# the fields the benchmark reads)
+INIT = "1 (process_api) S 0 0 0 0 -1 4194560 35966 73657700 0 116812 210 1280 94280 54723 10 -10 14 0"
+DOCKERD = ("1432 (dockerd) S 1 1431 1431 0 -1 4194560 280361 28701091 32 455 10329 11145 "
+           "13052 7669 20 0 47 0")
+
+
+def fake_proc(tmp_path, processes: dict[int, tuple[str, str]]):
+    for pid, (comm, stat) in processes.items():
+        (tmp_path / str(pid)).mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+        (tmp_path / str(pid) / "stat").write_text(stat + "\n")
+    (tmp_path / "self").mkdir()
+    return tmp_path
+
+
+def test_own_and_reaped_seconds(tmp_path):
+    proc = fake_proc(tmp_path, {1: ("process_api", INIT), 1432: ("dockerd", DOCKERD)})
+    tick = os.sysconf("SC_CLK_TCK")
+    assert process_seconds(1, proc) == ((210 + 1280) / tick, (94280 + 54723) / tick)
+    assert process_seconds(1432, proc) == ((10329 + 11145) / tick, (13052 + 7669) / tick)
+
+
+def test_a_name_with_spaces_and_parentheses_is_read_past(tmp_path):
+    odd = DOCKERD.replace("(dockerd)", "(a (b) c)")
+    proc = fake_proc(tmp_path, {7: ("a (b) c", odd)})
+    assert process_seconds(7, proc)[0] == (10329 + 11145) / os.sysconf("SC_CLK_TCK")
+
+
+def test_processes_are_found_by_their_name(tmp_path):
+    proc = fake_proc(tmp_path, {1: ("process_api", INIT), 1432: ("dockerd", DOCKERD),
+                                1433: ("containerd", DOCKERD)})
+    assert pids_named("dockerd", proc) == [1432]
+    assert pids_named("runc", proc) == []
