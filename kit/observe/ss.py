@@ -2,7 +2,8 @@
 
 The in-container sampler (containers/bin/netkit-ss) writes a marker line
 ``### <CLOCK_REALTIME seconds>`` before each sample, so every socket line gets the
-time it was seen.
+time it was seen; it samples every interval, and right after each event the host's
+program logs (``### <seconds> after <event>``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-
-from kit.hosts import Host
-
-SAMPLER = "netkit-ss"
 
 # ss prints these values as "key value" pairs rather than "key:value".
 _SPACED_KEYS = {"send", "pacing_rate", "delivery_rate"}
@@ -120,15 +117,20 @@ def parse_socket_line(line: str, rt: float) -> SocketRecord | None:
 
 def parse_samples(text: str, t0: float | None = None,
                   source: str = "sampler") -> list[SocketRecord]:
-    """Every socket of every sample in ``text`` (the sampler's file or one snapshot)."""
+    """Every socket of every sample in ``text`` (the sampler's file or one sample). A
+    sample taken right after a program's event says so ("### <rt> after write"): that
+    is its ``source``; the others' is ``source``."""
     records: list[SocketRecord] = []
     rt = None
+    label = source
     for line in text.splitlines():
         if line.startswith("### "):
+            stamp, _, after = line[4:].strip().partition(" ")
             try:
-                rt = float(line[4:].strip())
+                rt = float(stamp)
             except ValueError:
                 rt = None  # a sample cut short when the sampler was stopped
+            label = after or source
             continue
         if rt is None or not line.strip():
             continue
@@ -139,7 +141,7 @@ def parse_samples(text: str, t0: float | None = None,
         record = parse_socket_line(line, rt)
         if record is not None:
             record.t = round(rt - t0, 6) if t0 is not None else None
-            record.source = source
+            record.source = label
             records.append(record)
     return records
 
@@ -156,7 +158,3 @@ def state_path(records: Iterable[SocketRecord]) -> list[tuple[str, float | None]
             path.append((record.state, record.t))
     return path
 
-
-def snapshot(host: Host, port: int, t0: float, source: str) -> list[SocketRecord]:
-    """One sample of ``host``'s sockets on ``port``, labelled with what it followed."""
-    return parse_samples(host.run([SAMPLER, str(port)], timeout=10).stdout, t0, source)

@@ -5,15 +5,13 @@ so a run that fails half-way still has it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from kit.core.roles import ROLES, Role
 from kit.hosts import Host, Process
 from kit.observe.counters import difference
 from kit.observe.observers import HostObservers
-from kit.observe.ss import SocketRecord
-from kit.observe.ss import snapshot as take_snapshot
 from kit.run.clock import Clock
 from kit.run.programs import program_kind
 from kit.run.timings import Timings
@@ -34,7 +32,6 @@ class Play:
     clock: Clock
     timings: Timings
     report: Callable[[str], None] = lambda text: None
-    _snapshots: list[tuple[Role, Future]] = field(default_factory=list)
 
     def __call__(self) -> dict[Role, dict]:
         """Play the run; the counters before and after, per host."""
@@ -60,21 +57,19 @@ class Play:
             # engine's DNS forwarder, and the lesson typed an address too.
             processes["client"] = programs.start(self.hosts["client"], "client",
                                                  server_address, self._workdir("client"))
-            self.snapshot("connected")
             with self.timings.measure("script"):
                 self.feed_script(processes["client"])
                 self.report("waiting for the programs to finish")
                 programs.finish(self.hosts, processes, self.evidence, self._workdir("client"))
-            # No snapshot here: the samplers run on and see the final states (TIME-WAIT).
-            # The last segments (an exit's FIN or RST, their ACKs) may still be on the way,
-            # held by a shaped link or just leaving: let them reach the captures before
-            # those stop (else tcpdump counts one it never writes; seen unshaped too).
+            # The samplers run on and see the final states (TIME-WAIT). The last segments
+            # (an exit's FIN or RST, their ACKs) may still be on the way, held by a shaped
+            # link or just leaving: let them reach the captures before those stop (else
+            # tcpdump counts one it never writes; seen unshaped too).
             held = max(self.evidence.egress.values(), default=0.0)
             self.clock.sleep(held + LINK_DRAIN_MARGIN)
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,
                                                         observers.values())))
-            self._keep_snapshots()
         after = {role: counts for role, (counts, _) in stopped.items()}
         self.evidence.capture_counts = {role: dump for role, (_, dump) in stopped.items()}
         self.evidence.counters.update({role: difference(before[role], after[role])
@@ -98,20 +93,6 @@ class Play:
             if scripted.close_stdin:
                 self.report("client's input ends")
                 client.close_stdin()
-                self.snapshot("after the input ended")
                 continue
             self.report(f"client types {scripted.line!r}")
             client.write(scripted.line.encode() + b"\n")
-            self.snapshot(f"after {scripted.line}")
-
-    def snapshot(self, label: str) -> None:
-        """Both hosts' sockets at once, off the script's clock so steps keep their timing."""
-        for role in ROLES:
-            self._snapshots.append((role, self.pool.submit(
-                take_snapshot, self.hosts[role], self.params.port, self.t0, label)))
-
-    def _keep_snapshots(self) -> None:
-        steps: dict[Role, list[SocketRecord]] = {role: [] for role in ROLES}
-        for role, future in self._snapshots:
-            steps[role].extend(future.result())
-        self.evidence.samples.update(steps)

@@ -91,3 +91,13 @@ def test_a_sample_cut_short_is_skipped():
             "### 10\nCLOSE-WAIT 1 0 1.1.1.1:1 2.2.2.2:2 sk:1\n###\n")
     records = parse_samples(text, t0=100.0)
     assert [(r.state, r.t) for r in records] == [("ESTAB", 0.0), ("CLOSE-WAIT", -90.0)]
+
+
+def test_a_sample_taken_after_a_program_s_event_says_which():
+    text = ("### 100.0\nESTAB 0 0 1.1.1.1:1 2.2.2.2:2 sk:1\n"
+            "### 100.012345 after shutdown\nFIN-WAIT-1 0 1 1.1.1.1:1 2.2.2.2:2 sk:1\n"
+            "### 100.04\nFIN-WAIT-2 0 0 1.1.1.1:1 2.2.2.2:2 sk:1\n")
+    records = parse_samples(text, t0=100.0)
+    assert [(r.state, r.t, r.source) for r in records] == [
+        ("ESTAB", 0.0, "sampler"), ("FIN-WAIT-1", 0.012345, "after shutdown"),
+        ("FIN-WAIT-2", 0.04, "sampler")]
