@@ -66,7 +66,9 @@ def test(c, unit=False, k=None):
             print(f"integration tests will not find a lab: {error}", file=sys.stderr)
     target = "tests/unit" if unit else "tests/unit tests/integration"
     selection = f" -k {shlex.quote(k)}" if k else ""
-    c.run(f"{sys.executable} -m pytest -ra {target}{selection}", pty=sys.stdout.isatty())
+    # --durations: the slowest tests, so that CI's time stays in view as the suite grows.
+    c.run(f"{sys.executable} -m pytest -ra --durations=10 {target}{selection}",
+          pty=sys.stdout.isatty())
 
 
 @task(help={"runs": "warm runs to measure (default 5)",
