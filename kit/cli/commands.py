@@ -6,14 +6,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker.errors
 from rich.table import Table
 
-from kit.cli.request import ALL, RunRequest, build_request, rerun_request
+from kit.cli.request import ALL, RunRequest, build_request
 from kit.core.checks import why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
@@ -27,7 +26,6 @@ from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
-from kit.report.compare import compare_runs, side_by_side
 from kit.report.index import write_index
 from kit.report.junit import write_junit
 from kit.report.summary import comparison_table, write_comparison
@@ -115,67 +113,6 @@ def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -
              f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
         if outcome.verdict == "inconclusive":
             show(f"  {why_inconclusive(outcome.record.checks)}")
-
-
-def run_directories(path: Path) -> list[Path]:
-    """``path`` if it is a run directory, or the runs of the experiment directory it is."""
-    if (path / "run.json").is_file():
-        return [path]
-    runs = sorted(p.parent for p in (path / "runs").glob("*/run.json"))
-    if not runs:
-        raise BadInput(f"{path} is neither a run directory (with run.json) nor an "
-                       "experiment's directory (with runs/)")
-    return runs
-
-
-def rerun(directory: str, out: str = "results", junit: str | None = None) -> int:
-    """Run again what each run of ``directory`` ran, then compare; 1 if a check's verdict
-    differs."""
-    sources = run_directories(Path(directory))
-    records = [RunRecord.load(source) for source in sources]
-    # Every request is checked before the first lab starts.
-    requests = [rerun_request(record, source, out, junit)
-                for source, record in zip(sources, records)]
-    outcomes: list[RunOutcome] = []
-    try:
-        for source, request in zip(sources, requests):
-            say(f"running {source} again")
-            outcomes += execute(replace(request, junit=None))
-    finally:
-        if junit and outcomes:
-            with deferred_interrupt():
-                write_junit(Path(junit), [o.directory for o in outcomes])
-            say(f"JUnit report: {junit}")
-    return show_comparisons(list(zip(sources, records)),
-                            [(o.directory, o.record) for o in outcomes])
-
-
-def diff(first: str, second: str) -> int:
-    """Compare two runs (or two experiments, cell by cell); 1 if a check's verdict
-    differs."""
-    before = run_directories(Path(first))
-    after = {path.name: path for path in run_directories(Path(second))}
-    if len(before) == 1 and len(after) == 1:
-        pairs = [(before[0], next(iter(after.values())))]
-    else:
-        pairs = [(path, after[path.name]) for path in before if path.name in after]
-        unmatched = sorted({p.name for p in before} ^ set(after))
-        if unmatched:
-            say(f"not in both: {', '.join(unmatched)}")
-        if not pairs:
-            raise BadInput(f"{first} and {second} have no run in common to compare")
-    return show_comparisons([(a, RunRecord.load(a)) for a, _ in pairs],
-                            [(b, RunRecord.load(b)) for _, b in pairs])
-
-
-def show_comparisons(before: list[tuple[Path, RunRecord]],
-                     after: list[tuple[Path, RunRecord]]) -> int:
-    differ = False
-    for (old, old_record), (new, new_record) in zip(before, after):
-        comparison = compare_runs(old_record, new_record)
-        show(side_by_side(old, new, comparison))
-        differ |= comparison.checks_differ
-    return 1 if differ else 0
 
 
 def preflight() -> None:

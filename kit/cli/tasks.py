@@ -174,9 +174,9 @@ def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm
 def rerun(c, directory, out="results", junit=None):
     """Run again exactly what a run recorded (scenario, variant, parameters, link, your
     programs), then show both side by side; exit 1 if a check's verdict differs."""
-    from kit.cli import commands
+    from kit.cli import rerun as rerunning
 
-    code = commands.rerun(directory, out, junit)
+    code = rerunning.rerun(directory, out, junit)
     if code:
         raise Exit(code=code)
 
@@ -188,9 +188,9 @@ def diff(c, first, second):
     """Compare two runs: each check's verdict, and what differed in what was asked for,
     the environment (kernel, engine, image) and the hosts' sysctls; exit 1 if a check's
     verdict differs."""
-    from kit.cli import commands
+    from kit.cli import rerun as rerunning
 
-    code = commands.diff(first, second)
+    code = rerunning.diff(first, second)
     if code:
         raise Exit(code=code)
 
