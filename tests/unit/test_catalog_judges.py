@@ -104,3 +104,38 @@ def test_the_kernel_rst_check_needs_the_kernel_and_the_counter():
     assert not rst_check(without(abrupt, counters=counters)).passed
     untraced = rst_check(without(abrupt, kernel=None))
     assert untraced.passed and "the capture and the counter decided" in untraced.observed
+
+
+def test_an_exit_that_lingered_or_left_no_trace_fails():
+    """linger-timeout/exit, one fact changed at a time: the check needs the child's exit,
+    its reaping within the limit, the FIN and its late ACK, and no RST."""
+    _, _, evidence = load_run(CATALOG_DATA / "linger-timeout-exit")
+
+    def verdict(change) -> bool:
+        changed = copy.deepcopy(evidence)
+        change(changed)
+        (check,) = [c for c in judge("linger-timeout-exit", evidence=changed)
+                    if c.name == "exit-does-not-linger"]
+        return check.passed
+
+    def events(ev):
+        return ev.events["client"]
+
+    def reaped(ev):
+        return next(e for e in events(ev) if e["event"] == "reaped")
+
+    def child_exit(ev):
+        return next(e for e in events(ev) if e["event"] == "exit" and e["prog"] == "client-child")
+
+    assert verdict(lambda ev: None)
+    assert not verdict(lambda ev: events(ev).remove(reaped(ev)))
+    assert not verdict(lambda ev: reaped(ev).update(ret=-1))
+    assert not verdict(lambda ev: events(ev).remove(child_exit(ev)))
+    # The parent's own exit is not the child's.
+    assert not verdict(lambda ev: child_exit(ev).update(prog="client"))
+    assert not verdict(lambda ev: reaped(ev).update(t=child_exit(ev)["t"] + 0.31))
+    assert verdict(lambda ev: reaped(ev).update(t=child_exit(ev)["t"] + 0.29))
+    assert not verdict(lambda ev: ev.packets.append({**ev.packets[-1], "from": "client",
+                                                     "flags": ["RST"]}))
+    assert not verdict(lambda ev: setattr(ev, "packets", [s for s in ev.packets
+                                                          if "FIN" not in s["flags"]]))

@@ -64,3 +64,23 @@ def test_the_limit_follows_the_script_s_gap():
 def test_programs_that_do_not_log_their_wait_get_no_such_check():
     _, _, evidence = load_run(CATALOG / "close-graceful")
     assert programs_got_the_cpu(evidence, RunParameters()) is None
+
+
+def test_the_check_s_name_and_promise_and_its_limit_inclusive():
+    limit_ms = cpu_wait_limit(RunParameters()) * 1000
+    result = programs_got_the_cpu(with_waits({"server": limit_ms}), RunParameters())
+    assert result is not None and result.passed and result.name == "programs-got-the-cpu"
+    assert result.expected == ("each program waits at most 62 ms for a CPU in all of the "
+                               "run (a busier machine shifts the run's timing)")
+    assert result.observed == "client waited 0.0 ms; server waited 62.5 ms"
+
+
+def test_a_wait_counts_from_zero_and_unknown_waits_are_left_out():
+    _, _, evidence = load_run(CATALOG / "close-graceful")
+    changed = copy.deepcopy(evidence)
+    for role, events in changed.events.items():
+        for index, event in enumerate(events):
+            event["rq_us"] = -1 if role == "client" else (0 if index == 0 else 70_000)
+    result = programs_got_the_cpu(changed, RunParameters())
+    assert result is not None and not result.passed
+    assert result.observed == "server waited 70.0 ms"   # the client's -1: not known
