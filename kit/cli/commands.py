@@ -16,7 +16,6 @@ from kit.cli.request import ALL, RunRequest, build_request
 from kit.core.checks import why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
-from kit.core.interrupts import deferred_interrupt
 from kit.core.paths import EXPERIMENTS
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
@@ -90,9 +89,7 @@ def execute(request: RunRequest) -> list[RunOutcome]:
         raise
     finally:
         if request.junit:
-            with deferred_interrupt():
-                write_junit(request.junit, [o.directory for o in outcomes])
-            say(f"JUnit report: {request.junit}")
+            write_junit(request.junit, [o.directory for o in outcomes])
     show_outcomes(request, outcomes, stamp)
     return outcomes
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from kit.cli.commands import execute
 from kit.cli.request import rerun_request
 from kit.core.errors import BadInput
-from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say, show
 from kit.core.record import RunRecord
 from kit.report.compare import compare_runs, side_by_side
@@ -42,9 +41,7 @@ def rerun(directory: str, out: str = "results", junit: str | None = None) -> int
             outcomes += execute(replace(request, junit=None))
     finally:
         if junit and outcomes:
-            with deferred_interrupt():
-                write_junit(Path(junit), [o.directory for o in outcomes])
-            say(f"JUnit report: {junit}")
+            write_junit(Path(junit), [o.directory for o in outcomes])
     return show_comparisons(list(zip(sources, records)),
                             [(o.directory, o.record) for o in outcomes])
 

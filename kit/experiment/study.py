@@ -310,8 +310,6 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
         say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
         say(f"index: {written['index']}")
         if junit:
-            with deferred_interrupt():
-                write_junit(junit, study_runs(experiment, directory))
-            say(f"JUnit report: {junit}")
+            write_junit(junit, study_runs(experiment, directory))
     failed = [o for o in outcomes if o.status not in ("pass", "skipped")]
     return directory, 0 if not failed else 1

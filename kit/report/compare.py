@@ -59,15 +59,18 @@ def differing(what: str, before: dict, after: dict, keys) -> list[tuple[str, str
             if before.get(key) != after.get(key)]
 
 
+def asked(record: RunRecord) -> dict[str, Any]:
+    """What a run was, beside its parameters: compared one by one."""
+    return {"run": f"{record.scenario}/{record.variant}",
+            "link": (record.request or {}).get("link"),
+            "link engine": (record.link or {}).get("engine")}
+
+
 def compare_runs(before: RunRecord, after: RunRecord) -> RunComparison:
-    differences = differing("", {"run": f"{before.scenario}/{before.variant}"},
-                            {"run": f"{after.scenario}/{after.variant}"}, ["run"])
+    differences = differing("", asked(before), asked(after), ["run"])
     parameters = sorted(set(before.parameters) | set(after.parameters))
     differences += differing("parameter ", before.parameters, after.parameters, parameters)
-    differences += differing("", {"link": (before.request or {}).get("link")},
-                             {"link": (after.request or {}).get("link")}, ["link"])
-    differences += differing("", {"link engine": (before.link or {}).get("engine")},
-                             {"link engine": (after.link or {}).get("engine")}, ["link engine"])
+    differences += differing("", asked(before), asked(after), ["link", "link engine"])
     differences += differing("", before.environment, after.environment, ENVIRONMENT)
     for role in ROLES:
         mine = before.hosts.get(role, {}).get("sysctls") or {}

@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from kit.core.checks import Check
+from kit.core.interrupts import deferred_interrupt
+from kit.core.progress import say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
 
@@ -77,5 +79,8 @@ def junit_xml(directories: list[Path]) -> bytes:
 
 
 def write_junit(path: Path, directories: list[Path]) -> Path:
-    atomic_write(path, junit_xml(directories))
+    """Write the report (a second Ctrl-C waits for it) and say where it is."""
+    with deferred_interrupt():
+        atomic_write(path, junit_xml(directories))
+    say(f"JUnit report: {path}")
     return path

@@ -139,6 +139,10 @@ class Evidence:
         return path
 
 
+# A forked child writes to its parent's event stream under this program name.
+CHILD = "client-child"
+
+
 class Scenario:
     name: str = ""
     summary: str = ""

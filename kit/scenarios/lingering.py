@@ -16,6 +16,7 @@ makes the wait visible, so this scenario shapes its own: 300 ms one way, or 1 s.
 from __future__ import annotations
 
 from kit.scenarios.base import (
+    CHILD,
     MESSAGES,
     WITHIN_CALL,
     Check,
@@ -32,7 +33,6 @@ from kit.scenarios.checks import at
 
 # linger, latency, RTT
 SETTINGS = {"acked": (5, "300ms", 0.6), "timeout": (1, "1s", 2.0), "exit": (5, "1s", 2.0)}
-CHILD = "client-child"
 EXIT_WITHIN = 0.3   # an exit that waited would take the round trip, 2 s
 
 

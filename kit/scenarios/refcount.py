@@ -4,6 +4,7 @@ the connection itself (C2, C7, C9a, C9b, C9c)."""
 from __future__ import annotations
 
 from kit.scenarios.base import (
+    CHILD,
     MESSAGES,
     WITHIN_CALL,
     Check,
@@ -16,8 +17,6 @@ from kit.scenarios.base import (
     server_args,
 )
 from kit.scenarios.checks import at, reads_text
-
-CHILD = "client-child"
 
 
 class RefcountScenario(Scenario):
