@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from kit.testbeds.docker.image import (
     lab_image_named,
 )
 from kit.testbeds.docker.lab import ComposeLab, remove_by_label
+from kit.testbeds.docker.pool import LabPool
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import leftover_instances
 
@@ -49,8 +51,10 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         sigpipe="ignore",
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
         kernel_trace=True, link_options: dict | None = None,
-        program_options: dict | None = None, junit: str | None = None) -> int:
-    """Run a scenario's variants, each in a fresh lab; 0 if every check passed, else 1.
+        program_options: dict | None = None, junit: str | None = None,
+        fresh_labs: bool = False) -> int:
+    """Run a scenario's variants; 0 if every check passed, else 1. Several runs share
+    labs reset between runs, unless ``fresh_labs``.
 
     ``link_options``: parse_link's keywords (the user's text), to shape the link;
     ``program_options``: programs_from_options' keywords, for your own programs."""
@@ -59,30 +63,34 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
     request = build_request(scenario, variant=variant, server_delay=server_delay,
                             sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
-                            programs=programs, junit=junit, link_options=link_options)
+                            programs=programs, junit=junit, link_options=link_options,
+                            fresh_labs=fresh_labs)
     outcomes = execute(request)
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 
 def execute(request: RunRequest) -> list[RunOutcome]:
-    """Run what ``request`` asks for, each run in a fresh lab, and show the outcomes."""
+    """Run what ``request`` asks for and show the outcomes."""
     preflight()
     custom = request.custom.spec if request.custom else None
-    testbed = DockerComposeTestbed(ensure_lab_image(request.base_image),
-                                   user_dir=custom.mount if custom else None)
+    image = ensure_lab_image(request.base_image)
+    testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
     # Before anything is written: an impairment the engine cannot apply is bad input.
     shaping = resolve_shaping(request.link, testbed.netem_probe)
     if shaping is not None:
         say(f"link: {shaping.engine} engine ({shaping.reason})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunOutcome] = []
+    pool = LabPool(image, trace=request.params.kernel_trace) if request.pooled else None
     try:
-        for scenario_name, variant_name in request.runs:
-            session = RunSession(request.scenario_named(scenario_name), variant_name,
-                                 request.params, testbed, request.out, shaping=shaping,
-                                 keep=request.keep, stamp=stamp, mount=testbed.user_dir,
-                                 request=request.recorded())
-            outcomes.append(session.run())
+        with pool or nullcontext():
+            for scenario_name, variant_name in request.runs:
+                with pool.lease(testbed.user_dir) if pool else nullcontext(testbed) as bed:
+                    session = RunSession(request.scenario_named(scenario_name), variant_name,
+                                         request.params, bed, request.out, shaping=shaping,
+                                         keep=request.keep, stamp=stamp,
+                                         mount=testbed.user_dir, request=request.recorded())
+                    outcomes.append(session.run())
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
@@ -187,7 +195,8 @@ def shipped_experiment(path: str) -> Path:
 
 
 def experiment(path: str, parallel="1", out: str = "results",
-               base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None) -> int:
+               base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None,
+               fresh_labs: bool = False) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
     try:
         parallel = int(str(parallel))
@@ -202,7 +211,8 @@ def experiment(path: str, parallel="1", out: str = "results",
     junit_path = writable_file("--junit", Path(junit)) if junit else None
     preflight()
     try:
-        directory, code = run_experiment(path, parallel, out, base_image, junit_path)
+        directory, code = run_experiment(path, parallel, out, base_image, junit_path,
+                                         fresh_labs)
     except KeyboardInterrupt:
         say("interrupted: the running labs were removed; finished runs are kept, and the "
             "same command resumes with the rest")

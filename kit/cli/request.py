@@ -30,6 +30,12 @@ class RunRequest:
     custom: CustomScenario | None = None     # your own programs instead of a scenario
     junit: Path | None = None                # where the JUnit report goes, if asked for
     link_options: tuple[tuple[str, str], ...] = ()   # the link options as given
+    fresh_labs: bool = False                 # a new lab per run, even for several runs
+
+    @property
+    def pooled(self) -> bool:
+        """Several runs share labs of a pool, each reset between runs."""
+        return len(self.runs) > 1 and not self.keep and not self.fresh_labs
 
     def recorded(self) -> dict:
         """What run.json keeps of the request (``request``), for 'invoke rerun'."""
@@ -46,7 +52,8 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
                   keep: bool = False, base_image: str = "debian:bookworm-slim",
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
                   programs: ProgramsSpec | None = None, junit: str | None = None,
-                  link_options: dict[str, str | None] | None = None) -> RunRequest:
+                  link_options: dict[str, str | None] | None = None,
+                  fresh_labs: bool = False) -> RunRequest:
     """``link``: the parsed ``link_options`` (the text given, kept for run.json)."""
     custom = None
     if programs is not None:
@@ -83,7 +90,7 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     given = tuple((name, str(value)) for name, value in (link_options or {}).items()
                   if value is not None)
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given)
+                      junit_path, given, fresh_labs)
 
 
 def rerun_request(record: RunRecord, source: Path, out: str,

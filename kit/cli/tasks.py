@@ -51,7 +51,7 @@ def with_link_options(function):
 @task(
     help={
         "scenario": f"scenario to run ('{command('scenarios')}' lists them)",
-        "variant": "one variant only (default: every variant, each in a fresh lab)",
+        "variant": "one variant only (default: every variant)",
         "server_delay": "the server's processing time before each reply (0.1s to 60s; 500ms "
                         "or 0.5s; a bare number is seconds; the lesson uses 5; default 1)",
         "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
@@ -60,6 +60,8 @@ def with_link_options(function):
                        "is seconds; default 0.04)",
         "out": "directory for the results (default results/)",
         "keep": "leave the lab up after the run, to look around (needs --variant)",
+        "fresh_labs": "a new lab for every run (default: several runs share labs, each "
+                      "reset between runs; run.json's environment.lab says which)",
         "base_image": "base of the lab image (default debian:bookworm-slim; built here "
                       "with debootstrap when no registry has it)",
         "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
@@ -91,7 +93,7 @@ def with_link_options(function):
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
         server_command=None, client_command=None, client_input=None, mount=None,
-        expect_exit=None, expect_packet=None, junit=None, **link):
+        expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -104,7 +106,7 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
     code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
                         sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                         base_image=base_image, kernel_trace=kernel_trace, link_options=link,
-                        program_options=programs, junit=junit)
+                        program_options=programs, junit=junit, fresh_labs=fresh_labs)
     if code:
         raise Exit(code=code)
 
@@ -154,15 +156,17 @@ def down(c, run=None, all=False):
                    "results/experiments/<name>/)",
             "base_image": "base of the lab image (default debian:bookworm-slim)",
             "junit": "also write a JUnit XML report there: a test suite per run of the "
-                     "study, a test case per check"})
+                     "study, a test case per check",
+            "fresh_labs": "a new lab for every run (default: at most --parallel labs, each "
+                          "reset between runs; run.json's environment.lab says which)"})
 @_boundary
 def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
-               junit=None):
-    """Run an experiment file: every cell in a lab of its own, --parallel N at a time; run
-    it again to resume after Ctrl-C. Exit 0 if every run passed."""
+               junit=None, fresh_labs=False):
+    """Run an experiment file: its cells --parallel N at a time, in labs reset between
+    runs; run it again to resume after Ctrl-C. Exit 0 if every run passed."""
     from kit.cli import commands
 
-    code = commands.experiment(file, parallel, out, base_image, junit)
+    code = commands.experiment(file, parallel, out, base_image, junit, fresh_labs)
     if code:
         raise Exit(code=code)
 

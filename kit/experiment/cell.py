@@ -22,6 +22,7 @@ from kit.impair.spec import parse_link
 from kit.run.session import RunSession
 from kit.scenarios.custom import CustomScenario
 from kit.testbeds.docker.image import LabImage
+from kit.testbeds.docker.pool import Lease, PooledTestbed
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
@@ -38,7 +39,9 @@ def main(argv: list[str]) -> int:
     shaping = None if link.is_empty() or engine is None else \
         Shaping(link, engine["engine"], engine["reason"])
     params = replace(experiment.params, link_rtt=link.round_trip_bound())
-    testbed = DockerComposeTestbed(LabImage(**request["image"]), user_dir=cell.run.mount)
+    image = LabImage(**request["image"])
+    testbed = DockerComposeTestbed(image, user_dir=cell.run.mount) if request["lab"] is None \
+        else PooledTestbed(image, Lease(**request["lab"]), user_dir=cell.run.mount)
     custom = cell.run.scenario.spec if isinstance(cell.run.scenario, CustomScenario) else None
     outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
                          Path(request["directory"]), shaping=shaping, directory_name=cell.id,

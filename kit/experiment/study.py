@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +36,12 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from kit.core.errors import BadInput
+from kit.core.errors import BadInput, KitError
 from kit.core.interrupts import deferred_interrupt
 from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
-from kit.experiment.cell import STATUSES
+from kit.experiment.cell import EXIT_CODES, STATUSES
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
@@ -48,6 +49,7 @@ from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
 from kit.testbeds.docker.image import LabImage, ensure_lab_image
+from kit.testbeds.docker.pool import LabPool, Lease
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
 CHILD_TEARDOWN_SECONDS = 90
@@ -92,23 +94,27 @@ def set_aside(directory: Path, cell: Cell, why: str = "interrupted") -> None:
 
 
 def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
-                 engine: dict | None, base_image: str) -> dict:
+                 engine: dict | None, base_image: str, lease: Lease | None = None) -> dict:
     """What the child process needs to run one cell (JSON on its command line)."""
     return {"experiment": str(experiment.path), "directory": str(directory / "runs"),
             "cell": cell.id, "image": {"name": image.name, "id": image.id, "base": image.base},
-            "engine": engine, "base_image": base_image}
+            "engine": engine, "base_image": base_image,
+            "lab": lease.to_json() if lease else None}
 
 
 class ExperimentRunner:
+    """``pool``: the labs the cells run in (a new lab per cell without one)."""
+
     def __init__(self, experiment: Experiment, directory: Path, image: LabImage,
                  shaping_engines: dict[str, Shaping | None], parallel: int,
-                 base_image: str = "debian:bookworm-slim"):
+                 base_image: str = "debian:bookworm-slim", pool: LabPool | None = None):
         self.experiment = experiment
         self.base_image = base_image   # as asked for: recorded, for 'invoke rerun'
         self.directory = directory
         self.image = image
         self.engines = shaping_engines      # cell id -> the shaping chosen up front
         self.parallel = parallel
+        self.pool = pool
         self._children: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -171,12 +177,31 @@ class ExperimentRunner:
         return outcomes
 
     def _run_cell(self, cell: Cell) -> CellOutcome:
+        if self.pool is None:
+            return self._run_child(cell, None)
+        started = time.monotonic()
+        try:
+            lease = self.pool.take(cell.run.mount)
+        except KitError as error:
+            self._log(cell).write_text(f"error: {error}\n")
+            return CellOutcome(cell, "error", time.monotonic() - started)
+        outcome = self._run_child(cell, lease)
+        # A lab whose run did not end in a verdict may hold anything: it goes.
+        self.pool.give_back(lease, cell.run.mount, reusable=outcome.status in EXIT_CODES)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _log(self, cell: Cell) -> Path:
+        log = self.directory / "logs" / f"{cell.id}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        return log
+
+    def _run_child(self, cell: Cell, lease: Lease | None) -> CellOutcome:
         shaping = self.engines.get(cell.id)
         engine = None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
         request = cell_request(cell, self.experiment, self.directory, self.image, engine,
-                               self.base_image)
-        log = self.directory / "logs" / f"{cell.id}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
+                               self.base_image, lease)
+        log = self._log(cell)
         started = time.monotonic()
         with self._lock:
             if self._stopping:
@@ -263,7 +288,7 @@ def warn_about_load(parallel: int, engines: dict[str, Shaping | None]) -> None:
 def run_inconclusive_again(outcomes: list[CellOutcome], experiment: Experiment,
                            directory: Path, image: LabImage,
                            engines: dict[str, Shaping | None],
-                           base_image: str) -> list[CellOutcome]:
+                           base_image: str, pool: LabPool | None) -> list[CellOutcome]:
     """The runs the busy machine left inconclusive, once more, one at a time; the first
     attempts are kept in inconclusive/."""
     again = [o.cell for o in outcomes if o.status == "inconclusive"]
@@ -273,16 +298,17 @@ def run_inconclusive_again(outcomes: list[CellOutcome], experiment: Experiment,
         "again one at a time")
     for cell in again:
         set_aside(directory, cell, "inconclusive")
-    retried = ExperimentRunner(experiment, directory, image, engines, 1, base_image).run(again)
+    retried = ExperimentRunner(experiment, directory, image, engines, 1, base_image,
+                               pool).run(again)
     return [o for o in outcomes if o.status != "inconclusive"] + retried
 
 
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
                    base_image: str = "debian:bookworm-slim",
-                   junit: Path | None = None) -> tuple[Path, int]:
+                   junit: Path | None = None, fresh_labs: bool = False) -> tuple[Path, int]:
     """Run (or resume) the experiment in ``path``; return its directory and exit code:
     0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of every
-    run the study holds."""
+    run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs."""
     if not 1 <= parallel <= 64:
         raise BadInput(f"--parallel must be between 1 and 64: got {parallel}")
     experiment = load_experiment(Path(path))
@@ -296,12 +322,14 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     say(f"experiment {experiment.name}: {len(cells)} runs, {parallel} at a time, "
         f"in {directory}")
     warn_about_load(parallel, engines)
-    runner = ExperimentRunner(experiment, directory, image, engines, parallel, base_image)
+    pool = None if fresh_labs else LabPool(image, trace=experiment.params.kernel_trace)
+    runner = ExperimentRunner(experiment, directory, image, engines, parallel, base_image, pool)
     try:
-        outcomes = runner.run(cells)
-        if parallel > 1:
-            outcomes = run_inconclusive_again(outcomes, experiment, directory, image,
-                                              engines, base_image)
+        with pool or nullcontext():
+            outcomes = runner.run(cells)
+            if parallel > 1:
+                outcomes = run_inconclusive_again(outcomes, experiment, directory, image,
+                                                  engines, base_image, pool)
     finally:
         # Interrupted or not, the summary covers every run written so far; a second
         # Ctrl-C waits for it.

@@ -73,13 +73,14 @@ class RunSession:
     def run(self) -> RunOutcome:
         directory = RunDirectory.create(self.out, self.scenario.name, self.variant, self.stamp,
                                         name=self.directory_name)
+        self.params = replace(self.params, port=self.testbed.port_for(self.params.port))
         record = self.new_record()
         started, cpu = self.clock.monotonic(), CpuSample.now()
         try:
             # Inside the try: a Ctrl-C from here on is recorded in run.json.
             record.environment = self.testbed.facts()
             record.save(directory.root)
-            say(f"{self.scenario.name}/{self.variant}: lab netkit-{self.run_id}, "
+            say(f"{self.scenario.name}/{self.variant}: run {self.run_id}, "
                 f"results in {directory.root}")
             plan = self.scenario.plan(self.variant, self.params)
             if plan.link is not None:

@@ -62,6 +62,10 @@ class Testbed(Protocol):
     def up(self, run_id: str, keep: bool = False) -> AbstractContextManager[Lab]:
         """The run's lab, removed when the block ends whatever happens (unless ``keep``)."""
 
+    def port_for(self, asked: int) -> int:
+        """The port the run's server listens on: ``asked``, or where the lab has held
+        earlier runs, one none of them used (their TIME-WAIT sockets stay a minute)."""
+
     def tracer(self, run_id: str, port: int) -> Tracer:
         """A kernel tracer for the run's kernel (started by the run, alongside up())."""
 

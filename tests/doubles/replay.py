@@ -171,6 +171,9 @@ class ReplayTestbed:
         finally:
             self.torn_down += 1
 
+    def port_for(self, asked: int) -> int:
+        return asked
+
     def tracer(self, run_id: str, port: int) -> ReplayTracer:
         self.tracers.append(ReplayTracer(self.recording))
         return self.tracers[-1]

@@ -121,7 +121,8 @@ SWEEP = [
     ("shell router", "shell takes 'client' or 'server'"),
 ]
 # Options no value can make bad: switches, and names looked up as they are.
-NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("build", "rebuild"), ("clean", "images"),
+NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("run", "fresh_labs"), ("experiment", "fresh_labs"),
+                    ("build", "rebuild"), ("clean", "images"),
                     ("down", "all"), ("impair", "run"), ("shell", "run"), ("logs", "out"),
                     ("test", "unit"), ("test", "k"), ("build", "base_image"),
                     ("up", "base_image"), ("experiment", "base_image"),

@@ -112,7 +112,8 @@ class ComposeLab:
 
     def facts(self) -> dict:
         cli = compose_cli()
-        return {"compose": f"{' '.join(cli.command)} {self.compose_version or cli.version}"}
+        return {"compose": f"{' '.join(cli.command)} {self.compose_version or cli.version}",
+                "lab": {"pooled": False}}
 
 
 def host_address(host: DockerHost) -> str:

@@ -36,6 +36,9 @@ class DockerComposeTestbed:
     def up(self, run_id: str, keep: bool = False) -> AbstractContextManager[ComposeLab]:
         return ComposeLab(run_id, self.image.name, keep=keep, user_dir=self.user_dir)
 
+    def port_for(self, asked: int) -> int:
+        return asked    # a new lab: no earlier run
+
     def tracer(self, run_id: str, port: int) -> DockerKernelTracer:
         return DockerKernelTracer(run_id, self.image.name, port)
 

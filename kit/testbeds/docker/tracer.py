@@ -25,19 +25,23 @@ from kit.testbeds.docker.host import DockerHost
 
 
 class DockerKernelTracer:
-    """Records the run's TCP tracepoints from a helper container; always cleans up."""
+    """Records the run's TCP tracepoints from a helper container; always cleans up.
 
-    def __init__(self, run_id: str, image: str, port: int):
+    ``helper``: the name of a helper shared by several runs (a lab pool's), used and
+    left running; else the tracer starts a helper of its own and removes it."""
+
+    def __init__(self, run_id: str, image: str, port: int, helper: str | None = None):
         self.run_id = run_id
         self.image = image
         self.port = port
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{run_id}"
+        self._shared = helper
         self._helper: DockerHost | None = None
         self._instance_removed = False
 
     def start(self) -> None:
         """Start tracing, or raise TraceUnavailable with the reason."""
-        self._helper = DockerHost(start_helper(self.image, self.run_id), "tracer")
+        self._helper = DockerHost(self._helper_container(), "tracer")
         result = self._helper.run(["sh", "-ec", start_script(self.instance, self.port)],
                                   timeout=20, check=False)
         if result.exit_code != 0:
@@ -63,7 +67,17 @@ class DockerKernelTracer:
                 if not self._instance_removed:
                     self._remove_instance(helper)
             finally:
-                remove_quietly(helper.container.name)
+                if self._shared is None:
+                    remove_quietly(helper.container.name)
+
+    def _helper_container(self):
+        if self._shared is None:
+            return start_helper(self.image, self.run_id)
+        try:
+            return client().containers.get(self._shared)
+        except docker.errors.APIError as error:
+            raise TraceUnavailable(f"the shared tracing helper {self._shared} is gone: "
+                                   f"{error.explanation or error}") from None
 
     def _remove_instance(self, helper: DockerHost) -> None:
         try:
