@@ -13,6 +13,7 @@ from typing import Any
 import docker.errors
 from rich.table import Table
 
+from kit.cli.catalog import check_parallel, write_study_file
 from kit.cli.request import ALL, RunRequest, build_request
 from kit.core.checks import why_inconclusive
 from kit.core.command import command
@@ -52,9 +53,10 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
         kernel_trace=True, link_options: dict | None = None,
         program_options: dict | None = None, junit: str | None = None,
-        fresh_labs: bool = False) -> int:
+        fresh_labs: bool = False, parallel="1") -> int:
     """Run a scenario's variants; 0 if every check passed, else 1. Several runs share
-    labs reset between runs, unless ``fresh_labs``.
+    labs reset between runs, unless ``fresh_labs``; ``parallel`` runs that many at once
+    (as a study: kit.cli.catalog).
 
     ``link_options``: parse_link's keywords (the user's text), to shape the link;
     ``program_options``: programs_from_options' keywords, for your own programs."""
@@ -65,6 +67,11 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
                             programs=programs, junit=junit, link_options=link_options,
                             fresh_labs=fresh_labs)
+    labs = whole_number("--parallel", parallel)
+    check_parallel(request, labs)
+    if labs > 1:
+        return run_study(str(write_study_file(request)), labs, str(request.out),
+                         request.base_image, request.junit, fresh_labs)
     outcomes = execute(request)
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
@@ -194,21 +201,31 @@ def shipped_experiment(path: str) -> Path:
                    f"(it ships: {shipped})")
 
 
+def whole_number(option: str, value) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise BadInput(f"{option} must be a whole number of labs: got {value!r}") from None
+
+
 def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None,
                fresh_labs: bool = False) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
-    try:
-        parallel = int(str(parallel))
-    except ValueError:
-        raise BadInput(f"--parallel must be a whole number of labs: got {parallel!r}") from None
+    labs = whole_number("--parallel", parallel)
     from kit.experiment.spec import load_experiment
-    from kit.experiment.study import run_experiment
 
     path = str(shipped_experiment(path))
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
+    return run_study(path, labs, out, base_image, junit_path, fresh_labs)
+
+
+def run_study(path: str, parallel: int, out: str, base_image: str, junit_path: Path | None,
+              fresh_labs: bool) -> int:
+    from kit.experiment.study import run_experiment
+
     preflight()
     try:
         directory, code = run_experiment(path, parallel, out, base_image, junit_path,

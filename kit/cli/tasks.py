@@ -62,6 +62,8 @@ def with_link_options(function):
         "keep": "leave the lab up after the run, to look around (needs --variant)",
         "fresh_labs": "a new lab for every run (default: several runs share labs, each "
                       "reset between runs; run.json's environment.lab says which)",
+        "parallel": "runs at a time, for several variants or --scenario all (default 1): "
+                    "run as a study in <out>/experiments/, which the same command resumes",
         "base_image": "base of the lab image (default debian:bookworm-slim; built here "
                       "with debootstrap when no registry has it)",
         "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
@@ -93,7 +95,8 @@ def with_link_options(function):
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
         server_command=None, client_command=None, client_input=None, mount=None,
-        expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, **link):
+        expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, parallel="1",
+        **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -106,7 +109,8 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
     code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
                         sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                         base_image=base_image, kernel_trace=kernel_trace, link_options=link,
-                        program_options=programs, junit=junit, fresh_labs=fresh_labs)
+                        program_options=programs, junit=junit, fresh_labs=fresh_labs,
+                        parallel=parallel)
     if code:
         raise Exit(code=code)
 

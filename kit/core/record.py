@@ -18,8 +18,9 @@ from kit.core.errors import BadInput
 from kit.core.results import atomic_write
 
 # 1: the record as written before it carried a schema; 2: adds schema and testbed;
-# 3: adds request (what was asked for, so that the run can be run again).
-SCHEMA = 3
+# 3: adds request (what was asked for, so that the run can be run again); 4: adds
+# environment.lab (a lab of its own, or a pool's, reset before the run).
+SCHEMA = 4
 RECORD_FILE = "run.json"
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.progress import (
@@ -93,6 +93,13 @@ def set_aside(directory: Path, cell: Cell, why: str = "interrupted") -> None:
     shutil.move(str(partial), str(target))
 
 
+def time_bound(cell: Cell, experiment: Experiment) -> float:
+    """How long a cell's programs may take: its script, then the server's time to finish."""
+    params = replace(experiment.params, link_rtt=parse_link(**cell.link).round_trip_bound())
+    plan = cell.run.scenario.plan(cell.variant, params)
+    return max((step.at for step in plan.script), default=0.0) + plan.server_finish_timeout
+
+
 def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
                  engine: dict | None, base_image: str, lease: Lease | None = None) -> dict:
     """What the child process needs to run one cell (JSON on its command line)."""
@@ -132,6 +139,9 @@ class ExperimentRunner:
         if outcomes:
             say(f"{len(outcomes)} of {len(cells)} runs already done: resuming with the "
                 f"other {len(todo)}")
+        if self.parallel > 1:
+            # The longest first: a long run started last would keep the study waiting.
+            todo.sort(key=lambda cell: -time_bound(cell, self.experiment))
         counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, "interrupted": 0}
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.core.checks import LAB
 from kit.scenarios import CATALOG
 from tests.integration.conftest import invoke
 from tests.schemas import JUNIT
@@ -66,6 +67,26 @@ def test_the_junit_report_has_every_variant_and_check(catalog):
         assert [c.get("name") for c in suite.iter("testcase")] == \
             [c["name"] for c in record["checks"]]
         assert suite.get("failures") == "0" and not list(suite.iter("failure"))
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "catalog"
+
+
+def test_pooled_labs_give_the_verdicts_of_fresh_ones_check_by_check(catalog):
+    """The catalog ran in one lab reset between runs; the runs recorded in tests/data ran
+    each in a new lab: the same checks of the kernel, each passing in both."""
+    out, _ = catalog
+    ports = set()
+    for scenario in CATALOG.values():
+        for variant in scenario.variants:
+            record = json.loads((run_of(out, scenario.name, variant) / "run.json").read_text())
+            fresh = json.loads((RECORDED / f"{scenario.name}-{variant}" / "run.json").read_text())
+            assert record["environment"]["lab"]["pooled"] is True
+            ports.add(record["parameters"]["port"])
+            kernel = {c["name"]: c["passed"] for c in record["checks"] if c["claim"] != LAB}
+            assert kernel == {c["name"]: c["passed"] for c in fresh["checks"] if c["claim"] != LAB}, \
+                f"{scenario.name}/{variant}"
+    assert len(ports) == sum(len(s.variants) for s in CATALOG.values())
 
 
 @pytest.mark.parametrize("variant,status", [("ignore", 1), ("default", 141), ("handler", 1)])

@@ -36,7 +36,7 @@ def test_both_variants_pass_and_exit_0(both_variants):
     out, result = both_variants
     assert result.returncode == 0, result.stderr[-2000:]
     assert "close/graceful: PASS" in result.stdout and "close/abrupt: PASS" in result.stdout
-    assert "graceful: lab netkit-" in result.stderr      # progress goes to stderr
+    assert "close/graceful: run " in result.stderr      # progress goes to stderr
     assert list(out.glob("*-close-comparison.md")) and list(out.glob("*-close-report.html"))
 
 

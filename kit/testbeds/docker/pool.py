@@ -62,6 +62,7 @@ class LabPool:
         self._tracer: str | None = None
         self._tracer_tried = False
         self._closed = False
+        self._made = 0      # labs made so far: each new lab's number (ids never repeat)
 
     def __enter__(self) -> LabPool:
         return self
@@ -78,7 +79,8 @@ class LabPool:
             free = self._free.get(user_dir)
             if free:
                 return free.pop()
-            lab_id = f"{self.id}-{len(self._labs) + 1}"
+            self._made += 1
+            lab_id = f"{self.id}-{self._made}"
             lab = self._labs[lab_id] = ComposeLab(lab_id, self.image.name, user_dir=user_dir)
         # Outside the lock: labs come up side by side. close() removes it by its label
         # even if it is still coming up.

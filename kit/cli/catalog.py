@@ -1,0 +1,62 @@
+"""Several runs at a time: ``invoke run --scenario all --parallel N``.
+
+The runs become a study (kit.experiment): the request is written as an experiment file,
+and the experiment runner runs it with its progress, its inconclusive-run retries and
+its resume. The same request always lands in the same directory, so running the command
+again after Ctrl-C resumes it; any other request gets a directory of its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+
+from kit.cli.request import ALL, RunRequest
+from kit.core.errors import BadInput
+from kit.core.results import atomic_write
+
+
+def check_parallel(request: RunRequest, parallel: int) -> None:
+    if not 1 <= parallel <= 64:
+        raise BadInput(f"--parallel must be between 1 and 64: got {parallel}")
+    if parallel > 1 and request.custom is not None:
+        raise BadInput("--parallel runs several scenarios or variants at once: your own "
+                       "programs are one run; leave out --parallel")
+    if parallel > 1 and len(request.runs) == 1:
+        raise BadInput("--parallel runs several variants at once: leave out --variant, or "
+                       "--parallel")
+    if parallel > 1 and request.keep:
+        raise BadInput("--keep keeps one lab up: leave out --parallel")
+
+
+def study_text(request: RunRequest) -> str:
+    """The request as an experiment file (docs/experiments.md)."""
+    variants: dict[str, list[str]] = {}
+    for scenario, variant in request.runs:
+        variants.setdefault(scenario, []).append(variant)
+    params = request.params
+    body = {
+        "runs": [{"scenario": name, "variants": names} for name, names in variants.items()],
+        "parameters": {"server_delay": f"{params.server_delay:g}s", "sigpipe": params.sigpipe,
+                       "ss_interval": f"{params.ss_interval:g}s",
+                       "kernel_trace": params.kernel_trace},
+    }
+    if request.link_options:
+        body["link"] = dict(request.link_options)
+    digest = hashlib.sha256(yaml.safe_dump(body, sort_keys=True).encode()).hexdigest()[:8]
+    what = "the whole catalog" if request.scenario == ALL else f"scenario {request.scenario}"
+    head = {"name": f"{'catalog' if request.scenario == ALL else request.scenario}-{digest}",
+            "description": f"{what}, as 'run --parallel' was asked to run it"}
+    return yaml.safe_dump({**head, **body}, sort_keys=False)
+
+
+def write_study_file(request: RunRequest) -> Path:
+    """The experiment file of ``request``, in the directory its study will use."""
+    text = study_text(request)
+    name = yaml.safe_load(text)["name"]
+    path = request.out / "experiments" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, text.encode())
+    return path

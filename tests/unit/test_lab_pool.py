@@ -1,0 +1,158 @@
+"""The lab pool's bookkeeping (with stand-in labs), a reused lab's ports, the reset's
+verdict, and how several runs become a study (run --parallel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kit.cli.catalog import check_parallel, study_text, write_study_file
+from kit.cli.request import build_request
+from kit.core.errors import BadInput, LabFailure
+from kit.experiment.spec import load_experiment
+from kit.experiment.study import time_bound
+from kit.hosts.base import CommandResult
+from kit.impair.apply import PROBE_PORT
+from kit.impair.spec import parse_link
+from kit.scenarios.custom import ProgramsSpec
+from kit.testbeds.docker import pool as pools
+from kit.testbeds.docker.image import LabImage
+from kit.testbeds.docker.pool import LabPool, Lease, PooledTestbed, reset
+
+IMAGE = LabImage("netkit/lab:test", "sha256:0", "debian:bookworm-slim")
+
+
+class StandInLab:
+    """A ComposeLab that only counts: ups and downs by lab id."""
+
+    ups: list[str] = []
+    downs: list[str] = []
+
+    def __init__(self, run_id: str, image: str, keep: bool = False, user_dir=None):
+        self.run_id = run_id
+        self.user_dir = user_dir
+
+    def up(self) -> None:
+        StandInLab.ups.append(self.run_id)
+
+    def down(self) -> None:
+        StandInLab.downs.append(self.run_id)
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    StandInLab.ups, StandInLab.downs = [], []
+    monkeypatch.setattr(pools, "ComposeLab", StandInLab)
+    monkeypatch.setattr(pools, "start_helper", lambda image, owner: type("C", (), {"name": "t1"}))
+    monkeypatch.setattr(pools, "remove_quietly", lambda name: StandInLab.downs.append(name))
+    return LabPool(IMAGE)
+
+
+def test_a_lab_given_back_is_lent_again_with_one_more_run_behind_it(pool):
+    first = pool.take()
+    assert first.runs_before == 0 and first.tracer == "t1"
+    pool.give_back(first)
+    again = pool.take()
+    assert (again.lab, again.runs_before) == (first.lab, 1)
+    assert StandInLab.ups == [first.lab]
+
+
+def test_labs_in_use_are_not_lent_twice_and_mounts_are_not_mixed(pool):
+    one, two = pool.take(), pool.take()
+    assert one.lab != two.lab
+    pool.give_back(one, user_dir="/mine")
+    assert pool.take().lab not in (one.lab, two.lab)     # no free lab without /mine
+    assert pool.take("/mine").lab == one.lab
+
+
+def test_a_lab_whose_run_ended_in_an_error_is_removed(pool):
+    lease = pool.take()
+    pool.give_back(lease, reusable=False)
+    assert StandInLab.downs == [lease.lab]
+    assert pool.take().lab != lease.lab
+
+
+def test_closing_removes_every_lab_and_the_tracer_and_refuses_more(pool):
+    leases = [pool.take(), pool.take()]
+    pool.give_back(leases[0])
+    pool.close()
+    assert sorted(StandInLab.downs) == sorted([lease.lab for lease in leases] + ["t1"])
+    pool.give_back(leases[1])      # a run that ends after the close: nothing to reuse
+    with pytest.raises(LabFailure, match="closed"):
+        pool.take()
+
+
+def test_a_lab_that_fails_to_come_up_is_removed(pool, monkeypatch):
+    def broken(self):
+        raise LabFailure("compose up failed")
+    monkeypatch.setattr(StandInLab, "up", broken)
+    with pytest.raises(LabFailure):
+        pool.take()
+    assert len(StandInLab.downs) == 1
+
+
+def test_each_run_of_a_lab_has_a_port_of_its_own_and_never_the_probes():
+    ports = [PooledTestbed(IMAGE, Lease("l", n, None)).port_for(43211) for n in range(100)]
+    assert ports[0] == 43211 and len(set(ports)) == 100
+    assert PROBE_PORT not in ports and ports[-1] == 43211 + 100
+
+
+class ResetHost:
+    def __init__(self, name: str, exit_code: int, stdout: str):
+        self.name, self.exit_code, self.stdout = name, exit_code, stdout
+        self.commands: list[list[str]] = []
+
+    def run(self, command, timeout=30, check=True):
+        self.commands.append(command)
+        return CommandResult(tuple(command), self.exit_code, self.stdout, "")
+
+
+def test_a_reset_clears_the_shaping_first_then_resets_and_reports_what_stayed():
+    clean = ResetHost("client", 0, "clean\n")
+    dirty = ResetHost("server", 1, "dirty: processes 12 (sleep)\ndirty: 3 conntrack entries\n")
+    with pytest.raises(LabFailure) as error:
+        reset([clean, dirty], "pool-x-1")
+    assert str(error.value) == ("the pooled lab pool-x-1 could not be reset: server: "
+                                "dirty: processes 12 (sleep) dirty: 3 conntrack entries")
+    script = clean.commands[0][-1]
+    assert script.index("iptables -w -t mangle -D POSTROUTING") < script.index("netkit-reset")
+    reset([clean], "pool-x-1")    # clean: no error
+
+
+def request(**given):
+    return build_request(given.pop("scenario", "all"), out=given.pop("out", "/tmp"), **given)
+
+
+def test_a_request_becomes_an_experiment_with_the_same_runs_and_parameters(tmp_path):
+    asked = request(server_delay="500ms", link_options={"latency": "20ms"},
+                    link=parse_link(latency="20ms"), out=str(tmp_path))
+    experiment = load_experiment(write_study_file(asked))
+    assert [(c.run.scenario.name, c.variant) for c in experiment.cells()] == list(asked.runs)
+    assert experiment.params.server_delay == 0.5 and experiment.link == {"latency": "20ms"}
+    assert experiment.name.startswith("catalog-")
+
+
+def test_the_same_request_names_the_same_study_and_another_one_another():
+    assert study_text(request()) == study_text(request())
+    assert study_text(request()).splitlines()[0] != \
+        study_text(request(server_delay="2")).splitlines()[0]
+    assert study_text(request(scenario="close")).startswith("name: close-")
+
+
+@pytest.mark.parametrize("given,parallel,said", [
+    ({}, 0, "between 1 and 64"),
+    ({"scenario": "close", "variant": "graceful"}, 2, "leave out --variant"),
+    ({"scenario": None, "programs": ProgramsSpec("custom", ("true",), ("true",))}, 2, "your own"),
+])
+def test_parallel_refuses_what_it_cannot_run(given, parallel, said):
+    with pytest.raises(BadInput, match=said):
+        check_parallel(request(**given), parallel)
+
+
+def test_the_longest_runs_are_scheduled_first(tmp_path):
+    experiment = load_experiment(write_study_file(request(out=str(tmp_path))))
+    bounds = {cell.id: time_bound(cell, experiment) for cell in experiment.cells()}
+    longest = sorted(bounds, key=lambda cell: -bounds[cell])[:5]
+    assert all(cell.startswith(("linger-timeout", "lesson")) for cell in longest), longest
+    assert Path(experiment.path).parent == tmp_path / "experiments"
