@@ -1,6 +1,7 @@
-"""Socket samples: `ss -H -t -a -n -o -i -e` output parsed into records.
+"""Socket samples, in the shape `ss -H -t -a -n -o -i -e` writes them, parsed into records.
 
-The in-container sampler (containers/bin/netkit-ss) writes a marker line
+The in-container sampler (netkit-ss, containers/src/sockdiag.c: one process reading the
+kernel's sock_diag interface, where ss would start a process per sample) writes a marker line
 ``### <CLOCK_REALTIME seconds>`` before each sample, so every socket line gets the
 time it was seen; it samples every interval, and right after each event the host's
 program logs (``### <seconds> after <event>``).

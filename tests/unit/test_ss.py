@@ -101,3 +101,31 @@ def test_a_sample_taken_after_a_program_s_event_says_which():
     assert [(r.state, r.t, r.source) for r in records] == [
         ("ESTAB", 0.0, "sampler"), ("FIN-WAIT-1", 0.012345, "after shutdown"),
         ("FIN-WAIT-2", 0.04, "sampler")]
+
+
+def sockdiag(data, host):
+    return parse_samples((data / f"sockdiag-graceful-{host}.txt").read_text(), None)
+
+
+def test_the_sock_diag_sampler_reads_as_ss_did(data):
+    """netkit-ss now reads sock_diag in one process, writing ss's shape: the same states,
+    queues, timer, cookie, shutdown marks and tcp_info come out of the parser."""
+    client = sockdiag(data, "client")
+    assert [state for state, _ in state_path(client)] == \
+        ["ESTAB", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT"]
+    established = next(r for r in client if r.state == "ESTAB")
+    assert established.shutdown == "<->" and established.socket_id
+    assert established.peer.endswith(":43211") and established.recv_q == 0
+    info = established.info
+    assert info["rtt_ms"] > 0 and info["cwnd"] >= 10 and info["unacked"] == 0
+    assert info["retrans"] == "0/0" and "ts" in info["flags"] and "bbr" in info["flags"]
+    assert next(r for r in client if r.state == "FIN-WAIT-2").shutdown == "<--"
+    waiting = next(r for r in client if r.state == "TIME-WAIT")
+    assert waiting.timer["name"] == "timewait" and 50 < waiting.timer["expires_s"] <= 60
+    assert waiting.info == {}     # a TIME-WAIT mini socket has no tcp_info
+
+
+def test_the_sock_diag_sampler_samples_after_each_event(data):
+    server = sockdiag(data, "server")
+    assert {r.source for r in server} >= {"sampler", "after accept", "after read"}
+    assert any(r.state == "LISTEN" and r.peer == "0.0.0.0:*" for r in server)
