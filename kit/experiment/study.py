@@ -1,10 +1,10 @@
-"""Running an experiment: every cell in a lab of its own, N at a time, resumable.
+"""Running an experiment: its cells N at a time, in a pool of labs, resumable.
 
-Each cell runs in a child process (``python -m kit.experiment.cell``), the same code
-path as ``invoke run``: a Ctrl-C reaches each child as SIGINT, and each tears its own
-lab down and marks its run incomplete, as a single run does. The children start in
-sessions of their own, so the terminal's Ctrl-C reaches the parent alone, which passes
-it on and waits for them.
+Each cell runs in a child process (kit.experiment.cell, forked from a server that has
+imported the kit once), the same code path as ``invoke run``: a Ctrl-C reaches each
+child as SIGINT, and each stops its run and marks it incomplete, as a single run does.
+The children run in sessions of their own, so the terminal's Ctrl-C reaches the parent
+alone, which passes it on, waits for them, and removes the pool's labs.
 
 Layout: <out>/<experiment name>/ with experiment.yaml (the file as run), runs/<cell id>/
 (each a run directory), logs/<cell id>.log, interrupted/ (runs a resume had to redo),
@@ -15,17 +15,17 @@ from __future__ import annotations
 
 import functools
 import json
+import multiprocessing
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from rich.progress import (
@@ -38,10 +38,9 @@ from rich.progress import (
 
 from kit.core.errors import BadInput, KitError
 from kit.core.interrupts import deferred_interrupt
-from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
-from kit.experiment.cell import EXIT_CODES, STATUSES
+from kit.experiment.cell import EXIT_CODES, STATUSES, run_forked
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
@@ -53,6 +52,9 @@ from kit.testbeds.docker.pool import LabPool, Lease
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 
 CHILD_TEARDOWN_SECONDS = 90
+# Cells are forked from a server that has imported the kit once (kit.experiment.cell).
+CELLS = multiprocessing.get_context("forkserver")
+CELLS.set_forkserver_preload(["kit.experiment.cell"])
 
 
 @dataclass
@@ -122,7 +124,7 @@ class ExperimentRunner:
         self.engines = shaping_engines      # cell id -> the shaping chosen up front
         self.parallel = parallel
         self.pool = pool
-        self._children: dict[str, subprocess.Popen] = {}
+        self._children: dict[str, BaseProcess] = {}
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -216,18 +218,16 @@ class ExperimentRunner:
         with self._lock:
             if self._stopping:
                 return CellOutcome(cell, "interrupted")
-            with log.open("w") as output:
-                child = subprocess.Popen(
-                    [sys.executable, "-m", "kit.experiment.cell", json.dumps(request)],
-                    cwd=PROJECT_ROOT, stdout=output, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True)
+            child = CELLS.Process(target=run_forked, args=(json.dumps(request), str(log)),
+                                 name=f"netkit-cell-{cell.id}")
+            child.start()
             self._children[cell.id] = child
         try:
-            code = child.wait()
+            child.join()
         finally:
             with self._lock:
                 self._children.pop(cell.id, None)
-        status = STATUSES.get(code, "error")
+        status = STATUSES.get(child.exitcode or 0, "error")
         return CellOutcome(cell, status, time.monotonic() - started)
 
     def _interrupt_children(self) -> None:
@@ -235,15 +235,15 @@ class ExperimentRunner:
         with self._lock:
             children = list(self._children.values())
         for child in children:
-            try:
-                child.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
+            if child.pid is not None:
+                try:
+                    os.kill(child.pid, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
         deadline = time.monotonic() + CHILD_TEARDOWN_SECONDS
         for child in children:
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            child.join(max(0.1, deadline - time.monotonic()))
+            if child.exitcode is None:
                 child.kill()   # its lab stays labelled: 'invoke clean' removes it
 
 
