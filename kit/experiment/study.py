@@ -124,6 +124,7 @@ class ExperimentRunner:
         self.engines = shaping_engines      # cell id -> the shaping chosen up front
         self.parallel = parallel
         self.pool = pool
+        self._pending: list[Cell] = []      # cells not started yet
         self._children: dict[str, BaseProcess] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -160,7 +161,7 @@ class ExperimentRunner:
                     f"{len(self._children)}"))
 
             futures: dict[Future, Cell] = {}
-            pending = list(todo)
+            pending = self._pending = list(todo)
             try:
                 while pending or futures:
                     while pending and len(futures) < self.parallel and not self._stopping:
@@ -198,8 +199,10 @@ class ExperimentRunner:
             self._log(cell).write_text(f"error: {error}\n")
             return CellOutcome(cell, "error", time.monotonic() - started)
         outcome = self._run_child(cell, lease)
-        # A lab whose run did not end in a verdict may hold anything: it goes.
-        self.pool.give_back(lease, cell.run.mount, reusable=outcome.status in EXIT_CODES)
+        # A lab whose run did not end in a verdict may hold anything: it goes; so does
+        # one no run waits for, while the last runs finish.
+        self.pool.give_back(lease, cell.run.mount,
+                            reusable=outcome.status in EXIT_CODES and bool(self._pending))
         outcome.seconds = time.monotonic() - started
         return outcome
 

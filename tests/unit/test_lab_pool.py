@@ -24,7 +24,7 @@ IMAGE = LabImage("netkit/lab:test", "sha256:0", "debian:bookworm-slim")
 
 
 class StandInLab:
-    """A ComposeLab that only counts: ups and downs by lab id."""
+    """A ComposeLab that only counts: ups, and removals (by label) by lab id."""
 
     ups: list[str] = []
     downs: list[str] = []
@@ -36,9 +36,6 @@ class StandInLab:
     def up(self) -> None:
         StandInLab.ups.append(self.run_id)
 
-    def down(self) -> None:
-        StandInLab.downs.append(self.run_id)
-
 
 @pytest.fixture
 def pool(monkeypatch):
@@ -46,6 +43,7 @@ def pool(monkeypatch):
     monkeypatch.setattr(pools, "ComposeLab", StandInLab)
     monkeypatch.setattr(pools, "start_helper", lambda image, owner: type("C", (), {"name": "t1"}))
     monkeypatch.setattr(pools, "remove_quietly", lambda name: StandInLab.downs.append(name))
+    monkeypatch.setattr(pools, "remove_by_label", lambda lab_id: StandInLab.downs.append(lab_id))
     return LabPool(IMAGE)
 
 

@@ -28,7 +28,13 @@ from kit.impair.apply import PROBE_PORT
 from kit.impair.engines import clear_commands
 from kit.testbeds.docker.host import DockerHost
 from kit.testbeds.docker.image import LabImage
-from kit.testbeds.docker.lab import INTERFACE, WORKDIR, ComposeLab, running_hosts
+from kit.testbeds.docker.lab import (
+    INTERFACE,
+    WORKDIR,
+    ComposeLab,
+    remove_by_label,
+    running_hosts,
+)
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import DockerKernelTracer, remove_quietly, start_helper
 
@@ -127,7 +133,7 @@ class LabPool:
             if labs:
                 say(f"removing the {len(labs)} pooled lab(s)")
             with ThreadPoolExecutor(max_workers=4) as removing:
-                list(removing.map(ComposeLab.down, labs))
+                list(removing.map(remove_lab, labs))
             if tracer:
                 remove_quietly(tracer)
 
@@ -137,7 +143,8 @@ class LabPool:
             for free in self._free.values():
                 free[:] = [lease for lease in free if lease.lab != lab_id]
         if lab is not None:
-            lab.down()
+            with deferred_interrupt():
+                remove_lab(lab)
 
     def _shared_tracer(self) -> str | None:
         """The helper every run's tracer uses; None (each run starts its own, and says
@@ -154,6 +161,13 @@ class LabPool:
                 remove_quietly(self._tracer)
                 self._tracer = None
             return self._tracer
+
+
+def remove_lab(lab: ComposeLab) -> None:
+    """Remove a lab of the pool by its labels: its containers and network are all there
+    is, and sparing a Compose process (a Python program, with v1) spares the labs still
+    running a CPU-second."""
+    remove_by_label(lab.run_id)
 
 
 class ReusedLab(ComposeLab):
