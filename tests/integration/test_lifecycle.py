@@ -46,6 +46,31 @@ def test_ctrl_c_removes_the_lab_and_keeps_the_results(tmp_path, lab_image, docke
     assert (run_json.parent / "summary.md").read_text().startswith("# close / graceful: ERROR")
 
 
+def test_ctrl_c_in_the_second_run_of_a_pooled_lab_removes_the_pool(tmp_path, lab_image,
+                                                                    docker_client):
+    """Both variants share one lab: Ctrl-C during the second removes it (and the shared
+    tracing helper); the first run stays whole, the second is marked incomplete."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "run", "--scenario", "close", "--server-delay", "2",
+         "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    deadline = time.monotonic() + 90
+    while len(list(tmp_path.glob("*/run.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(1.5)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    assert kit_resources(docker_client) == []
+    records = {r["variant"]: r for r in (json.loads(p.read_text())
+                                         for p in tmp_path.glob("*/run.json"))}
+    assert records["graceful"]["verdict"] == "pass"
+    assert records["graceful"]["environment"]["lab"]["pooled"] is True
+    assert records["abrupt"]["complete"] is False and "interrupted" in records["abrupt"]["error"]
+
+
 def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_image):
     import dataclasses
 
