@@ -21,34 +21,37 @@ def event_text(event: dict) -> str:
     return f"[child] {text}" if event.get("prog", "").endswith("-child") else text
 
 
+def _io_text(name: str, event: dict, ret, error: str) -> str:
+    if ret is not None and ret > 0:
+        return f'{name}("{event.get("data", "")}") = {ret}'
+    if ret == 0 and name == "read":
+        return "read() = 0 (EOF)"
+    return f"{name}() = {ret}{error}"
+
+
+# How each program event reads: (name, event, its return value, " ERRNO" or "") -> text.
+CALL_TEXTS = {
+    "read": _io_text,
+    "write": _io_text,
+    "shutdown": lambda n, e, r, err: f"shutdown({e.get('how', 'SHUT_WR')}) = {r}{err}",
+    "close": lambda n, e, r, err: f"close() = {r}{err}",
+    "connect": lambda n, e, r, err: f"connect({e.get('peer', '')}) = {r}{err}",
+    "accept": lambda n, e, r, err: f"accept() from {e.get('peer', '')}",
+    "signal": lambda n, e, r, err: f"{e.get('name', 'signal')} handler runs",
+    "exit": lambda n, e, r, err: f"exit({e.get('status')})",
+    "listen": lambda n, e, r, err: f"listen(:{e.get('port')})",
+    "stdin": lambda n, e, r, err: "end of standard input",
+    "fork": lambda n, e, r, err: f"{n}() = {r}{err}",
+    "getsockopt": lambda n, e, r, err: f"{n}() = {r}{err}",
+    "linger": lambda n, e, r, err: f"{n}() = {r}{err}",
+}
+
+
 def _call_text(event: dict) -> str:
     name = event["event"]
-    ret = event.get("ret")
     error = f" {event['errno']}" if event.get("errno") else ""
-    if name in ("read", "write"):
-        if ret is not None and ret > 0:
-            return f'{name}("{event.get("data", "")}") = {ret}'
-        if ret == 0 and name == "read":
-            return "read() = 0 (EOF)"
-        return f"{name}() = {ret}{error}"
-    if name in ("shutdown", "close"):
-        how = event.get("how", "SHUT_WR") if name == "shutdown" else ""
-        return f"{name}({how}) = {ret}{error}"
-    if name == "connect":
-        return f"connect({event.get('peer', '')}) = {ret}{error}"
-    if name == "accept":
-        return f"accept() from {event.get('peer', '')}"
-    if name == "signal":
-        return f"{event.get('name', 'signal')} handler runs"
-    if name == "exit":
-        return f"exit({event.get('status')})"
-    if name == "listen":
-        return f"listen(:{event.get('port')})"
-    if name == "stdin":
-        return "end of standard input"
-    if name in ("fork", "getsockopt", "linger"):
-        return f"{name}() = {ret}{error}"
-    return name
+    text = CALL_TEXTS.get(name)
+    return text(name, event, event.get("ret"), error) if text else name
 
 
 def kernel_text(record: dict) -> str:
