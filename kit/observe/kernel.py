@@ -103,11 +103,17 @@ def transitions(records: list[dict], host: str) -> list[tuple[str, str, float]]:
             if r["event"] == "inet_sock_set_state" and r["host"] == host]
 
 
+# Runs that share a tracing helper may mount at the same moment: one mount wins, and the
+# other finds tracefs mounted after all.
+MOUNT = (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS} "
+         f"|| mountpoint -q {TRACEFS}")
+
+
 def start_script(instance: str, port: int) -> str:
     """The shell that mounts tracefs if needed and starts the run's instance."""
     port_filter = f"sport == {port} || dport == {port}"
     return "; ".join([
-        f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}",
+        MOUNT,
         f"mkdir {instance}",
         f"echo mono > {instance}/trace_clock",
         f"echo {BUFFER_KB} > {instance}/buffer_size_kb",
@@ -123,13 +129,12 @@ def stop_script(instance: str) -> str:
 
 
 def remove_script(instance: str) -> str:
-    return (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
-            f"[ ! -d {instance} ] || rmdir {instance}")
+    return f"{MOUNT}; [ ! -d {instance} ] || rmdir {instance}"
 
 
 def leftovers_script(remove: bool) -> str:
     """Lists (and removes) the kit's instances: of runs still going, or killed."""
     action = 'rmdir "$d" && echo "$d"' if remove else 'echo "$d"'
-    return (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS}; "
+    return (f"{MOUNT}; "
             f"for d in {TRACEFS}/instances/{INSTANCE_PREFIX}*; do "
             f"[ -d \"$d\" ] && {action}; done; true")

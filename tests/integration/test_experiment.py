@@ -99,6 +99,23 @@ def test_a_matrix_runs_in_parallel_labs_and_is_summarised(uninterrupted):
     assert "2 at a time" in result.stderr
 
 
+def test_every_cell_ran_in_a_pooled_lab_and_was_traced(uninterrupted):
+    """Labs of a pool, each holding several runs on ports of their own, and every run
+    traced through the one shared helper (two runs that start at once both get their
+    trace)."""
+    _, directory = uninterrupted
+    records = [json.loads(p.read_text()) for p in (directory / "runs").glob("*/run.json")]
+    assert all(r["environment"]["lab"]["pooled"] for r in records)
+    assert all(r["kernel_trace"]["recorded"] for r in records), \
+        [r["kernel_trace"] for r in records]
+    by_lab: dict[str, list[int]] = {}
+    for record in records:
+        by_lab.setdefault(record["environment"]["lab"]["id"], []).append(
+            record["parameters"]["port"])
+    assert any(len(ports) > 1 for ports in by_lab.values()), by_lab
+    assert all(len(set(ports)) == len(ports) for ports in by_lab.values()), by_lab
+
+
 def test_sigint_then_resume_gives_the_uninterrupted_summary(uninterrupted, tmp_path):
     _, whole = uninterrupted
     (tmp_path / "matrix.yaml").write_text(MATRIX)
