@@ -103,17 +103,18 @@ def transitions(records: list[dict], host: str) -> list[tuple[str, str, float]]:
             if r["event"] == "inet_sock_set_state" and r["host"] == host]
 
 
-# Runs that share a tracing helper may mount at the same moment: one mount wins, and the
-# other finds tracefs mounted after all.
-MOUNT = (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS} "
-         f"|| mountpoint -q {TRACEFS}")
+def mount_script() -> str:
+    """Mount tracefs where it is not. Runs that share a tracing helper may mount at the
+    same moment: one mount wins, and the other finds tracefs mounted after all."""
+    return (f"mountpoint -q {TRACEFS} || mount -t tracefs nodev {TRACEFS} "
+            f"|| mountpoint -q {TRACEFS}")
 
 
 def start_script(instance: str, port: int) -> str:
     """The shell that mounts tracefs if needed and starts the run's instance."""
     port_filter = f"sport == {port} || dport == {port}"
     return "; ".join([
-        MOUNT,
+        mount_script(),
         f"mkdir {instance}",
         f"echo mono > {instance}/trace_clock",
         f"echo {BUFFER_KB} > {instance}/buffer_size_kb",
@@ -129,12 +130,12 @@ def stop_script(instance: str) -> str:
 
 
 def remove_script(instance: str) -> str:
-    return f"{MOUNT}; [ ! -d {instance} ] || rmdir {instance}"
+    return f"{mount_script()}; [ ! -d {instance} ] || rmdir {instance}"
 
 
 def leftovers_script(remove: bool) -> str:
     """Lists (and removes) the kit's instances: of runs still going, or killed."""
     action = 'rmdir "$d" && echo "$d"' if remove else 'echo "$d"'
-    return (f"{MOUNT}; "
+    return (f"{mount_script()}; "
             f"for d in {TRACEFS}/instances/{INSTANCE_PREFIX}*; do "
             f"[ -d \"$d\" ] && {action}; done; true")
