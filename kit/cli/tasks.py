@@ -56,7 +56,7 @@ def with_link_options(function):
                         "or 0.5s; a bare number is seconds; the lesson uses 5; default 1)",
         "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
                    "(killed by the signal) or handler",
-        "ss_interval": "time between socket samples on each host (10ms to 1s; a bare number "
+        "ss_interval": "time between socket samples on each host (1ms to 1s; a bare number "
                        "is seconds; default 0.04)",
         "out": "directory for the results (default results/)",
         "keep": "leave the lab up after the run, to look around (needs --variant)",

@@ -28,7 +28,7 @@ class RunParameters:
 # What the user may set (as options or under 'parameters:' in a file), and how each is read.
 PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "server_delay": lambda option, value: duration(option, value, 0.1, 60),
-    "ss_interval": lambda option, value: duration(option, value, 0.01, 1.0),
+    "ss_interval": lambda option, value: duration(option, value, 0.001, 1.0),
     "sigpipe": lambda option, value: choice(option, value, SIGPIPE_CHOICES),
     "kernel_trace": flag,
 }
