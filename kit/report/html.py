@@ -13,6 +13,7 @@ from kit.core.roles import ROLES
 from kit.impair.describe import link_text
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
+from kit.report.tcpinfo import render_tcp_info
 from kit.report.timeline import load_jsonl
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
@@ -37,6 +38,7 @@ def page_data(root: Path) -> dict:
         "inconclusive": why_inconclusive(run.checks) if run.verdict == "inconclusive" else "",
         "shaping": link_text(run.link),
         "svg": Markup(render_sequence(root)),
+        "tcp_info": Markup(render_tcp_info(root)),
         "transcripts": {role: (root / "logs" / f"{role}.log").read_text()
                         if (root / "logs" / f"{role}.log").exists() else "" for role in ROLES},
         "states": {role: {"kernel": _kernel_path(root, role),

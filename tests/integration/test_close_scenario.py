@@ -13,7 +13,7 @@ from tests.integration.conftest import invoke
 REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",
                   "ss/client.jsonl", "ss/server.jsonl", "logs/client.log", "logs/server.log",
                   "pcap/client.pcap", "pcap/server.pcap", "packets.jsonl", "kernel.jsonl",
-                  "timeline.jsonl", "sequence.svg", "report.html"]
+                  "timeline.jsonl", "sequence.svg", "tcp_info.svg", "report.html"]
 
 
 def lines(path: Path) -> list[dict]:

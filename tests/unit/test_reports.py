@@ -83,6 +83,8 @@ def test_report_page_holds_checks_diagram_and_transcripts(data, tmp_path):
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page
     assert "fins-both-ways" in page and "server terminated" in page
     assert "ESTAB -&gt; FIN-WAIT-1" in page          # kernel transitions, escaped
+    assert "TCP as the sampler saw it" in page and page.count("<polyline") == 8
+    assert (directory.root / "tcp_info.svg").read_text().startswith("<svg")
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")   # self-contained
 
 
