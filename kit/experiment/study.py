@@ -278,22 +278,27 @@ def choose_engines(experiment: Experiment,
     return chosen
 
 
-# Measured (docs/benchmarks.md): a run keeps about half a core busy; past that many labs
-# at a time they queue for the CPU, which shifts their timing.
+# Measured (docs/benchmarks.md): a run keeps about half a core busy, so past two labs a
+# core they queue for the CPU, which shifts their timing; a userspace delay line keeps
+# its time at one lab a core (on two cores: every first attempt at two labs, 12 of 40
+# inconclusive at four).
 CORES_PER_LAB = 0.5
+CORES_PER_SHAPED_LAB = 1.0
 
 
 def warn_about_load(parallel: int, engines: dict[str, Shaping | None]) -> None:
     """Say before the study when the machine cannot hold the labs asked for."""
     cores = os.cpu_count() or 1
-    holds = max(1, int(cores / CORES_PER_LAB))
+    delay_lines = any(s is not None and s.engine == "userspace" for s in engines.values())
+    per_lab = CORES_PER_SHAPED_LAB if delay_lines else CORES_PER_LAB
+    holds = max(1, int(cores / per_lab))
     if parallel > holds:
-        say(f"note: {parallel} labs at a time on {cores} cores, which hold about {holds}: "
-            "runs whose programs or link wait for a CPU are marked inconclusive "
+        what = "labs with a userspace delay line" if delay_lines else "labs"
+        say(f"note: {parallel} labs at a time on {cores} cores, which hold about {holds} "
+            f"{what}: runs whose programs or link wait for a CPU are marked inconclusive "
             "(programs-got-the-cpu, link-held-its-timing) and run again one at a time "
             "at the end")
-    elif parallel > 1 and any(s is not None and s.engine == "userspace"
-                              for s in engines.values()):
+    elif parallel > 1 and delay_lines:
         say("note: the userspace delay lines share the CPU with the other labs; each run's "
             "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
 

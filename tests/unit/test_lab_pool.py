@@ -154,3 +154,24 @@ def test_the_longest_runs_are_scheduled_first(tmp_path):
     longest = sorted(bounds, key=lambda cell: -bounds[cell])[:5]
     assert all(cell.startswith(("linger-timeout", "lesson")) for cell in longest), longest
     assert Path(experiment.path).parent == tmp_path / "experiments"
+
+
+@pytest.mark.parametrize("parallel,engines,said", [
+    (4, {}, None),
+    (5, {}, "5 labs at a time on 2 cores, which hold about 4 labs:"),
+    (2, {"c": "userspace"}, "the userspace delay lines share the CPU"),
+    (3, {"c": "userspace"}, "which hold about 2 labs with a userspace delay line"),
+    (3, {"c": "netem"}, None),
+])
+def test_the_study_says_when_the_machine_cannot_hold_its_labs(monkeypatch, parallel, engines,
+                                                              said):
+    from kit.experiment import study
+    from kit.impair.shaping import Shaping
+
+    lines: list[str] = []
+    monkeypatch.setattr(study.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(study, "say", lines.append)
+    link = parse_link(latency="20ms")
+    study.warn_about_load(parallel, {cell: Shaping(link, engine, "asked")
+                                     for cell, engine in engines.items()})
+    assert (said is None and not lines) or (len(lines) == 1 and said in lines[0]), lines
