@@ -90,6 +90,16 @@ def test_a_lab_that_fails_to_come_up_is_removed(pool, monkeypatch):
     assert len(StandInLab.downs) == 1
 
 
+def test_a_lab_that_comes_up_after_the_pool_closed_is_removed_too(pool, monkeypatch):
+    def closing_meanwhile(self):
+        pool.close()     # a Ctrl-C's close() while compose up still runs
+        StandInLab.ups.append(self.run_id)
+    monkeypatch.setattr(StandInLab, "up", closing_meanwhile)
+    with pytest.raises(LabFailure, match="closed while a lab came up"):
+        pool.take()
+    assert StandInLab.downs == StandInLab.ups * 2   # by close(), and once it was up
+
+
 def test_each_run_of_a_lab_has_a_port_of_its_own_and_never_the_probes():
     ports = [PooledTestbed(IMAGE, Lease("l", n, None)).port_for(43211) for n in range(100)]
     assert ports[0] == 43211 and len(set(ports)) == 100

@@ -96,6 +96,11 @@ class LabPool:
             with deferred_interrupt():
                 self._remove(lab_id)
             raise
+        with self._lock:
+            closed_meanwhile = lab_id not in self._labs
+        if closed_meanwhile:   # what came up after close() removed the lab goes too
+            remove_lab(lab)
+            raise LabFailure("the lab pool was closed while a lab came up")
         return Lease(lab_id, 0, self._shared_tracer())
 
     def give_back(self, lease: Lease, user_dir: str | None = None,
