@@ -19,8 +19,7 @@ from kit.core.results import atomic_write
 
 
 def check_parallel(request: RunRequest, parallel: int) -> None:
-    if not 1 <= parallel <= 64:
-        raise BadInput(f"--parallel must be between 1 and 64: got {parallel}")
+    """What --parallel (already a number of labs) cannot go with."""
     if parallel > 1 and request.custom is not None:
         raise BadInput("--parallel runs several scenarios or variants at once: your own "
                        "programs are one run; leave out --parallel")
@@ -33,6 +32,10 @@ def check_parallel(request: RunRequest, parallel: int) -> None:
 
 def study_text(request: RunRequest) -> str:
     """The request as an experiment file (docs/experiments.md)."""
+    return yaml.safe_dump(study_document(request), sort_keys=False)
+
+
+def study_document(request: RunRequest) -> dict:
     variants: dict[str, list[str]] = {}
     for scenario, variant in request.runs:
         variants.setdefault(scenario, []).append(variant)
@@ -49,14 +52,13 @@ def study_text(request: RunRequest) -> str:
     what = "the whole catalog" if request.scenario == ALL else f"scenario {request.scenario}"
     head = {"name": f"{'catalog' if request.scenario == ALL else request.scenario}-{digest}",
             "description": f"{what}, as 'run --parallel' was asked to run it"}
-    return yaml.safe_dump({**head, **body}, sort_keys=False)
+    return {**head, **body}
 
 
 def write_study_file(request: RunRequest) -> Path:
     """The experiment file of ``request``, in the directory its study will use."""
-    text = study_text(request)
-    name = yaml.safe_load(text)["name"]
-    path = request.out / "experiments" / f"{name}.yaml"
+    document = study_document(request)
+    path = request.out / "experiments" / f"{document['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, text.encode())
+    atomic_write(path, yaml.safe_dump(document, sort_keys=False).encode())
     return path

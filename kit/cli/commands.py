@@ -18,6 +18,7 @@ from kit.cli.request import ALL, RunRequest, build_request
 from kit.core.checks import why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput, EnvironmentProblem, KitError
+from kit.core.parameters import labs_at_once
 from kit.core.paths import EXPERIMENTS
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
@@ -67,7 +68,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
                             programs=programs, junit=junit, link_options=link_options,
                             fresh_labs=fresh_labs)
-    labs = whole_number("--parallel", parallel)
+    labs = labs_at_once(parallel)
     check_parallel(request, labs)
     if labs > 1:
         return run_study(str(write_study_file(request)), labs, str(request.out),
@@ -201,18 +202,11 @@ def shipped_experiment(path: str) -> Path:
                    f"(it ships: {shipped})")
 
 
-def whole_number(option: str, value) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise BadInput(f"{option} must be a whole number of labs: got {value!r}") from None
-
-
 def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None,
                fresh_labs: bool = False) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
-    labs = whole_number("--parallel", parallel)
+    labs = labs_at_once(parallel)
     from kit.experiment.spec import load_experiment
 
     path = str(shipped_experiment(path))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kit.core.errors import BadInput
 from kit.core.units import choice, duration, flag
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
@@ -43,3 +44,14 @@ def parse_parameters(**values: Any) -> RunParameters:
     """RunParameters from the given values (None: the default)."""
     return RunParameters(**{name: parse_parameter(name, value)
                             for name, value in values.items() if value is not None})
+
+
+def labs_at_once(value: Any) -> int:
+    """--parallel: a whole number of labs, 1 to 64."""
+    try:
+        labs = int(str(value))
+    except ValueError:
+        raise BadInput(f"--parallel must be a whole number of labs: got {value!r}") from None
+    if not 1 <= labs <= 64:
+        raise BadInput(f"--parallel must be between 1 and 64: got {labs}")
+    return labs

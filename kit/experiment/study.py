@@ -36,8 +36,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from kit.core.errors import BadInput, KitError
+from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
+from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
 from kit.experiment.cell import EXIT_CODES, STATUSES, run_forked
@@ -102,6 +103,12 @@ def time_bound(cell: Cell, experiment: Experiment) -> float:
     return max((step.at for step in plan.script), default=0.0) + plan.server_finish_timeout
 
 
+def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
+    """The order parallel labs take cells in: a long run started last would keep the
+    study waiting."""
+    return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
+
+
 def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
                  engine: dict | None, base_image: str, lease: Lease | None = None) -> dict:
     """What the child process needs to run one cell (JSON on its command line)."""
@@ -143,8 +150,7 @@ class ExperimentRunner:
             say(f"{len(outcomes)} of {len(cells)} runs already done: resuming with the "
                 f"other {len(todo)}")
         if self.parallel > 1:
-            # The longest first: a long run started last would keep the study waiting.
-            todo.sort(key=lambda cell: -time_bound(cell, self.experiment))
+            todo = longest_first(todo, self.experiment)
         counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, "interrupted": 0}
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"),
@@ -230,7 +236,7 @@ class ExperimentRunner:
         finally:
             with self._lock:
                 self._children.pop(cell.id, None)
-        status = STATUSES.get(child.exitcode or 0, "error")
+        status = "error" if child.exitcode is None else STATUSES.get(child.exitcode, "error")
         return CellOutcome(cell, status, time.monotonic() - started)
 
     def _interrupt_children(self) -> None:
@@ -327,8 +333,7 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
     """Run (or resume) the experiment in ``path``; return its directory and exit code:
     0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of every
     run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs."""
-    if not 1 <= parallel <= 64:
-        raise BadInput(f"--parallel must be between 1 and 64: got {parallel}")
+    parallel = labs_at_once(parallel)
     experiment = load_experiment(Path(path))
     cells = experiment.cells()
     image = ensure_lab_image(base_image)

@@ -10,8 +10,9 @@ import pytest
 from kit.cli.catalog import check_parallel, study_text, write_study_file
 from kit.cli.request import build_request
 from kit.core.errors import BadInput, LabFailure
+from kit.core.parameters import labs_at_once
 from kit.experiment.spec import load_experiment
-from kit.experiment.study import time_bound
+from kit.experiment.study import longest_first, time_bound
 from kit.hosts.base import CommandResult
 from kit.impair.apply import PROBE_PORT
 from kit.impair.spec import parse_link
@@ -149,7 +150,6 @@ def test_the_same_request_names_the_same_study_and_another_one_another():
 
 
 @pytest.mark.parametrize("given,parallel,said", [
-    ({}, 0, "between 1 and 64"),
     ({"scenario": "close", "variant": "graceful"}, 2, "leave out --variant"),
     ({"scenario": None, "programs": ProgramsSpec("custom", ("true",), ("true",))}, 2, "your own"),
 ])
@@ -158,11 +158,21 @@ def test_parallel_refuses_what_it_cannot_run(given, parallel, said):
         check_parallel(request(**given), parallel)
 
 
+@pytest.mark.parametrize("given,said", [("0", "between 1 and 64"), ("65", "between 1 and 64"),
+                                        ("two", "a whole number of labs")])
+def test_labs_at_once_is_a_whole_number_from_1_to_64(given, said):
+    assert labs_at_once("8") == 8
+    with pytest.raises(BadInput, match=said):
+        labs_at_once(given)
+
+
 def test_the_longest_runs_are_scheduled_first(tmp_path):
     experiment = load_experiment(write_study_file(request(out=str(tmp_path))))
-    bounds = {cell.id: time_bound(cell, experiment) for cell in experiment.cells()}
-    longest = sorted(bounds, key=lambda cell: -bounds[cell])[:5]
+    order = longest_first(experiment.cells(), experiment)
+    longest = [cell.id for cell in order[:5]]
     assert all(cell.startswith(("linger-timeout", "lesson")) for cell in longest), longest
+    bounds = [time_bound(cell, experiment) for cell in order]
+    assert bounds == sorted(bounds, reverse=True)
     assert Path(experiment.path).parent == tmp_path / "experiments"
 
 
