@@ -8,8 +8,11 @@
  *   netkit-probe send ADDR PORT SECONDS   send as fast as possible for SECONDS, then
  *                                         shut down and wait for the peer's close:
  *                                         every byte sent has then been read
+ *   netkit-probe clock                    this machine's clocks, once for each line
+ *                                         read (one round trip over an open channel
+ *                                         per reading: its offset to another's clock)
  *
- * connect and send print one JSON line. Addresses are numeric (IPv4 or IPv6).
+ * connect, send and clock print one JSON line. Addresses are numeric (IPv4 or IPv6).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -123,8 +126,26 @@ static void send_for(struct addrinfo *ai, double duration)
            sent, elapsed, (double)sent * 8 / elapsed, handshake * 1000);
 }
 
+static void print_clocks(void)
+{
+    struct timespec rt, mono;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    printf("{\"rt\":%lld.%09ld,\"mono\":%lld.%09ld}\n", (long long)rt.tv_sec, rt.tv_nsec,
+           (long long)mono.tv_sec, mono.tv_nsec);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "clock") == 0) {
+        int c;
+        while ((c = getchar()) != EOF)
+            if (c == '\n') {
+                print_clocks();
+                fflush(stdout);
+            }
+        return 0;
+    }
     if (argc == 3 && strcmp(argv[1], "listen") == 0)
         listen_on(argv[2]);
     if (argc == 5 && strcmp(argv[1], "connect") == 0) {
@@ -136,6 +157,6 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr, "usage: netkit-probe listen PORT | connect ADDR PORT COUNT | "
-                    "send ADDR PORT SECONDS\n");
+                    "send ADDR PORT SECONDS | clock\n");
     return 2;
 }

@@ -34,6 +34,7 @@ from kit.report.summary import comparison_table, write_comparison
 from kit.run.session import RunOutcome, RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
+from kit.testbeds.base import Testbed
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import client
@@ -47,6 +48,7 @@ from kit.testbeds.docker.lab import ComposeLab, remove_by_label
 from kit.testbeds.docker.pool import LabPool
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import leftover_instances
+from kit.testbeds.ssh.testbed import SshTestbed
 
 
 def run(scenario: str | None = None, *, variant: str | None = None, server_delay="1",
@@ -54,7 +56,8 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
         kernel_trace=True, link_options: dict | None = None,
         program_options: dict | None = None, junit: str | None = None,
-        fresh_labs: bool = False, parallel="1") -> int:
+        fresh_labs: bool = False, parallel="1", testbed: str | None = None,
+        accept_new_host_keys: bool = False) -> int:
     """Run a scenario's variants; 0 if every check passed, else 1. Several runs share
     labs reset between runs, unless ``fresh_labs``; ``parallel`` runs that many at once
     (as a study: kit.cli.catalog).
@@ -67,8 +70,12 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                             sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                             base_image=base_image, kernel_trace=kernel_trace, link=link,
                             programs=programs, junit=junit, link_options=link_options,
-                            fresh_labs=fresh_labs)
+                            fresh_labs=fresh_labs, testbed=testbed,
+                            accept_new_host_keys=accept_new_host_keys)
     labs = labs_at_once(parallel)
+    if labs > 1 and request.machines is not None:
+        raise BadInput("--parallel runs several labs at once; the two machines of --testbed "
+                       "hold one run at a time: leave out --parallel")
     check_parallel(request, labs)
     if labs > 1:
         return run_study(str(write_study_file(request)), labs, str(request.out),
@@ -82,7 +89,11 @@ def execute(request: RunRequest) -> list[RunOutcome]:
     preflight()
     custom = request.custom.spec if request.custom else None
     image = ensure_lab_image(request.base_image)
-    testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
+    testbed: Testbed
+    if request.machines is not None:
+        testbed = SshTestbed(request.machines, image, request.accept_new_host_keys)
+    else:
+        testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
     # Before anything is written: an impairment the engine cannot apply is bad input.
     shaping = resolve_shaping(request.link, testbed.netem_probe)
     if shaping is not None:
@@ -93,11 +104,13 @@ def execute(request: RunRequest) -> list[RunOutcome]:
     try:
         with pool or nullcontext():
             for scenario_name, variant_name in request.runs:
-                with pool.lease(testbed.user_dir) if pool else nullcontext(testbed) as bed:
+                with pool.lease(custom.mount if custom else None) if pool \
+                        else nullcontext(testbed) as bed:
                     session = RunSession(request.scenario_named(scenario_name), variant_name,
                                          request.params, bed, request.out, shaping=shaping,
                                          keep=request.keep, stamp=stamp,
-                                         mount=testbed.user_dir, request=request.recorded())
+                                         mount=custom.mount if custom else None,
+                                         request=request.recorded())
                     outcomes.append(session.run())
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "

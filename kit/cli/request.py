@@ -14,6 +14,7 @@ from kit.core.units import image_name
 from kit.impair.spec import LinkRequest, parse_link
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
+from kit.testbeds.ssh.config import MachinesFile, read_machines
 
 ALL = "all"   # --scenario all: the whole catalog
 
@@ -31,11 +32,14 @@ class RunRequest:
     junit: Path | None = None                # where the JUnit report goes, if asked for
     link_options: tuple[tuple[str, str], ...] = ()   # the link options as given
     fresh_labs: bool = False                 # a new lab per run, even for several runs
+    machines: MachinesFile | None = None     # --testbed: two machines over SSH
+    accept_new_host_keys: bool = False
 
     @property
     def pooled(self) -> bool:
         """Several runs share labs of a pool, each reset between runs."""
-        return len(self.runs) > 1 and not self.keep and not self.fresh_labs
+        return (len(self.runs) > 1 and not self.keep and not self.fresh_labs
+                and self.machines is None)
 
     def recorded(self) -> dict:
         """What run.json keeps of the request (``request``), for 'invoke rerun'."""
@@ -53,7 +57,8 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
                   programs: ProgramsSpec | None = None, junit: str | None = None,
                   link_options: dict[str, str | None] | None = None,
-                  fresh_labs: bool = False) -> RunRequest:
+                  fresh_labs: bool = False, testbed: str | None = None,
+                  accept_new_host_keys: bool = False) -> RunRequest:
     """``link``: the parsed ``link_options`` (the text given, kept for run.json)."""
     custom = None
     if programs is not None:
@@ -89,8 +94,28 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     junit_path = writable_file("--junit", Path(junit)) if junit else None
     given = tuple((name, str(value)) for name, value in (link_options or {}).items()
                   if value is not None)
+    machines = machines_for(testbed, keep=keep, link=link, custom=custom)
+    if accept_new_host_keys and machines is None:
+        raise BadInput("--accept-new-host-keys goes with --testbed FILE (machines over SSH)")
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given, fresh_labs)
+                      junit_path, given, fresh_labs, machines, accept_new_host_keys)
+
+
+def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,
+                 custom: CustomScenario | None) -> MachinesFile | None:
+    """The testbed file, read and checked against what else was asked."""
+    if not testbed:
+        return None
+    machines = read_machines(Path(testbed))
+    if keep:
+        raise BadInput("--keep is for Docker labs: leave it out with --testbed")
+    if not link.is_empty():
+        raise BadInput("shaping the link is not supported on the SSH testbed yet: leave out "
+                       "the link options (--latency, --loss, --rate ...)")
+    if custom is not None and custom.spec.mount:
+        raise BadInput("--mount is for Docker labs (a directory mounted into containers): "
+                       "put your programs on the machines and name them in the commands")
+    return machines
 
 
 def rerun_request(record: RunRecord, source: Path, out: str,

@@ -85,6 +85,12 @@ def with_link_options(function):
                          "'ROLE no FLAG' (it never does), e.g. 'client RST' (repeat it)",
         "junit": "also write a JUnit XML report there: a test suite per run, a test case "
                  "per check (for CI systems' test views)",
+        "testbed": "a testbed file: run between two machines over SSH instead of two "
+                   "containers (docs/testbeds.md)",
+        "accept_new_host_keys": "with --testbed: trust a machine's host key the first time "
+                                "it is seen and record it in the kit's own known_hosts "
+                                "(default: refuse unknown keys; a changed key is always "
+                                "refused)",
     },
     iterable=["client_input", "expect_exit", "expect_packet"],
     # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
@@ -96,7 +102,7 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
         out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
         server_command=None, client_command=None, client_input=None, mount=None,
         expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, parallel="1",
-        **link):
+        testbed=None, accept_new_host_keys=False, **link):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
@@ -110,7 +116,8 @@ def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_i
                         sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
                         base_image=base_image, kernel_trace=kernel_trace, link_options=link,
                         program_options=programs, junit=junit, fresh_labs=fresh_labs,
-                        parallel=parallel)
+                        parallel=parallel, testbed=testbed,
+                        accept_new_host_keys=accept_new_host_keys)
     if code:
         raise Exit(code=code)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from kit.core.errors import BadInput
 from kit.core.parameters import PARSERS, parse_parameter
 from kit.core.units import duration
-from kit.experiment.source import Source, load
+from kit.core.yamlsource import Source, load
 from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.spec import parse_link, parse_values
 from kit.scenarios import CATALOG, RunParameters, Scenario

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from kit.core.errors import KitError
@@ -16,6 +17,7 @@ from kit.hosts import Host
 from kit.observe.capture import parse_pcap, segments
 from kit.observe.events import parse_events
 from kit.observe.kernel import for_lab, parse_trace
+from kit.observe.observers import sections
 from kit.observe.ss import parse_samples
 from kit.run.programs import EVENTS, LOG
 from kit.scenarios import Evidence
@@ -39,25 +41,30 @@ def fetch_files(hosts: Mapping[Role, Host], endpoints: Mapping[Role, Endpoint],
 
 def collect(hosts: Mapping[Role, Host], endpoints: Mapping[Role, Endpoint], evidence: Evidence,
             t0: float, directory: RunDirectory, port: int,
-            read_trace: Callable[[], str | None] = lambda: None) -> None:
+            read_trace: Callable[[], str | None] = lambda: None,
+            clock_offsets: Mapping[Role, float] | None = None) -> None:
     """Copy the hosts' files into the run directory and parse them into the evidence.
 
-    ``read_trace`` returns the kernel trace's text, or None where there is none.
+    ``read_trace`` returns the kernel trace's text, or None where there is none;
+    ``clock_offsets``: each host's clock minus the controller's, where they differ (two
+    machines): every time a host wrote is put on the controller's clock.
     """
     captures = {}
     for role, files in fetch_files(hosts, endpoints, directory).items():
         def text(name: str, files: dict[str, Path] = files) -> str:
             return files[name].read_text() if name in files else ""
 
-        evidence.events[role] = parse_events(text(EVENTS), t0)
+        offset = (clock_offsets or {}).get(role, 0.0)
+        evidence.events[role] = parse_events(text(EVENTS), t0 + offset)
         evidence.logs[role] = text(LOG)
-        sampled = parse_samples(text("ss.raw"), t0)
+        sampled = parse_samples(text("ss.raw"), t0 + offset)
         evidence.samples[role] = sorted(sampled + evidence.samples.get(role, []),
                                         key=lambda record: record.rt)
         pcap = files["capture.pcap"].read_bytes() if "capture.pcap" in files else b""
         if pcap:
             directory.write_bytes(f"pcap/{role}.pcap", pcap)
-        captures[role] = parse_pcap(pcap, port)
+        captures[role] = [replace(packet, ts=packet.ts - offset)
+                          for packet in parse_pcap(pcap, port)]
         directory.write_jsonl(f"events/{role}.jsonl", evidence.events[role])
         directory.write_text(f"logs/{role}.log", evidence.logs[role])
         directory.write_jsonl(f"ss/{role}.jsonl", [r.to_json() for r in evidence.samples[role]])
@@ -67,9 +74,25 @@ def collect(hosts: Mapping[Role, Host], endpoints: Mapping[Role, Endpoint], evid
     trace_text = read_trace()
     if trace_text is not None:
         directory.write_text("raw/kernel.trace", trace_text)
-        offset = monotonic_offset(evidence.events, t0)
-        evidence.kernel = for_lab(parse_trace(trace_text), addresses, port, offset)
+        evidence.kernel = kernel_records(trace_text, evidence.events, addresses, port, t0)
         directory.write_jsonl("kernel.jsonl", evidence.kernel)
+
+
+def kernel_records(trace_text: str, events: Mapping[str, list[dict]],
+                   addresses: dict[str, str], port: int, t0: float) -> list[dict]:
+    """The trace's records of this run, on the run's time axis. A trace of one kernel
+    (a Docker host's) is one text; two machines' come as '### <role>' parts, each on
+    its own monotonic clock, each keeping its own host's sockets only."""
+    parts = sections(trace_text)
+    if not parts:
+        return for_lab(parse_trace(trace_text), addresses, port,
+                       monotonic_offset(events, t0))
+    records = []
+    for role, text in parts.items():
+        mine = {role: events.get(role, [])}
+        kept = for_lab(parse_trace(text), addresses, port, monotonic_offset(mine, t0))
+        records += [record for record in kept if record["host"] == role]
+    return sorted(records, key=lambda record: record["t"])
 
 
 def monotonic_offset(events: Mapping[str, list[dict]], t0: float) -> float:
@@ -81,8 +104,8 @@ def monotonic_offset(events: Mapping[str, list[dict]], t0: float) -> float:
     """
     for stream in events.values():
         for event in stream:
-            if "rt" in event and "mono" in event:
-                return event["rt"] - t0 - event["mono"]
+            if "t" in event and "mono" in event:     # t: rt - t0, on the controller's clock
+                return event["t"] - event["mono"]
     return 0.0
 
 

@@ -161,6 +161,7 @@ class RunSession:
                         self.collect(lab, endpoints, tracer_slot, tracer, evidence, t0,
                                      directory, background)
                     record.kernel_trace = tracer_slot.status
+                    record.environment.update(lab.facts())   # what only the end knows
                 progress.update("removing the lab")
                 phase, cpu = self.clock.monotonic(), CpuSample.now()
             self.timings.lab_down = self.clock.monotonic() - phase
@@ -194,7 +195,7 @@ class RunSession:
         # The trace is read while the hosts' files are copied.
         trace_read = background.submit(tracer_slot.read, tracer)
         collect(lab.hosts, endpoints, evidence, t0, directory, self.params.port,
-                trace_read.result)
+                trace_read.result, lab.clock_offsets())
 
     def judge(self, evidence: Evidence, record: RunRecord, directory: RunDirectory) -> None:
         for role in ROLES:

@@ -49,6 +49,10 @@ class Lab(Protocol):
     def facts(self) -> dict:
         """Environment facts only known once the lab is up (run.json's environment)."""
 
+    def clock_offsets(self) -> Mapping[Role, float]:
+        """Each host's CLOCK_REALTIME minus the controller's, for hosts with clocks of
+        their own (machines); empty where the hosts share the controller's clock."""
+
 
 @runtime_checkable
 class Testbed(Protocol):

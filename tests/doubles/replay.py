@@ -129,6 +129,9 @@ class ReplayLab:
     def describe(self, role: str) -> dict:
         return dict(self.recording.record["hosts"][role])
 
+    def clock_offsets(self) -> dict:
+        return {}
+
     def facts(self) -> dict:
         return {"compose": self.recording.record["environment"]["compose"]}
 

@@ -29,6 +29,14 @@ def files(tmp_path_factory) -> Path:
     (root / "broken.yaml").write_text("runs: [\n")
     (root / "a-file").write_text("x")
     (root / "a-dir.yaml").mkdir()
+    machine = "ssh: root@192.0.2.1\n  address: 10.9.0.1\n  interface: eth1"
+    (root / "testbed-no-server.yaml").write_text(f"client:\n  {machine}\n")
+    (root / "testbed-name.yaml").write_text(
+        f"client:\n  {machine}\nserver:\n  {machine.replace('10.9.0.1', 'srv.lab')}\n")
+    (root / "testbed-same.yaml").write_text(f"client:\n  {machine}\nserver:\n  {machine}\n")
+    (root / "testbed-typo.yaml").write_text(f"client:\n  {machine}\n  sudoo: true\n")
+    (root / "testbed-ok.yaml").write_text(
+        f"client:\n  {machine}\nserver:\n  {machine.replace('10.9.0.1', '10.9.0.2')}\n")
     for name, content in {"bad-json": b'{"scenario": 5', "list-json": b"[1, 2]",
                           "latin1": b"\xff\xfe"}.items():
         (root / name).mkdir()
@@ -58,6 +66,7 @@ SWEEP = [
     ("run --scenario close --junit {f}/a-dir.yaml", "--junit {f}/a-dir.yaml: it is a directory"),
     ("run --scenario close --junit /proc/netkit.xml", "--junit /proc/netkit.xml: results cannot"),
     ("experiment experiments/lesson.yaml --junit {f}/a-file/x.xml", "(it is a file)"),
+    ("run --scenario close --testbed {f}/missing.yaml", "cannot read the testbed file"),
     ("rerun {f}/a-file", "is neither a run directory"),
     ("rerun tests/data/catalog/close-graceful", "does not record how the run was asked for"),
     ("rerun {f}/bad-json", "is not a run record the kit can read"),
@@ -76,6 +85,13 @@ SWEEP = [
     ("experiment {f}/list.yaml", "must be a mapping"),
     ("experiment {f}/runs-not-list.yaml", "runs"),
     ("experiment {f}/run-not-mapping.yaml", "runs[0]: must be a mapping"),
+    ("run --scenario close --testbed {f}/broken.yaml", "broken.yaml:2: not valid YAML"),
+    ("run --scenario close --testbed {f}/testbed-no-server.yaml",
+     "testbed-no-server.yaml:1: server: missing"),
+    ("run --scenario close --testbed {f}/testbed-name.yaml",
+     "testbed-name.yaml:7: server.address: 'srv.lab' is not an IP address"),
+    ("run --scenario close --testbed {f}/testbed-same.yaml", "server.address: the same as"),
+    ("run --scenario close --testbed {f}/testbed-typo.yaml", "client.sudoo: unknown field"),
     ("report {f}/bad-json", "is not a run record the kit can read"),
     ("report {f}/list-json", "a run record is a JSON object, not a list"),
     ("report {f}/latin1", "is not a run record the kit can read"),
@@ -119,6 +135,13 @@ SWEEP = [
     ("run --scenario close --base-image ''", "--base-image must name an image"),
     ("run --scenario close --base-image 'a b'", "--base-image must name an image"),
     ("experiment experiments/lesson.yaml --parallel many", "--parallel must be a whole number"),
+    ("run --scenario close --accept-new-host-keys", "goes with --testbed FILE"),
+    ("run --scenario close --testbed {f}/testbed-ok.yaml --latency 5ms",
+     "shaping the link is not supported on the SSH testbed yet"),
+    ("run --scenario close --variant graceful --testbed {f}/testbed-ok.yaml --keep",
+     "--keep is for Docker labs"),
+    ("run --scenario all --testbed {f}/testbed-ok.yaml --parallel 2",
+     "leave out --parallel"),
     ("impair --clear --latency 5ms", "--clear removes the shaping"),
     ("down --run nope", "no lab with run id 'nope'"),
     ("shell router", "shell takes 'client' or 'server'"),

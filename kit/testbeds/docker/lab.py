@@ -110,6 +110,9 @@ class ComposeLab:
         return {"address": host_address(self.hosts[role]),
                 "container": self.hosts[role].container.name}
 
+    def clock_offsets(self) -> dict[Role, float]:
+        return {}    # containers read their host's clock
+
     def facts(self) -> dict:
         cli = compose_cli()
         return {"compose": f"{' '.join(cli.command)} {self.compose_version or cli.version}",

@@ -1,5 +1,5 @@
-"""A YAML file read with the line of every value, so an error can name file, line and
-field ("experiments/sweep.yaml:12: matrix.latency[2]: ...")."""
+"""A YAML file (an experiment, a testbed) read with the line of every value, so an
+error can name file, line and field ("experiments/sweep.yaml:12: matrix.latency[2]: ...")."""
 
 from __future__ import annotations
 
@@ -38,14 +38,15 @@ def field_name(where: tuple) -> str:
     return text
 
 
-def load(path: Path) -> Source:
+def load(path: Path, kind: str = "experiment file") -> Source:
+    """``kind`` names the file in errors ('the experiment file', 'the testbed file')."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise BadInput(f"cannot read the experiment file {path}: {error.strerror}") from None
+        raise BadInput(f"cannot read the {kind} {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise BadInput(f"{path} is not a text file in UTF-8 (byte {error.start}: "
-                       f"{error.reason}): give an experiment file (YAML)") from None
+                       f"{error.reason}): give {kind_article(kind)} (YAML)") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:
@@ -57,6 +58,10 @@ def load(path: Path) -> Source:
     scalars = yaml.SafeLoader("")   # types each scalar as YAML's safe loader does
     source.data = _convert(node, (), source, scalars) if node is not None else {}
     return source
+
+
+def kind_article(kind: str) -> str:
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
 
 
 def _convert(node, where: tuple, source: Source, scalars: yaml.SafeLoader):
