@@ -48,6 +48,8 @@ from kit.testbeds.docker.lab import ComposeLab, remove_by_label
 from kit.testbeds.docker.pool import LabPool
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import leftover_instances
+from kit.testbeds.ssh.clean import clean_machines
+from kit.testbeds.ssh.config import read_machines
 from kit.testbeds.ssh.testbed import SshTestbed
 
 
@@ -92,6 +94,9 @@ def execute(request: RunRequest) -> list[RunOutcome]:
     testbed: Testbed
     if request.machines is not None:
         testbed = SshTestbed(request.machines, image, request.accept_new_host_keys)
+        if request.left_out:
+            say(f"left out on the SSH testbed (each shapes a link of its own, which it "
+                f"cannot yet): {', '.join(request.left_out)}")
     else:
         testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
     # Before anything is written: an impairment the engine cannot apply is bad input.
@@ -102,7 +107,7 @@ def execute(request: RunRequest) -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
     pool = LabPool(image, trace=request.params.kernel_trace) if request.pooled else None
     try:
-        with pool or nullcontext():
+        with pool or nullcontext(), testbed if isinstance(testbed, SshTestbed) else nullcontext():
             for scenario_name, variant_name in request.runs:
                 with pool.lease(custom.mount if custom else None) if pool \
                         else nullcontext(testbed) as bed:
@@ -349,7 +354,15 @@ def report(directory: str) -> list[Path]:
     return written
 
 
-def clean(images=False) -> None:
+def clean(images=False, testbed: str | None = None, accept_new_host_keys=False) -> None:
+    if testbed:
+        left = clean_machines(read_machines(Path(testbed)), accept_new_host_keys)
+        for role, paths in left.items():
+            say(f"the {role}: removed {len(paths)} run directory(ies) and tracefs "
+                f"instance(s) of the kit" + (f": {', '.join(paths)}" if paths else ""))
+        return
+    if accept_new_host_keys:
+        raise BadInput("--accept-new-host-keys goes with --testbed FILE (machines over SSH)")
     containers, networks = remove_by_label()
     instances = _remove_trace_instances()
     removed = 0

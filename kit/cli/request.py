@@ -34,6 +34,7 @@ class RunRequest:
     fresh_labs: bool = False                 # a new lab per run, even for several runs
     machines: MachinesFile | None = None     # --testbed: two machines over SSH
     accept_new_host_keys: bool = False
+    left_out: tuple[str, ...] = ()           # scenario/variant the testbed cannot run
 
     @property
     def pooled(self) -> bool:
@@ -97,8 +98,25 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     machines = machines_for(testbed, keep=keep, link=link, custom=custom)
     if accept_new_host_keys and machines is None:
         raise BadInput("--accept-new-host-keys goes with --testbed FILE (machines over SSH)")
+    left_out: tuple[str, ...] = ()
+    if machines is not None and custom is None:
+        runs, left_out = without_own_links(runs, params, whole_catalog=scenario == ALL)
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given, fresh_labs, machines, accept_new_host_keys)
+                      junit_path, given, fresh_labs, machines, accept_new_host_keys, left_out)
+
+
+def without_own_links(runs: tuple[tuple[str, str], ...], params: RunParameters,
+                      whole_catalog: bool) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The runs the SSH testbed can hold, and those it cannot: variants that shape a
+    link of their own, which it cannot shape yet. Left out of the whole catalog (and
+    said so); asked for by name, an error."""
+    shaped = tuple(f"{name}/{variant}" for name, variant in runs
+                   if CATALOG[name].plan(variant, params).link is not None)
+    if shaped and (not whole_catalog or len(shaped) == len(runs)):
+        raise BadInput(f"{', '.join(shaped)} shape(s) a link of their own, which the SSH "
+                       "testbed cannot do yet: choose another variant, or run it without "
+                       "--testbed")
+    return tuple(r for r in runs if f"{r[0]}/{r[1]}" not in shaped), shaped
 
 
 def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,

@@ -253,13 +253,18 @@ def report(c, directory):
         say(f"wrote {path}")
 
 
-@task(help={"images": "also remove the kit's images (they are rebuilt on the next run)"})
+@task(help={"images": "also remove the kit's images (they are rebuilt on the next run)",
+            "testbed": "clean the machines of this testbed file instead: the run "
+                       "directories, programs and tracefs instances killed runs left there",
+            "accept_new_host_keys": "with --testbed: trust a machine's unknown host key "
+                                    "(as for invoke run)"})
 @_boundary
-def clean(c, images=False):
-    """Remove every container and network the kit left behind, found by label."""
+def clean(c, images=False, testbed=None, accept_new_host_keys=False):
+    """Remove every container and network the kit left behind, found by label (with
+    --testbed, what killed runs left on those machines, found by the kit's marks)."""
     from kit.cli import commands
 
-    commands.clean(images)
+    commands.clean(images, testbed, accept_new_host_keys)
 
 
 namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,

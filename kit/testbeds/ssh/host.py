@@ -88,8 +88,10 @@ class SshHost:
     """One machine of the testbed, as the run's ``Host``."""
 
     def __init__(self, client: paramiko.SSHClient, name: str, sudo: bool = False,
-                 bin_dir: str | None = None, pid_dir: str = "/tmp"):
+                 bin_dir: str | None = None, pid_dir: str = "/tmp",
+                 reconnect: Callable[[], paramiko.SSHClient] | None = None):
         self.client = client
+        self._reconnect = reconnect
         self.name = name
         self.sudo = sudo
         self.bin_dir = bin_dir          # the kit's programs, first on the search path
@@ -102,6 +104,15 @@ class SshHost:
     def connected(self) -> bool:
         transport = self.client.get_transport()
         return transport is not None and transport.is_active()
+
+    def ensure_connected(self) -> None:
+        """Log in again if the connection was lost (to clean up after a run)."""
+        if self.connected or self._reconnect is None:
+            return
+        self.close()
+        with contextlib.suppress(Exception):
+            self.client.close()
+        self.client = self._reconnect()
 
     @contextlib.contextmanager
     def translated(self, doing: str) -> Iterator[None]:

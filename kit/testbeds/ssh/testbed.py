@@ -11,18 +11,20 @@ directory, also on Ctrl-C or when the other machine's connection was lost.
 from __future__ import annotations
 
 import platform
-import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+
+import paramiko
 
 from kit import __version__
+from kit.core.command import command
 from kit.core.errors import EnvironmentProblem, KitError
 from kit.core.interrupts import deferred_interrupt
+from kit.core.progress import say
 from kit.core.roles import ROLES, Role
 from kit.hosts.base import Endpoint
-from kit.impair.apply import NetemProbe
+from kit.impair.apply import PROBE_PORT, NetemProbe
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.ssh import clocks, preflight
 from kit.testbeds.ssh.bundle import kit_programs
@@ -33,24 +35,14 @@ from kit.testbeds.ssh.keys import KnownHosts
 from kit.testbeds.ssh.marks import RUN_DIR_PREFIX, remove_run_script
 from kit.testbeds.ssh.tracer import SshKernelTracer
 
-
-@dataclass
-class MachineSet:
-    """The run's connections, one per machine, closed when neither lab nor tracer
-    needs them any more."""
-
-    hosts: dict[Role, SshHost]
-    users: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def close(self) -> None:
-        for host in self.hosts.values():
-            host.close()
-            host.client.close()
+PORT_TRIES = 500
 
 
 class SshTestbed:
-    """Runs between the two machines of ``machines`` (a parsed testbed file)."""
+    """Runs between the two machines of ``machines`` (a parsed testbed file), one at a
+    time. ``with testbed:`` logs in to both and checks them before any run starts (a
+    refused host key or a missing tool is an error before anything is written); the
+    connections serve every run of the block, and close with it."""
 
     name = "ssh"
 
@@ -58,8 +50,50 @@ class SshTestbed:
         self.machines = machines
         self.image = image
         self.known = KnownHosts([], machines.known_hosts, accept_new)
-        self._runs: dict[str, MachineSet] = {}
-        self._lock = threading.Lock()
+        self.hosts: dict[Role, SshHost] = {}
+        self.facts_of: dict[Role, preflight.MachineFacts] = {}
+
+    def __enter__(self) -> SshTestbed:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def open(self) -> None:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {role: pool.submit(self._login, role) for role in ROLES}
+        for role, future in futures.items():
+            if future.exception() is None:
+                self.hosts[role] = future.result()
+        for future in futures.values():
+            if future.exception() is not None:
+                raise future.exception()     # type: ignore[misc]
+        lines = []
+        for role in ROLES:
+            machine = self.machines.machines[role]
+            self.facts_of[role], problems = preflight.check(machine, self.hosts[role])
+            lines += [f"the {role} ({machine.ssh}): {p}" for p in problems]
+        if lines:
+            raise EnvironmentProblem("\n".join(lines))
+
+    def _login(self, role: Role) -> SshHost:
+        machine = self.machines.machines[role]
+
+        def login() -> paramiko.SSHClient:
+            return connect(machine, resolve(machine), self.known)
+
+        return SshHost(login(), role, sudo=machine.sudo, reconnect=login)
+
+    def close(self) -> None:
+        hosts, self.hosts = self.hosts, {}
+        for host in hosts.values():
+            host.close()
+            host.client.close()
 
     def facts(self) -> dict:
         return {"kit_version": __version__, "python": platform.python_version(),
@@ -67,77 +101,42 @@ class SshTestbed:
                 "image_id": self.image.id, "testbed_file": str(self.machines.path)}
 
     def port_for(self, asked: int) -> int:
-        return asked
+        """``asked``, or the first port after it that no socket on either machine uses:
+        the machines outlive runs, and an earlier run's TIME-WAIT stays a minute."""
+        hosts = self.connected()
+        for port in range(asked, asked + PORT_TRIES):
+            if port == PROBE_PORT:
+                continue
+            query = ["ss", "-Htan", f"sport = :{port} or dport = :{port}"]
+            if not any(hosts[role].run(query, timeout=10).stdout.strip() for role in ROLES):
+                return port
+        raise EnvironmentProblem(f"ports {asked} to {asked + PORT_TRIES - 1} are all in use "
+                                 "on the machines: wait a minute for TIME-WAIT to end")
 
     def netem_probe(self) -> NetemProbe:
         raise EnvironmentProblem("shaping the link is not supported on the SSH testbed yet: "
                                  "leave out the link options")
 
     def tracer(self, run_id: str, port: int) -> SshKernelTracer:
-        return SshKernelTracer(self, run_id, port)
+        return SshKernelTracer(self.connected(), run_id, port)
+
+    def connected(self) -> dict[Role, SshHost]:
+        if not self.hosts:
+            raise EnvironmentProblem("the SSH testbed is used outside its 'with' block")
+        return self.hosts
 
     @contextmanager
     def up(self, run_id: str, keep: bool = False) -> Iterator[SshLab]:
         if keep:
             raise EnvironmentProblem("--keep is for Docker labs; the SSH testbed's machines "
                                      "stay yours to log in to")
-        hosts = self.connections(run_id)
-        lab = SshLab(self, run_id, hosts)
+        lab = SshLab(self, run_id, self.connected())
         try:
             lab.prepare()
             yield lab
         finally:
             with deferred_interrupt():
-                try:
-                    lab.remove()
-                finally:
-                    self.release(run_id)
-
-    def connections(self, run_id: str) -> dict[Role, SshHost]:
-        """The run's connections, opened by whoever asks first (the lab or the tracer);
-        each caller calls release() once done."""
-        with self._lock:
-            found = self._runs.get(run_id)
-            if found is None:
-                found = self._runs[run_id] = MachineSet({})
-            found.users += 1
-        with found.lock:
-            if not found.hosts:
-                try:
-                    found.hosts = self._open_all()
-                except BaseException:
-                    self.release(run_id)
-                    raise
-        return found.hosts
-
-    def release(self, run_id: str) -> None:
-        with self._lock:
-            found = self._runs.get(run_id)
-            if found is None:
-                return
-            found.users -= 1
-            if found.users > 0:
-                return
-            del self._runs[run_id]
-        found.close()
-
-    def _open_all(self) -> dict[Role, SshHost]:
-        machines = self.machines.machines
-
-        def open_one(role: Role) -> SshHost:
-            machine = machines[role]
-            client = connect(machine, resolve(machine), self.known)
-            return SshHost(client, role, sudo=machine.sudo)
-
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            futures = {role: pool.submit(open_one, role) for role in ROLES}
-        opened = {role: f.result() for role, f in futures.items() if f.exception() is None}
-        failed = [f.exception() for f in futures.values() if f.exception() is not None]
-        if failed:
-            for host in opened.values():
-                host.client.close()
-            raise failed[0]     # type: ignore[misc]
-        return opened
+                lab.remove()
 
 
 class SshLab:
@@ -148,7 +147,6 @@ class SshLab:
         self.run_id = run_id
         self._hosts = hosts
         self.root = f"{RUN_DIR_PREFIX}{run_id}"
-        self.facts_of: dict[Role, preflight.MachineFacts] = {}
         self.clock_before: dict[Role, clocks.ClockOffset] = {}
         self.clock_after: dict[Role, clocks.ClockOffset] = {}
         self._prepared: set[Role] = set()
@@ -158,15 +156,7 @@ class SshLab:
         return self._hosts
 
     def prepare(self) -> None:
-        """Check both machines, then give each the run's directory and the kit's programs."""
-        machines = self.testbed.machines.machines
-        lines = []
-        for role in ROLES:
-            facts, problems = preflight.check(machines[role], self._hosts[role])
-            self.facts_of[role] = facts
-            lines += [f"the {role} ({machines[role].ssh}): {p}" for p in problems]
-        if lines:
-            raise EnvironmentProblem("\n".join(lines))
+        """Give each machine the run's directory and the kit's programs; read its clock."""
         programs = kit_programs(self.testbed.image)
         with ThreadPoolExecutor(max_workers=2) as pool:
             list(pool.map(lambda role: self._install(role, programs), ROLES))
@@ -195,10 +185,13 @@ class SshLab:
                 continue
             try:
                 host.close()
+                host.ensure_connected()     # a lost connection leaves nothing behind either
                 host.pid_dir = "/tmp"   # not in the directory about to go
                 host.run(["sh", "-c", remove_run_script(self.root)], timeout=30)
-            except KitError:
-                pass   # connection lost: 'invoke clean --testbed FILE' finds it by its mark
+            except KitError as error:
+                say(f"could not clean up the {role}: {error}; "
+                    f"'{command('clean --testbed ' + str(self.testbed.machines.path))}' "
+                    "removes what the run left there")
 
     def endpoint(self, role: Role) -> Endpoint:
         machine = self.testbed.machines.machines[role]
@@ -206,7 +199,7 @@ class SshLab:
 
     def describe(self, role: Role) -> dict:
         machine = self.testbed.machines.machines[role]
-        facts = self.facts_of.get(role, preflight.MachineFacts())
+        facts = self.testbed.facts_of.get(role, preflight.MachineFacts())
         return {"address": machine.address, "machine": str(machine.ssh),
                 "interface": machine.interface, "kernel": facts.kernel, "os": facts.os,
                 "sudo": machine.sudo}

@@ -19,8 +19,8 @@ from kit.testbeds.ssh.host import SshHost
 
 
 class SshKernelTracer:
-    def __init__(self, testbed, run_id: str, port: int):
-        self.testbed = testbed
+    def __init__(self, hosts: dict[Role, SshHost], run_id: str, port: int):
+        self.hosts = hosts
         self.run_id = run_id
         self.port = port
         self.instance = f"{TRACEFS}/instances/{INSTANCE_PREFIX}{run_id}"
@@ -29,7 +29,7 @@ class SshKernelTracer:
         self._started: set[Role] = set()
 
     def start(self) -> None:
-        self._hosts = self.testbed.connections(self.run_id)
+        self._hosts = self.hosts
         for role in ROLES:
             script = start_script(self.instances[role], self.port)
             result = self._hosts[role].run(["sh", "-ec", script], timeout=20, check=False)
@@ -53,12 +53,10 @@ class SshKernelTracer:
         if self._hosts is None:
             return
         hosts, self._hosts = self._hosts, None
-        try:
-            for role in list(self._started):
-                try:
-                    hosts[role].run(["sh", "-c", remove_script(self.instances[role])], timeout=20)
-                except KitError:
-                    pass   # connection lost: 'invoke clean --testbed FILE' removes it
-                self._started.discard(role)
-        finally:
-            self.testbed.release(self.run_id)
+        for role in list(self._started):
+            try:
+                hosts[role].ensure_connected()
+                hosts[role].run(["sh", "-c", remove_script(self.instances[role])], timeout=20)
+            except KitError:
+                pass   # connection lost for good: 'invoke clean --testbed FILE' removes it
+            self._started.discard(role)
