@@ -33,12 +33,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="only how experiments scale with parallel labs")
     parser.add_argument("--cpu", action="store_true",
                         help="only what a warm run costs in CPU-seconds, by process and phase")
+    parser.add_argument("--testbed", default=None,
+                        help="only a run on this testbed file's machines against a Docker lab")
     options = parser.parse_args(argv)
     facts = versions()
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
           f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
           f"Python {platform.python_version()}")
+    if options.testbed:
+        from kit.bench import ssh as bench_ssh
+
+        return bench_ssh.main(options.testbed, options.runs)
     if options.parallel:
         from kit.bench import parallel as bench_experiment
 
