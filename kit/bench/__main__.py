@@ -44,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     if options.testbed:
         from kit.bench import ssh as bench_ssh
 
-        return bench_ssh.main(options.testbed, options.runs)
+        try:
+            return bench_ssh.main(options.testbed, options.runs)
+        except KitError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return error.exit_code
     if options.parallel:
         from kit.bench import parallel as bench_experiment
 
