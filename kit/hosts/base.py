@@ -10,6 +10,7 @@ caller as a ``HostError`` (a ``LabFailure``) with one line saying what failed.
 from __future__ import annotations
 
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -121,7 +122,33 @@ class Host(Protocol):
     def close(self) -> None: ...
 
 
-def terminate(process: Process, grace: float) -> int:
+class PolledProcess:
+    """``wait`` and ``kill`` for a backend's process that can only be polled: it gives
+    ``poll``, ``signal``, ``host_name`` and ``command``."""
+
+    POLL_SECONDS = 0.02
+    host_name: str
+    command: list[str]
+
+    def poll(self) -> int | None:
+        raise NotImplementedError
+
+    def signal(self, signum: signal.Signals) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while (status := self.poll()) is None:
+            if time.monotonic() > deadline:
+                raise CommandTimedOut(self.host_name, tuple(self.command), timeout)
+            time.sleep(self.POLL_SECONDS)
+        return status
+
+    def kill(self, grace: float = 5.0) -> int:
+        return terminate(self, grace)
+
+
+def terminate(process: Process | PolledProcess, grace: float) -> int:
     """The shared meaning of ``Process.kill``: SIGTERM, then SIGKILL; the exit status."""
     for signum in (signal.SIGTERM, signal.SIGKILL):
         if process.poll() is not None:

@@ -21,7 +21,7 @@ import docker.errors
 from docker.models.containers import Container
 
 from kit.core.errors import LabFailure
-from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, terminate
+from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, PolledProcess
 from kit.testbeds.docker.engine import translated
 
 # $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
@@ -35,27 +35,26 @@ def new_pid_file() -> str:
     return f"/tmp/netkit-exec-{secrets.token_hex(6)}.pid"
 
 
-class DockerProcess:
+class DockerProcess(PolledProcess):
     """A process started with ``docker exec``; stdin goes through the attached socket."""
-
-    POLL_SECONDS = 0.02
 
     def __init__(self, host: DockerHost, exec_id: str, command: list[str], pid_file: str,
                  stdin_socket: Any = None):
         self._host = host
         self._exec_id = exec_id
-        self._command = command
+        self.command = command
+        self.host_name = host.name
         self._pid_file = pid_file
         # exec_start(socket=True) returns a read-only wrapper: write to the socket beneath.
         self._stdin = getattr(stdin_socket, "_sock", stdin_socket)
 
     def write(self, data: bytes) -> None:
         if self._stdin is None:
-            raise LabFailure(f"{self._command[0]} on {self._host.name} was started without stdin")
+            raise LabFailure(f"{self.command[0]} on {self._host.name} was started without stdin")
         try:
             self._stdin.sendall(data)
         except OSError as error:
-            raise LabFailure(f"cannot write to {self._command[0]} on {self._host.name}: {error} "
+            raise LabFailure(f"cannot write to {self.command[0]} on {self._host.name}: {error} "
                              f"(has it exited? status: {self.poll()})") from None
 
     def close_stdin(self) -> None:
@@ -66,23 +65,12 @@ class DockerProcess:
                 pass  # the process is gone, and its stdin with it
 
     def poll(self) -> int | None:
-        with translated(f"ask about {self._command[0]} on {self._host.name}"):
+        with translated(f"ask about {self.command[0]} on {self._host.name}"):
             state = self._host.api.exec_inspect(self._exec_id)
         return None if state["Running"] else state["ExitCode"]
 
-    def wait(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while (status := self.poll()) is None:
-            if time.monotonic() > deadline:
-                raise CommandTimedOut(self._host.name, tuple(self._command), timeout)
-            time.sleep(self.POLL_SECONDS)
-        return status
-
     def signal(self, signum: signal.Signals) -> None:
         self._host.signal_pid_file(self._pid_file, signum)
-
-    def kill(self, grace: float = 5.0) -> int:
-        return terminate(self, grace)
 
     def release(self) -> None:
         if self._stdin is not None:

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 from kit.core.errors import EnvironmentProblem
+from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client, translated
 from kit.testbeds.docker.image import LabImage
 
@@ -44,7 +45,7 @@ def kit_programs(image: LabImage) -> dict[str, bytes]:
 def _from_image(image: LabImage) -> dict[str, bytes]:
     with translated(f"take the kit's programs out of {image.name}"):
         container = client().containers.create(image.name, ["true"],
-                                               labels={"io.netkit.managed": "true"})
+                                               labels={labels.MANAGED: "true"})
         try:
             found: dict[str, bytes] = {}
             for path in (STATIC_DIR, *SCRIPTS):

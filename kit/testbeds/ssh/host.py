@@ -21,7 +21,13 @@ from pathlib import Path
 
 import paramiko
 
-from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, HostError, terminate
+from kit.hosts.base import (
+    CommandFailed,
+    CommandResult,
+    CommandTimedOut,
+    HostError,
+    PolledProcess,
+)
 
 # $0: the PID file; $1: where the output goes; then the command. A background command
 # would read /dev/null, so stdin is handed down on fd 3 explicitly.
@@ -34,20 +40,19 @@ STOP_GRACE = 2.0
 READ_CHUNK = 65536
 
 
-class SshProcess:
+class SshProcess(PolledProcess):
     """A command started on a channel of its own; its stdin is the channel's."""
-
-    POLL_SECONDS = 0.02
 
     def __init__(self, host: SshHost, channel: paramiko.Channel, command: list[str],
                  pid_file: str):
         self._host = host
         self._channel = channel
-        self._command = command
+        self.command = command
+        self.host_name = host.name
         self.pid_file = pid_file
 
     def write(self, data: bytes) -> None:
-        with self._host.translated(f"write to {self._command[0]}"):
+        with self._host.translated(f"write to {self.command[0]}"):
             self._channel.sendall(data)
 
     def close_stdin(self) -> None:
@@ -59,26 +64,15 @@ class SshProcess:
             status = self._channel.recv_exit_status()
             if status < 0:
                 raise HostError(f"lost the connection to the {self._host.name} while "
-                                f"{self._command[0]} ran")
+                                f"{self.command[0]} ran")
             return status
         if self._channel.closed or not self._host.connected:
             raise HostError(f"lost the connection to the {self._host.name} while "
-                            f"{self._command[0]} ran")
+                            f"{self.command[0]} ran")
         return None
-
-    def wait(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while (status := self.poll()) is None:
-            if time.monotonic() > deadline:
-                raise CommandTimedOut(self._host.name, tuple(self._command), timeout)
-            time.sleep(self.POLL_SECONDS)
-        return status
 
     def signal(self, signum: signal.Signals) -> None:
         self._host.signal_pid_file(self.pid_file, signum)
-
-    def kill(self, grace: float = 5.0) -> int:
-        return terminate(self, grace)
 
     def release(self) -> None:
         self._channel.close()
@@ -123,11 +117,15 @@ class SshHost:
             raise HostError(f"cannot {doing} on the {self.name} over SSH: "
                             f"{error or type(error).__name__}") from None
 
+    @property
+    def search_path(self) -> str:
+        """The kit's programs first, then the usual places (sudo would reset PATH)."""
+        return f"{self.bin_dir}:{SEARCH_PATH}" if self.bin_dir else SEARCH_PATH
+
     def remote(self, argv: list[str], wrapper: str | None = None, *extra: str) -> str:
         """The command line for the remote shell: as root if asked, the kit's programs
         first on the path, every argument quoted."""
-        path = f"{self.bin_dir}:{SEARCH_PATH}" if self.bin_dir else SEARCH_PATH
-        words = [*(["sudo", "-n"] if self.sudo else []), "env", f"PATH={path}"]
+        words = [*(["sudo", "-n"] if self.sudo else []), "env", f"PATH={self.search_path}"]
         if wrapper is not None:
             words += ["sh", "-c", wrapper, *extra]
         return shlex.join([*words, *argv])
@@ -165,11 +163,9 @@ class SshHost:
         """A short command as the login user, with neither wrapper nor sudo: the least
         time between asking and the answer (clock readings), or before the run's
         directory exists. Raises CommandFailed on a non-zero exit."""
-        path = f"{self.bin_dir}:{SEARCH_PATH}" if self.bin_dir else SEARCH_PATH
         with self.translated(f"run {command[0]}"):
-            channel = self._channel(shlex.join(["env", f"PATH={path}", *command]))
+            channel = self._plain_channel(command, timeout)
             try:
-                channel.settimeout(timeout)
                 stdout = channel.makefile("rb").read().decode(errors="replace")
                 stderr = channel.makefile_stderr("rb").read().decode(errors="replace")
                 exit_code = channel.recv_exit_status()
@@ -184,10 +180,8 @@ class SshHost:
     def conversation(self, command: list[str], timeout: float = 10) -> Iterator[Callable[[], str]]:
         """``command`` run as the login user on a channel kept open for the block, which
         gets ``ask()``: send a line, return the line it answers."""
-        path = f"{self.bin_dir}:{SEARCH_PATH}" if self.bin_dir else SEARCH_PATH
         with self.translated(f"run {command[0]}"):
-            channel = self._channel(shlex.join(["env", f"PATH={path}", *command]))
-            channel.settimeout(timeout)
+            channel = self._plain_channel(command, timeout)
             replies = channel.makefile("rb")
 
             def ask() -> str:
@@ -202,12 +196,19 @@ class SshHost:
             finally:
                 channel.close()
 
+    def _plain_channel(self, command: list[str], timeout: float) -> paramiko.Channel:
+        """``command`` as the login user, with neither wrapper nor sudo."""
+        channel = self._channel(shlex.join(["env", f"PATH={self.search_path}", *command]))
+        channel.settimeout(timeout)
+        return channel
+
     def _drain(self, channel: paramiko.Channel, pid_file: str,
                timeout: float) -> tuple[str, str, bool]:
-        """Read a command's output until it ends; stop it when ``timeout`` s are up."""
+        """Read a command's output until it ends; when ``timeout`` s are up, SIGTERM it,
+        and SIGKILL it if it still runs STOP_GRACE s later. Whether the timer stopped it."""
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
-        stopped = False
+        stopped = killed = False
         channel.settimeout(0.05)
         while True:
             got = False
@@ -221,20 +222,17 @@ class SshHost:
                 break
             if channel.closed and not got:
                 break
-            if not stopped and time.monotonic() > deadline:
-                stopped = self._stop(pid_file)
-                if not stopped:
-                    break
+            now = time.monotonic()
+            if not stopped and now > deadline:
+                # Not delivered: it ended meanwhile, and its exit status is on the way.
+                stopped = self.signal_pid_file(pid_file, signal.SIGTERM)
+                deadline = now + STOP_GRACE
+            elif stopped and not killed and now > deadline:
+                killed = True
+                self.signal_pid_file(pid_file, signal.SIGKILL)
             if not got:
                 time.sleep(0.005)
         return out.decode(errors="replace"), err.decode(errors="replace"), stopped
-
-    def _stop(self, pid_file: str) -> bool:
-        if not self.signal_pid_file(pid_file, signal.SIGTERM):
-            return True     # it ended meanwhile, or never wrote its PID: stop reading
-        time.sleep(STOP_GRACE)
-        self.signal_pid_file(pid_file, signal.SIGKILL)
-        return True
 
     def signal_pid_file(self, pid_file: str, signum: signal.Signals) -> bool:
         """Send ``signum`` to the program whose PID ``pid_file`` holds; False if it ended."""
@@ -258,16 +256,15 @@ class SshHost:
         self._processes.append(process)
         return process
 
-    def sftp(self) -> paramiko.SFTPClient:
-        with self._sftp_lock:
-            if self._sftp is None:
-                self._sftp = self.client.open_sftp()
-            return self._sftp
+    def _sftp_session(self) -> paramiko.SFTPClient:
+        """The connection's one SFTP session, opened on first use (hold _sftp_lock)."""
+        if self._sftp is None:
+            self._sftp = self.client.open_sftp()
+        return self._sftp
 
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         with self.translated(f"copy {path} there"), self._sftp_lock:
-            sftp = self._sftp or self.client.open_sftp()
-            self._sftp = sftp
+            sftp = self._sftp_session()
             with sftp.open(path, "wb") as file:
                 file.write(data)
             sftp.chmod(path, mode)
@@ -278,8 +275,7 @@ class SshHost:
         destination.mkdir(parents=True, exist_ok=True)
         fetched = []
         with self.translated(f"copy {path} from there"), self._sftp_lock:
-            sftp = self._sftp or self.client.open_sftp()
-            self._sftp = sftp
+            sftp = self._sftp_session()
             try:
                 entries = sftp.listdir_attr(path)
             except FileNotFoundError:
