@@ -37,7 +37,12 @@ from kit.scenarios.custom import programs_from_options
 from kit.testbeds.base import Testbed
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import client
+from kit.testbeds.docker.engine import (
+    NEW_HOST_KEYS_WITHOUT_SSH,
+    client,
+    engine_over_ssh,
+    trust_new_host_keys,
+)
 from kit.testbeds.docker.image import (
     DEFAULT_BASE_IMAGE,
     LAB_IMAGE_REPOSITORY,
@@ -88,6 +93,8 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
 
 def execute(request: RunRequest) -> list[RunOutcome]:
     """Run what ``request`` asks for and show the outcomes."""
+    if request.accept_new_host_keys and request.machines is None:
+        trust_new_host_keys()      # for the ssh:// engine (build_request checked it is one)
     preflight()
     custom = request.custom.spec if request.custom else None
     image = ensure_lab_image(request.base_image)
@@ -362,7 +369,9 @@ def clean(images=False, testbed: str | None = None, accept_new_host_keys=False) 
                 f"instance(s) of the kit" + (f": {', '.join(paths)}" if paths else ""))
         return
     if accept_new_host_keys:
-        raise BadInput("--accept-new-host-keys goes with --testbed FILE (machines over SSH)")
+        if not engine_over_ssh():
+            raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
+        trust_new_host_keys()
     containers, networks = remove_by_label()
     instances = _remove_trace_instances()
     removed = 0

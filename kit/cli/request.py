@@ -14,6 +14,7 @@ from kit.core.units import image_name
 from kit.impair.spec import LinkRequest, parse_link
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
+from kit.testbeds.docker.engine import NEW_HOST_KEYS_WITHOUT_SSH, engine_over_ssh
 from kit.testbeds.ssh.config import MachinesFile, read_machines
 
 ALL = "all"   # --scenario all: the whole catalog
@@ -96,8 +97,8 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     given = tuple((name, str(value)) for name, value in (link_options or {}).items()
                   if value is not None)
     machines = machines_for(testbed, keep=keep, link=link, custom=custom)
-    if accept_new_host_keys and machines is None:
-        raise BadInput("--accept-new-host-keys goes with --testbed FILE (machines over SSH)")
+    if accept_new_host_keys and machines is None and not engine_over_ssh():
+        raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
     left_out: tuple[str, ...] = ()
     if machines is not None and custom is None:
         runs, left_out = without_own_links(runs, params, whole_catalog=scenario == ALL)

@@ -54,16 +54,18 @@ class Machines:
         return path
 
 
-def machine_image(base: str) -> str:
+def image_from(directory: Path, repository: str, base: str) -> str:
+    """An image of a stand-in built from ``directory`` on ``base``, tagged with a hash of
+    both so that it is rebuilt only when either changes."""
     engine = docker.from_env()
     digest = hashlib.sha256(base.encode())
-    for path in sorted(MACHINE_DIR.iterdir()):
+    for path in sorted(directory.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
-    name = f"netkit/machine:{digest.hexdigest()[:12]}"
+    name = f"{repository}:{digest.hexdigest()[:12]}"
     try:
         engine.images.get(name)
     except docker.errors.ImageNotFound:
-        engine.images.build(path=str(MACHINE_DIR), tag=name, buildargs={"BASE_IMAGE": base},
+        engine.images.build(path=str(directory), tag=name, buildargs={"BASE_IMAGE": base},
                             labels={labels.IMAGE: "true"}, rm=True, forcerm=True)
     return name
 
@@ -73,7 +75,7 @@ def two_machines(image: LabImage, directory: Path) -> Iterator[Machines]:
     engine = docker.from_env()
     run = "machines-" + secrets.token_hex(3)
     marks = {labels.MANAGED: "true", labels.RUN_ID: run}
-    name = machine_image(image.base)
+    name = image_from(MACHINE_DIR, "netkit/machine", image.base)
     directory.mkdir(parents=True, exist_ok=True)
     key = directory / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)

@@ -14,8 +14,12 @@ from dataclasses import dataclass
 
 from kit.core.errors import EnvironmentProblem, LabFailure
 from kit.core.paths import PROJECT_ROOT
+from kit.testbeds.docker.engine import compose_environment, is_remote
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+# On an engine elsewhere a bind mount would name a directory of that machine: the
+# user's programs go into a volume of the lab's own instead, copied in once it is up.
+REMOTE_FILE = PROJECT_ROOT / "containers" / "compose-remote.yml"
 
 
 @dataclass(frozen=True)
@@ -26,13 +30,15 @@ class ComposeCli:
     def run(self, project: str, *args: str, env: dict | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess:
         """Run one Compose command for ``project``; raise with Compose's own words on failure."""
-        full = [*self.command, "-f", str(COMPOSE_FILE), "-p", project, *args]
+        files = [COMPOSE_FILE, REMOTE_FILE] if is_remote() else [COMPOSE_FILE]
+        full = [*self.command, *(f"--file={path}" for path in files), "-p", project, *args]
+        env = {**os.environ, **compose_environment(), **(env or {})}
         try:
             # A session of its own: the terminal's Ctrl-C must not kill a teardown half-way.
-            result = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True,
+            result = subprocess.run(full, env=env, capture_output=True,
                                     text=True, timeout=timeout, start_new_session=True)
         except subprocess.TimeoutExpired:
-            raise LabFailure(f"'{' '.join(full[:2])} {' '.join(args)}' took more than "
+            raise LabFailure(f"'{' '.join(self.command)} {' '.join(args)}' took more than "
                              f"{timeout:.0f} s; is the Docker engine overloaded?") from None
         if result.returncode != 0:
             words = (result.stderr.strip() or result.stdout.strip()).splitlines()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import os
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,17 +13,92 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from kit.core.errors import EnvironmentProblem
+from kit.core.errors import BadInput, EnvironmentProblem
 from kit.core.interrupts import deferred_interrupt
 from kit.hosts.base import HostError
 from kit.testbeds.docker import labels
+from kit.testbeds.docker.tunnel import EngineTunnel
+from kit.testbeds.ssh.config import SshTarget, parse_target
+from kit.testbeds.ssh.connection import resolve
+from kit.testbeds.ssh.keys import KnownHosts
+
+_trust_new_host_keys = False
+
+
+def trust_new_host_keys() -> None:
+    """Record an unknown host key of an ssh:// engine (--accept-new-host-keys)."""
+    global _trust_new_host_keys
+    _trust_new_host_keys = True
+
+
+def engine_url() -> str | None:
+    """Where the engine is: DOCKER_HOST, else the docker CLI's current context (as the
+    docker CLI and docker-py decide), else None for the local socket."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    try:
+        return docker.ContextAPI.kwargs_from_context().get("base_url")
+    except docker.errors.DockerException as error:
+        raise EnvironmentProblem(f"cannot read the docker context: {error}") from None
+
+
+def engine_over_ssh() -> bool:
+    return (engine_url() or "").startswith("ssh://")
+
+
+NEW_HOST_KEYS_WITHOUT_SSH = ("--accept-new-host-keys goes with --testbed FILE (machines over "
+                             "SSH) or an ssh:// DOCKER_HOST")
+
+
+def is_remote() -> bool:
+    """Is the engine elsewhere (paths on this machine mean nothing to it)?"""
+    url = engine_url() or ""
+    return url.startswith(("ssh://", "tcp://", "http://", "https://"))
+
+
+@functools.lru_cache(maxsize=1)
+def _tunnel() -> EngineTunnel | None:
+    url = engine_url()
+    if not url or not url.startswith("ssh://"):
+        return None
+    target = ssh_target(url)
+    login = resolve(target)
+    tunnel = EngineTunnel(target, login, KnownHosts(list(login.known_hosts),
+                                                   accept_new=_trust_new_host_keys)).open()
+    atexit.register(tunnel.close)
+    return tunnel
+
+
+def ssh_target(url: str) -> SshTarget:
+    parsed = urllib.parse.urlsplit(url)
+    target = parse_target(parsed.netloc) if not parsed.path.strip("/") else None
+    if target is None:
+        raise BadInput(f"DOCKER_HOST={url} is not ssh://[user@]host[:port]: fix it, or unset "
+                       "it to use the local engine")
+    return target
+
+
+def compose_environment() -> dict[str, str]:
+    """What Compose needs to reach the same engine as the kit: the tunnel's socket for an
+    ssh:// engine, the context's endpoint when a context chose it."""
+    tunnel = _tunnel()
+    if tunnel is not None:
+        return {"DOCKER_HOST": tunnel.url}
+    url = engine_url()
+    return {"DOCKER_HOST": url} if url and not os.environ.get("DOCKER_HOST") else {}
 
 
 @functools.lru_cache(maxsize=1)
 def client() -> docker.DockerClient:
-    """The engine's client (``DOCKER_HOST`` and friends are honoured), checked with a ping."""
+    """The engine's client (``DOCKER_HOST`` and the docker context are honoured; an
+    ssh:// engine through the kit's tunnel), checked with a ping."""
     try:
-        engine = docker.from_env(timeout=120)
+        tunnel = _tunnel()
+        # docker-py keeps an idle connection per URL for its last num_pools URLs; through
+        # the tunnel each is an SSH session, so as few as its own SSH transport keeps.
+        engine = (docker.DockerClient(base_url=tunnel.url, timeout=120,
+                                      num_pools=docker.constants.DEFAULT_NUM_POOLS_SSH)
+                  if tunnel else docker.from_env(timeout=120))
         engine.ping()
     except docker.errors.DockerException as error:
         raise EnvironmentProblem(_explain(error)) from None

@@ -136,24 +136,39 @@ class DockerHost:
                                            ["sh", "-c", PID_WRAPPER, pid_file, *command])["Id"]
             watchdog.start()
             try:
-                stdout, stderr = self.api.exec_start(exec_id, demux=True)
+                stdout, stderr = self.output_of(exec_id)
             finally:
                 watchdog.cancel()
             exit_code = self.api.exec_inspect(exec_id)["ExitCode"]
-        result = CommandResult(tuple(command), exit_code, (stdout or b"").decode(errors="replace"),
-                               (stderr or b"").decode(errors="replace"))
+        result = CommandResult(tuple(command), exit_code, stdout.decode(errors="replace"),
+                               stderr.decode(errors="replace"))
         if watchdog.stopped_it():
             raise CommandTimedOut(self.name, tuple(command), timeout, result)
         if check and exit_code != 0:
             raise CommandFailed(self.name, result)
         return result
 
+    def output_of(self, exec_id: str) -> tuple[bytes, bytes]:
+        """Start an exec and read its stdout and stderr to the end. Streamed, so that the
+        connection is closed here: docker-py's unstreamed exec_start never closes it, and
+        through an SSH tunnel each open one holds a session."""
+        stream = self.api.exec_start(exec_id, stream=True, demux=True)
+        stdout, stderr = bytearray(), bytearray()
+        try:
+            for out, err in stream:
+                stdout += out or b""
+                stderr += err or b""
+        finally:
+            stream.close()
+        return bytes(stdout), bytes(stderr)
+
     def signal_pid_file(self, pid_file: str, signum: signal.Signals) -> bool:
         """Send ``signum`` to the process whose PID ``pid_file`` holds; False if it ended."""
         script = f'p=$(cat "$0" 2>/dev/null) && kill -s {signum.name[3:]} "$p" 2>/dev/null'
         with translated(f"signal a process ({signum.name}) on {self.name}"):
-            exit_code, _ = self.container.exec_run(["sh", "-c", script, pid_file])
-        return exit_code == 0
+            exec_id = self.api.exec_create(self.container.id, ["sh", "-c", script, pid_file])["Id"]
+            self.output_of(exec_id)
+            return self.api.exec_inspect(exec_id)["ExitCode"] == 0
 
     def start(self, command: list[str], stdin: bool = False,
               output: str | None = None) -> DockerProcess:
@@ -181,6 +196,15 @@ class DockerHost:
             tar.addfile(info, io.BytesIO(data))
         with translated(f"copy {path} to {self.name}"):
             self.container.put_archive(str(target.parent), archive.getvalue())
+
+    def put_tree(self, source: Path, path: str) -> None:
+        """The directory ``source`` of this machine, copied into ``path`` (which exists)."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for entry in sorted(source.iterdir()):
+                tar.add(entry, arcname=entry.name)
+        with translated(f"copy {source} to {path} on {self.name}"):
+            self.container.put_archive(path, archive.getvalue())
 
     def fetch_dir(self, path: str, destination: Path) -> list[Path]:
         with translated(f"copy {path} from {self.name}"):

@@ -4,22 +4,26 @@ happens. It is the ``Lab`` of the Docker testbed (kit.testbeds.base)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import docker.errors
 
 from kit.core.command import command
 from kit.core.errors import LabFailure
 from kit.core.interrupts import deferred_interrupt
+from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import say
 from kit.core.roles import ROLES, Role
 from kit.testbeds.base import Endpoint
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import client, translated
+from kit.testbeds.docker.engine import client, is_remote, translated
 from kit.testbeds.docker.host import DockerHost
 
 INTERFACE = "eth0"                   # the lab network's, in each container
 WORKDIR = "/var/lib/netkit/run"     # the image's (netkit-observe writes there too)
+USER_DIR = "/opt/netkit/user"       # your programs, in both hosts
+EXAMPLE_PROGRAMS = PROJECT_ROOT / "experiments" / "programs"   # docker-compose.yml's default
 
 
 class ComposeLab:
@@ -70,6 +74,11 @@ class ComposeLab:
         compose_cli().run(self.project, "up", "-d", "--no-build", env=self._env)
         with translated(f"find the containers of {self.project}"):
             self.hosts = running_hosts(self.run_id, timeout=self.START_TIMEOUT)
+        if is_remote():
+            # No bind mount reaches another machine (containers/compose-remote.yml).
+            source = Path(self.user_dir) if self.user_dir else EXAMPLE_PROGRAMS
+            for host in self.hosts.values():
+                host.put_tree(source, USER_DIR)
 
     def down(self) -> None:
         with deferred_interrupt():

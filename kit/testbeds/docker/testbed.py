@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 from kit import __version__
 from kit.impair.apply import NetemProbe
 from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import versions
+from kit.testbeds.docker.engine import engine_url, versions
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.docker.lab import ComposeLab
 from kit.testbeds.docker.probe import probe_netem
@@ -30,6 +30,7 @@ class DockerComposeTestbed:
                  "python": platform.python_version(), "image": self.image.name,
                  "image_id": self.image.id, "base_image": self.image.base}
         facts.update(versions())
+        facts["docker_endpoint"] = engine_url() or "local socket"
         facts["compose"] = " ".join(compose_cli().command)   # the lab adds its version
         return facts
 

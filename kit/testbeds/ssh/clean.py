@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kit.core.roles import ROLES, Role
 from kit.testbeds.ssh.config import MachinesFile
-from kit.testbeds.ssh.connection import connect, resolve
+from kit.testbeds.ssh.connection import log_in
 from kit.testbeds.ssh.host import SshHost
 from kit.testbeds.ssh.keys import KnownHosts
 from kit.testbeds.ssh.marks import leftovers_script
@@ -17,7 +17,7 @@ def clean_machines(machines: MachinesFile, accept_new: bool = False) -> dict[Rol
     removed = {}
     for role in ROLES:
         machine = machines.machines[role]
-        client = connect(machine, resolve(machine), known)
+        client = log_in(machine, known)
         host = SshHost(client, role, sudo=machine.sudo)
         try:
             output = host.run(["sh", "-c", leftovers_script(remove=True)], timeout=60).stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 
 from kit.core.errors import EnvironmentProblem
-from kit.testbeds.ssh.config import Machine
+from kit.testbeds.ssh.config import Machine, SshTarget
 from kit.testbeds.ssh.keys import HostKeyRefused, KnownHosts
 
 CONNECT_TIMEOUT = 15.0
@@ -31,25 +31,28 @@ class Login:
         return f"{self.user}@{self.host}" + (f":{self.port}" if self.port != 22 else "")
 
 
-def resolve(machine: Machine, config_path: Path = USER_CONFIG) -> Login:
-    """The file's target completed by ~/.ssh/config, as ssh(1) would."""
+def resolve(target: SshTarget, identity: Path | None = None,
+            config_path: Path = USER_CONFIG) -> Login:
+    """A target completed by ~/.ssh/config, as ssh(1) would."""
     config = paramiko.SSHConfig()
     path = config_path.expanduser()
     if path.is_file():
         config = paramiko.SSHConfig.from_path(str(path))
-    found = config.lookup(machine.ssh.host)
-    identities = [str(machine.identity)] if machine.identity else \
+    found = config.lookup(target.host)
+    identities = [str(identity)] if identity else \
         [str(Path(p).expanduser()) for p in found.get("identityfile", [])]
     known = found.get("userknownhostsfile", "~/.ssh/known_hosts").split()
-    return Login(host=found.get("hostname", machine.ssh.host),
-                 port=machine.ssh.port or int(found.get("port", 22)),
-                 user=machine.ssh.user or found.get("user") or getpass.getuser(),
+    return Login(host=found.get("hostname", target.host),
+                 port=target.port or int(found.get("port", 22)),
+                 user=target.user or found.get("user") or getpass.getuser(),
                  identities=tuple(p for p in identities if Path(p).is_file()),
                  known_hosts=tuple(Path(p).expanduser() for p in known))
 
 
-def connect(machine: Machine, login: Login, known: KnownHosts) -> paramiko.SSHClient:
-    """An open connection to ``machine``, or one line saying why there is none."""
+def connect(what: str, login: Login, known: KnownHosts,
+            key_hint: str = "an IdentityFile in ~/.ssh/config") -> paramiko.SSHClient:
+    """An open connection to ``what`` ('the client', 'Docker host box'), or one line
+    saying why there is none; ``key_hint`` says where a key can be named."""
     client = paramiko.SSHClient()
     try:
         known.load_into(client)
@@ -70,10 +73,15 @@ def connect(machine: Machine, login: Login, known: KnownHosts) -> paramiko.SSHCl
     except paramiko.AuthenticationException as error:
         client.close()
         raise EnvironmentProblem(
-            f"cannot log in to the {machine.role} ({login}): {error}; give its key with "
-            "'identity:' in the testbed file, load it into ssh-agent, or name it in "
-            "~/.ssh/config") from None
+            f"cannot log in to {what} ({login}): {error}; give its key with {key_hint}, "
+            "or load it into ssh-agent") from None
     except (OSError, paramiko.SSHException) as error:
         client.close()
-        raise EnvironmentProblem(f"cannot reach the {machine.role} ({login}) over SSH: "
+        raise EnvironmentProblem(f"cannot reach {what} ({login}) over SSH: "
                                  f"{error or type(error).__name__}") from None
+
+
+def log_in(machine: Machine, known: KnownHosts) -> paramiko.SSHClient:
+    """An open connection to a machine of the testbed file."""
+    return connect(f"the {machine.role}", resolve(machine.ssh, machine.identity), known,
+                   key_hint="'identity:' in the testbed file")

@@ -29,7 +29,7 @@ from kit.testbeds.docker.image import LabImage
 from kit.testbeds.ssh import clocks, preflight
 from kit.testbeds.ssh.bundle import kit_programs
 from kit.testbeds.ssh.config import MachinesFile
-from kit.testbeds.ssh.connection import connect, resolve
+from kit.testbeds.ssh.connection import log_in
 from kit.testbeds.ssh.host import SshHost
 from kit.testbeds.ssh.keys import KnownHosts
 from kit.testbeds.ssh.marks import RUN_DIR_PREFIX, remove_run_script
@@ -85,7 +85,7 @@ class SshTestbed:
         machine = self.machines.machines[role]
 
         def login() -> paramiko.SSHClient:
-            return connect(machine, resolve(machine), self.known)
+            return log_in(machine, self.known)
 
         return SshHost(login(), role, sudo=machine.sudo, reconnect=login)
 
