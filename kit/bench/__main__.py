@@ -15,7 +15,7 @@ from pathlib import Path
 from kit.bench.warm import bare_cycle, cold_setup, evidence_bench, spread, warm_run
 from kit.core.errors import KitError
 from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import versions
+from kit.testbeds.docker.engine import engine_url, versions
 from kit.testbeds.docker.image import ensure_lab_image
 
 
@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     facts = versions()
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
-          f"{facts['docker_engine']}, {' '.join(cli.command)} {cli.version}, "
-          f"Python {platform.python_version()}")
+          f"{facts['docker_engine']} ({engine_url() or 'local socket'}), "
+          f"{' '.join(cli.command)} {cli.version}, Python {platform.python_version()}")
     if options.testbed:
         from kit.bench import ssh as bench_ssh
 
