@@ -36,5 +36,6 @@ def load_run(root: Path) -> tuple[RunRecord, RunParameters, Evidence]:
         egress={role: link.added_delay(role) for role in ROLES} if link else {},
         stopped=[role for role in ROLES
                  if record.programs.get(role, {}).get("stopped_by_kit")],
+        clock_slack=Evidence.slack_of(record.environment),
     )
     return record, params, evidence

@@ -162,6 +162,7 @@ class RunSession:
                                      directory, background)
                     record.kernel_trace = tracer_slot.status
                     record.environment.update(lab.facts())   # what only the end knows
+                    evidence.clock_slack = Evidence.slack_of(record.environment)
                 progress.update("removing the lab")
                 phase, cpu = self.clock.monotonic(), CpuSample.now()
             self.timings.lab_down = self.clock.monotonic() - phase

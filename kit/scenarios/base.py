@@ -98,6 +98,22 @@ class Evidence:
     egress: dict[str, float] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)   # programs the kit had to stop
     sysctls: dict[str, dict[str, str]] = field(default_factory=dict)   # per host, as read
+    # Per host, how far its times may be off the controller's clock (two machines: the
+    # clock offset's uncertainty, run.json's environment.clocks; one machine: none).
+    clock_slack: dict[str, float] = field(default_factory=dict)
+
+    @staticmethod
+    def slack_of(environment: dict) -> dict[str, float]:
+        """Each host's clock uncertainty, as run.json's environment records it."""
+        return {role: clock["uncertainty_s"]
+                for role, clock in (environment.get("clocks") or {}).items()}
+
+    def slack(self, role: str, other: str) -> float:
+        """How far apart a time of ``role`` and one of ``other`` may be off each other:
+        a check that orders times of two machines allows that much (none on one machine)."""
+        if role == other:
+            return 0.0
+        return self.clock_slack.get(role, 0.0) + self.clock_slack.get(other, 0.0)
 
     def sent_within_call(self, role: str, segment: dict, call: dict,
                          window: float = WITHIN_CALL) -> bool:

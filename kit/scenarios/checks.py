@@ -100,8 +100,10 @@ def client_sent_rst(ev: Evidence) -> Check:
     closed = ev.first("client", "close")
     rsts = ev.segments("client", "RST")
     rst = rsts[0] if rsts else None
+    slack = ev.slack("server", "client")    # the server's capture against the client's times
     replies = [s for s in ev.segments("server", with_data=True)
-               if closed and s["t"] > closed["t"] and (rst is None or s["t"] <= rst["t"])]
+               if closed and s["t"] > closed["t"] - slack
+               and (rst is None or s["t"] <= rst["t"] + slack)]
     reply = replies[-1] if replies else None
     reasons = ev.kernel_events("client", "tcp_send_reset")
     moved = ev.counters.get("client", {}).get(counters.RST_SENT, 0)

@@ -97,7 +97,8 @@ class CloseScenario(Scenario):
     def _replies_came_after_end(variant: str, ev: Evidence) -> Check:
         ending = ev.first("client", "close" if variant == "abrupt" else "shutdown")
         writes = ev.calls("server", "write")
-        passed = bool(ending and writes and writes[0]["t"] > ending["t"])
+        passed = bool(ending and writes
+                      and writes[0]["t"] > ending["t"] - ev.slack("server", "client"))
         call = "close()" if variant == "abrupt" else "shutdown()"
         return Check("replies-after-client-" + ("close" if variant == "abrupt" else "shutdown"),
                      "C15", passed,
@@ -190,8 +191,10 @@ class CloseScenario(Scenario):
         eof = next((e for e in ev.calls("server", "read") if e["ret"] == 0), None)
         client_fin = next(iter(ev.segments("client", "FIN")), None)
         server_fin = next(iter(ev.segments("server", "FIN")), None)
+        slack = ev.slack("server", "client")    # the two captures' clocks
         between = [s for s in ev.segments("server", with_data=True)
-                   if client_fin and server_fin and client_fin["t"] < s["t"] < server_fin["t"]]
+                   if client_fin and server_fin
+                   and client_fin["t"] - slack < s["t"] < server_fin["t"]]
         passed = bool(client_fin and server_fin and shut and eof and len(between) == 2
                       and ev.sent_within_call("client", client_fin, shut, window=0.5)
                       and server_fin["t"] >= eof["t"])

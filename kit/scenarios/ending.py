@@ -120,10 +120,11 @@ class ShutRdScenario(Scenario):
         shut = evidence.first("server", "shutdown")
         ok = shut is not None and shut["ret"] == 0
         reads_after = [e for e in evidence.calls("server", "read") if shut and e["t"] > shut["t"]]
+        slack = evidence.slack("client", "server")   # the client's capture, the server's times
         later_data = [s for s in evidence.segments("client", with_data=True)
-                      if shut and s["t"] > shut["t"]]
+                      if shut and s["t"] > shut["t"] - slack]
         acked = [s for s in evidence.segments("server") if later_data and s["ack"] is not None
-                 and s["t"] > later_data[0]["t"]]
+                 and s["t"] > later_data[0]["t"] - slack]
         if variant == "rd":
             got = [e.get("data", "EOF" if e["ret"] == 0 else e.get("errno")) for e in reads_after]
             return [
@@ -141,7 +142,8 @@ class ShutRdScenario(Scenario):
                       f"server's reads after SHUT_RD: {got or 'none'}"),
                 Check("no-fin-from-shut-rd", "C6 C8",
                       not [s for s in evidence.segments("server", "FIN")
-                           if shut and s["t"] < (later_data[-1]["t"] if later_data else 0)],
+                           if shut and s["t"] < (later_data[-1]["t"] - slack if later_data
+                                                 else 0)],
                       "SHUT_RD alone sends nothing to the peer (no FIN)",
                       f"server FINs: {[at(s) for s in evidence.segments('server', 'FIN')]}"),
             ]

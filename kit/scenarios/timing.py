@@ -40,8 +40,9 @@ class TimingScenario(Scenario):
         shown = [line for line in evidence.logs.get("client", "").splitlines()
                  if line.startswith("Hi,")]
         rst = next(iter(evidence.segments("client", "RST")), None)
+        slack = evidence.slack("server", "client")   # the two captures' clocks
         answered = [s for s in evidence.segments("server", with_data=True)
-                    if rst and s["t"] <= rst["t"]]
+                    if rst and s["t"] <= rst["t"] + slack]
         last = answered[-1]["payload"] if answered else None
         reply = next(iter(evidence.segments("server", with_data=True)), None)
         arrived = reply.get("t_arrived") if reply else None
