@@ -24,7 +24,7 @@ from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
 from kit.core.results import RunDirectory, atomic_write, writable_directory, writable_file
 from kit.core.roles import ROLES
-from kit.impair.apply import clear_link, measure_rtt, rtt_summary, shaping_on
+from kit.impair.apply import Place, clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
@@ -100,21 +100,20 @@ def execute(request: RunRequest) -> list[RunOutcome]:
     image = ensure_lab_image(request.base_image)
     testbed: Testbed
     if request.machines is not None:
-        testbed = SshTestbed(request.machines, image, request.accept_new_host_keys)
-        if request.left_out:
-            say(f"left out on the SSH testbed (each shapes a link of its own, which it "
-                f"cannot yet): {', '.join(request.left_out)}")
+        testbed = SshTestbed(request.machines, image, request.accept_new_host_keys,
+                             shapes=request.shapes_a_link())
     else:
         testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
-    # Before anything is written: an impairment the engine cannot apply is bad input.
-    shaping = resolve_shaping(request.link, testbed.netem_probe)
-    if shaping is not None:
-        say(f"link: {shaping.engine} engine ({shaping.reason})")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunOutcome] = []
     pool = LabPool(image, trace=request.params.kernel_trace) if request.pooled else None
     try:
         with pool or nullcontext(), testbed if isinstance(testbed, SshTestbed) else nullcontext():
+            # Before anything is written (the machines checked first, over SSH): an
+            # impairment the engine cannot apply is bad input.
+            shaping = resolve_shaping(request.link, testbed.netem_probe)
+            if shaping is not None:
+                say(f"link: {shaping.engine} engine ({shaping.reason})")
             for scenario_name, variant_name in request.runs:
                 with pool.lease(custom.mount if custom else None) if pool \
                         else nullcontext(testbed) as bed:
@@ -273,7 +272,8 @@ def impair(run_id: str | None = None, clear: bool = False,
     testbed = DockerComposeTestbed(lab_image_named(lab.image))
     shaping = None if clear else resolve_shaping(link, testbed.netem_probe)
     if shaping is None:
-        clear_link(hosts, {role: endpoint.interface for role, endpoint in endpoints.items()})
+        clear_link(hosts, {role: Place(endpoint.interface, endpoint.workdir)
+                           for role, endpoint in endpoints.items()})
         done: dict[str, Any] = {"cleared": True, "measured_rtt": rtt_summary(
             measure_rtt(hosts["server"], hosts["client"], endpoints["server"].address))}
     else:

@@ -35,7 +35,6 @@ class RunRequest:
     fresh_labs: bool = False                 # a new lab per run, even for several runs
     machines: MachinesFile | None = None     # --testbed: two machines over SSH
     accept_new_host_keys: bool = False
-    left_out: tuple[str, ...] = ()           # scenario/variant the testbed cannot run
 
     @property
     def pooled(self) -> bool:
@@ -47,6 +46,12 @@ class RunRequest:
         """What run.json keeps of the request (``request``), for 'invoke rerun'."""
         return {"link": dict(self.link_options), "base_image": self.base_image,
                 "programs": self.custom.spec.to_json() if self.custom else None}
+
+    def shapes_a_link(self) -> bool:
+        """Is a link shaped: the one asked for, or one a variant shapes of its own?"""
+        return not self.link.is_empty() or any(
+            self.scenario_named(name).plan(variant, self.params).link is not None
+            for name, variant in self.runs)
 
     def scenario_named(self, name: str) -> Scenario:
         return self.custom if self.custom is not None and name == self.custom.name \
@@ -99,25 +104,8 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     machines = machines_for(testbed, keep=keep, link=link, custom=custom)
     if accept_new_host_keys and machines is None and not engine_over_ssh():
         raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
-    left_out: tuple[str, ...] = ()
-    if machines is not None and custom is None:
-        runs, left_out = without_own_links(runs, params, whole_catalog=scenario == ALL)
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given, fresh_labs, machines, accept_new_host_keys, left_out)
-
-
-def without_own_links(runs: tuple[tuple[str, str], ...], params: RunParameters,
-                      whole_catalog: bool) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """The runs the SSH testbed can hold, and those it cannot: variants that shape a
-    link of their own, which it cannot shape yet. Left out of the whole catalog (and
-    said so); asked for by name, an error."""
-    shaped = tuple(f"{name}/{variant}" for name, variant in runs
-                   if CATALOG[name].plan(variant, params).link is not None)
-    if shaped and (not whole_catalog or len(shaped) == len(runs)):
-        raise BadInput(f"{', '.join(shaped)} shape(s) a link of their own, which the SSH "
-                       "testbed cannot do yet: choose another variant, or run it without "
-                       "--testbed")
-    return tuple(r for r in runs if f"{r[0]}/{r[1]}" not in shaped), shaped
+                      junit_path, given, fresh_labs, machines, accept_new_host_keys)
 
 
 def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,
@@ -128,9 +116,6 @@ def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,
     machines = read_machines(Path(testbed))
     if keep:
         raise BadInput("--keep is for Docker labs: leave it out with --testbed")
-    if not link.is_empty():
-        raise BadInput("shaping the link is not supported on the SSH testbed yet: leave out "
-                       "the link options (--latency, --loss, --rate ...)")
     if custom is not None and custom.spec.mount:
         raise BadInput("--mount is for Docker labs (a directory mounted into containers): "
                        "put your programs on the machines and name them in the commands")

@@ -21,12 +21,12 @@ from kit.hosts import Host
 from kit.impair.engines import (
     DEVICE,
     HANDLE,
-    PIDFILE,
-    STATS_FILE,
+    WORKDIR,
     TcFeatures,
     apply_commands,
     check_supported,
     clear_commands,
+    delay_line_files,
 )
 from kit.impair.spec import LinkRequest
 
@@ -106,39 +106,52 @@ def run_commands(host: Host, role: str, commands: list[str]) -> None:
                                f"{' '.join(said) or 'no message'}")
 
 
+@dataclass(frozen=True)
+class Place:
+    """Where shaping happens on one host: its experiment interface and its run's
+    directory (the delay line's files). A Docker lab host's, unless told otherwise."""
+
+    interface: str = DEVICE
+    workdir: str = WORKDIR
+
+
 def apply_link(hosts: Mapping[Role, Host], link: LinkRequest, engine: str,
-               interfaces: Mapping[Role, str] | None = None) -> dict:
+               places: Mapping[Role, Place] | None = None) -> dict:
     """Shape each sender's egress on its experiment interface (default eth0), replacing
     whatever the kit had installed on the lab (a host no longer shaped is cleared);
     return what run.json records."""
     applied = {}
     for role, host in hosts.items():
-        device = (interfaces or {}).get(role, DEVICE)
+        place = (places or {}).get(role, Place())
         if role in link.senders():
-            applied[role] = apply_commands(engine, link.impairment, device)
+            applied[role] = apply_commands(engine, link.impairment, place.interface,
+                                           place.workdir)
             run_commands(host, role, applied[role])
         else:
-            run_commands(host, role, clear_commands(device))
+            run_commands(host, role, clear_commands(place.interface, place.workdir))
     return {"engine": engine, **link.to_json(), "commands": applied}
 
 
 def clear_link(hosts: Mapping[Role, Host],
-               interfaces: Mapping[Role, str] | None = None) -> dict[str, list[str]]:
+               places: Mapping[Role, Place] | None = None) -> dict[str, list[str]]:
     """Remove what the kit installed on every host (and nothing else)."""
     cleared = {}
     for role, host in hosts.items():
-        cleared[role] = clear_commands((interfaces or {}).get(role, DEVICE))
+        place = (places or {}).get(role, Place())
+        cleared[role] = clear_commands(place.interface, place.workdir)
         run_commands(host, role, cleared[role])
     return cleared
 
 
-def snapshot_delay_lines(hosts: Mapping[Role, Host]) -> None:
+def snapshot_delay_lines(hosts: Mapping[Role, Host],
+                         workdirs: Mapping[Role, str] | None = None) -> None:
     """Have each host's delay line write what it did so far (packets, delays, how late
     it let them go) into the run's files."""
-    for host in hosts.values():
-        host.run(["sh", "-c", f"[ -f {PIDFILE} ] || exit 0; rm -f {STATS_FILE}; "
-                              f"kill -USR1 $(cat {PIDFILE}) && i=0 && "
-                              f"until [ -s {STATS_FILE} ] || [ $i -ge 100 ]; do "
+    for role, host in hosts.items():
+        pidfile, stats = map(shlex.quote, delay_line_files((workdirs or {}).get(role, WORKDIR)))
+        host.run(["sh", "-c", f"[ -f {pidfile} ] || exit 0; rm -f {stats}; "
+                              f"kill -USR1 $(cat {pidfile}) && i=0 && "
+                              f"until [ -s {stats} ] || [ $i -ge 100 ]; do "
                               "sleep 0.01; i=$((i+1)); done"], check=False)
 
 
@@ -151,29 +164,31 @@ def shaping_on(host: Host, interface: str = DEVICE) -> str:
 
 
 @contextmanager
-def probe_listener(server: Host):
+def probe_listener(server: Host, workdir: str = WORKDIR):
     """A netkit-probe listener on the server's PROBE_PORT for the block: it accepts
-    connections and reads each to its end (handshakes, goodput)."""
-    started = server.run(["sh", "-c",
-                          f"setsid netkit-probe listen {PROBE_PORT} >/tmp/netkit-probe.log 2>&1 "
-                          "& pid=$!; "
-                          "until grep -q listening /tmp/netkit-probe.log; do "
-                          "kill -0 $pid || exit 1; sleep 0.01; done; echo $pid"], timeout=10)
+    connections and reads each to its end (handshakes, goodput). Its output and PID live
+    in the run's directory (where a machine's cleanup finds the PID) until it stops."""
+    log, pid_file = (shlex.quote(f"{workdir}/probe.{kind}") for kind in ("log", "pid"))
+    server.run(["sh", "-c",
+                f"setsid netkit-probe listen {PROBE_PORT} >{log} 2>&1 & pid=$!; "
+                f"echo $pid >{pid_file}; until grep -q listening {log}; do "
+                "kill -0 $pid || exit 1; sleep 0.01; done"], timeout=10)
     try:
         yield
     finally:
-        server.run(["kill", started.stdout.strip()], check=False)
+        server.run(["sh", "-c", f"kill $(cat {pid_file}) 2>/dev/null; rm -f {log} {pid_file}"],
+                   check=False)
 
 
 def measure_rtt(server: Host, client_host: Host, server_address: str,
-                count: int = 5) -> list[float]:
+                count: int = 5, workdir: str = WORKDIR) -> list[float]:
     """Round-trip times in ms: TCP handshakes from the client to a listener on the server.
 
     One extra handshake goes first and is dropped: it may wait for ARP (which netem
     delays too)."""
     if count < 1:
         raise BadInput("the probe needs at least one handshake")
-    with probe_listener(server):
+    with probe_listener(server, workdir):
         output = client_host.run(["netkit-probe", "connect", server_address, str(PROBE_PORT),
                                   str(count + 1)], timeout=60).stdout
     return json.loads(output)["connect_ms"][1:]

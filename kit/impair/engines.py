@@ -23,9 +23,15 @@ DEVICE = "eth0"
 HANDLE = "4e6b:"
 CHAIN = "NETKIT"
 QUEUE = 4711
-PIDFILE = "/run/netkit-delayline.pid"
-# In the run's directory on the host, so the run's files carry it (raw/<host>/).
-STATS_FILE = "/var/lib/netkit/run/delayline.json"
+WORKDIR = "/var/lib/netkit/run"     # a Docker lab host's run directory
+
+
+def delay_line_files(workdir: str = WORKDIR) -> tuple[str, str]:
+    """The delay line's PID file and its report, in the run's directory on the host: the
+    run's files carry the report (raw/<host>/delayline.json), and a machine's cleanup
+    kills what the PID files there name."""
+    return f"{workdir}/delayline.pid", f"{workdir}/delayline.json"
+
 MTU_FRAME = 1514
 
 
@@ -143,8 +149,9 @@ def tbf_burst(rate_bits: int) -> int:
     return max(4 * MTU_FRAME, rate_bits // 8 // 100)
 
 
-def userspace_apply(imp: Impairment, device: str = DEVICE) -> list[str]:
+def userspace_apply(imp: Impairment, device: str = DEVICE, workdir: str = WORKDIR) -> list[str]:
     commands = []
+    pidfile, stats = delay_line_files(workdir)
     delayed = bool(imp.latency)
     if delayed:
         line = ["netkit-delayline", "--queue", QUEUE, "--latency-us", round(imp.latency * 1e6)]
@@ -156,7 +163,7 @@ def userspace_apply(imp: Impairment, device: str = DEVICE) -> list[str]:
         line += ["--limit", imp.limit]
         if imp.seed is not None:
             line += ["--seed", imp.seed]
-        line += ["--pidfile", PIDFILE, "--stats", STATS_FILE]
+        line += ["--pidfile", pidfile, "--stats", stats]
         # It detaches once its queue is bound, so the rule below never finds it missing.
         commands.append(_shell(*line))
     if imp.loss or delayed:
@@ -177,26 +184,31 @@ def userspace_apply(imp: Impairment, device: str = DEVICE) -> list[str]:
     return commands
 
 
-def userspace_clear(device: str = DEVICE) -> list[str]:
+def userspace_clear(device: str = DEVICE, workdir: str | None = WORKDIR) -> list[str]:
     """Remove the rule first (packets flow again), then the delay line (it lets what it
-    holds go), then the chain and the kit's qdisc. Each step tolerates its absence."""
+    holds go), then the chain and the kit's qdisc. Each step tolerates its absence.
+    ``workdir`` None: the delay line is left to whoever kills its run's PID files."""
     rule = f"-t mangle -D POSTROUTING -o {device} -j {CHAIN}"
-    return [
-        f"while iptables -w {rule} 2>/dev/null; do :; done",
-        f"if [ -f {PIDFILE} ]; then pid=$(cat {PIDFILE}); kill $pid 2>/dev/null; "
-        f"while kill -0 $pid 2>/dev/null; do sleep 0.01; done; rm -f {PIDFILE}; fi",
+    commands = [f"while iptables -w {rule} 2>/dev/null; do :; done"]
+    if workdir is not None:
+        pidfile = shlex.quote(delay_line_files(workdir)[0])
+        commands.append(
+            f"if [ -f {pidfile} ]; then pid=$(cat {pidfile}); kill $pid 2>/dev/null; "
+            f"while kill -0 $pid 2>/dev/null; do sleep 0.01; done; rm -f {pidfile}; fi")
+    return commands + [
         f"if iptables -w -t mangle -S {CHAIN} >/dev/null 2>&1; then "
         f"iptables -w -t mangle -F {CHAIN} && iptables -w -t mangle -X {CHAIN}; fi",
         clear_qdisc(device),
     ]
 
 
-def apply_commands(engine: str, imp: Impairment, device: str = DEVICE) -> list[str]:
+def apply_commands(engine: str, imp: Impairment, device: str = DEVICE,
+                   workdir: str = WORKDIR) -> list[str]:
     """Everything to run on one sender: first clear what the kit left, then apply."""
-    return clear_commands(device) + (netem_apply(imp, device) if engine == "netem"
-                                     else userspace_apply(imp, device))
+    return clear_commands(device, workdir) + (netem_apply(imp, device) if engine == "netem"
+                                              else userspace_apply(imp, device, workdir))
 
 
-def clear_commands(device: str = DEVICE) -> list[str]:
+def clear_commands(device: str = DEVICE, workdir: str | None = WORKDIR) -> list[str]:
     """Clear what either engine installed: re-applying may switch engines."""
-    return userspace_clear(device)
+    return userspace_clear(device, workdir)

@@ -12,6 +12,7 @@ from kit.hosts import Host
 from kit.hosts.base import Endpoint
 from kit.impair.apply import (
     NetemProbe,
+    Place,
     apply_link,
     choose_engine,
     measure_rtt,
@@ -52,7 +53,8 @@ def shape_lab(hosts: Mapping[Role, Host], shaping: Shaping,
     it delivers; what run.json keeps."""
     started = time.monotonic()
     record = apply_link(hosts, shaping.link, shaping.engine,
-                        {role: endpoint.interface for role, endpoint in endpoints.items()})
+                        {role: Place(endpoint.interface, endpoint.workdir)
+                         for role, endpoint in endpoints.items()})
     record["engine_reason"] = shaping.reason
     if shaping.probe is not None:
         record["netem_probe"] = shaping.probe.to_json()
@@ -62,6 +64,7 @@ def shape_lab(hosts: Mapping[Role, Host], shaping: Shaping,
     # Each handshake takes a round trip: on a slow link three say as much as five.
     samples = RTT_SAMPLES if shaping.link.added_rtt() < SLOW_RTT_S else SLOW_RTT_SAMPLES
     record["measured_rtt"] = rtt_summary(measure_rtt(hosts["server"], hosts["client"],
-                                                     endpoints["server"].address, samples))
+                                                     endpoints["server"].address, samples,
+                                                     endpoints["server"].workdir))
     record["probe_s"] = round(time.monotonic() - started, 3)
     return record

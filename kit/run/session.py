@@ -192,7 +192,8 @@ class RunSession:
                 tracer: Tracer | None, evidence: Evidence, t0: float, directory: RunDirectory,
                 background: ThreadPoolExecutor) -> None:
         if self.shaping is not None and self.shaping.engine == "userspace":
-            snapshot_delay_lines(lab.hosts)
+            snapshot_delay_lines(lab.hosts, {role: endpoint.workdir
+                                             for role, endpoint in endpoints.items()})
         # The trace is read while the hosts' files are copied.
         trace_read = background.submit(tracer_slot.read, tracer)
         collect(lab.hosts, endpoints, evidence, t0, directory, self.params.port,

@@ -20,9 +20,13 @@ from kit.scenarios import CATALOG
 from tests.integration.conftest import ROOT, invoke
 from tests.integration.machines import Machines, two_machines
 
-# Anything of the kit on a machine: run directories, its programs, tracefs instances.
+# Anything of the kit on a machine: run directories, its programs, tracefs instances, its
+# qdisc (handle 4e6b:) and iptables chain. The delay line runs under its bundled loader:
+# found by its command line (the brackets keep this shell's own line out).
 LEFTOVERS = ("ls -d /tmp/netkit-* /sys/kernel/tracing/instances/netkit-* 2>/dev/null; "
-             "pgrep -a 'graceserver|graceclient|netkit-ss|tcpdump|netkit-probe' || true")
+             "pgrep -a 'graceserver|graceclient|netkit-ss|tcpdump|netkit-probe'; "
+             "pgrep -af 'netkit-delay[l]ine'; tc qdisc show | grep ' 4e6b:'; "
+             "iptables -w -t mangle -S NETKIT 2>/dev/null; true")
 
 
 @pytest.fixture(scope="module")
@@ -76,11 +80,10 @@ def test_the_whole_catalog_passes_between_two_machines(catalog, machines):
     failed = [f"{r['scenario']}/{r['variant']}: {c['name']}: {c['observed']}"
               for r in records for c in r["checks"] if not c["passed"]]
     assert result.returncode == 0, (failed, result.stderr[-2000:])
-    # Every variant but those that shape a link of their own (not on this testbed yet).
-    left_out = ["linger-timeout/acked", "linger-timeout/timeout", "linger-timeout/exit"]
-    assert "left out on the SSH testbed (each shapes a link of its own, which it cannot " \
-           f"yet): {', '.join(left_out)}" in result.stderr
-    assert len(records) == sum(len(s.variants) for s in CATALOG.values()) - len(left_out)
+    # Every variant, those that shape a link of their own too (the userspace engine here).
+    assert len(records) == sum(len(s.variants) for s in CATALOG.values())
+    shaped = [r for r in records if r["scenario"] == "linger-timeout"]
+    assert len(shaped) == 3 and all(r["link"]["engine"] == "userspace" for r in shaped)
     # The machines outlive runs: a run moves on to a port that no earlier run's socket
     # (TIME-WAIT lasts a minute) still holds.
     assert len({r["parameters"]["port"] for r in records}) > 1
@@ -170,9 +173,11 @@ def test_a_wrong_interface_is_refused(machines, tmp_path):
 
 
 def start_run(machines: Machines, out: Path) -> subprocess.Popen:
+    """A run that shapes the link (the cleanup removes a delay line, a chain, a qdisc)."""
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", "run", "--scenario", "close", "--variant", "graceful",
-         "--server-delay", "5", "--testbed", str(machines.testbed_file), "--out", str(out)],
+         "--server-delay", "5", "--latency", "5ms", "--testbed", str(machines.testbed_file),
+         "--out", str(out)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -224,7 +229,44 @@ def test_clean_removes_what_a_killed_run_left(machines, tmp_path):
         process.kill()
     left = left_on(machines)
     assert "/tmp/netkit-" in left.get("server", "") and "graceserver" in left["server"]
+    assert "NFQUEUE" in left["server"] and "netkit-delayline" in left["client"]
     result = invoke("clean", "--testbed", str(machines.testbed_file))
     assert result.returncode == 0, result.stderr
     assert "the server: removed" in result.stderr + result.stdout
+    assert not left_on(machines)
+
+
+def test_a_shaped_link_between_two_machines_is_measured(machines, tmp_path):
+    result = invoke("run", "--scenario", "close", "--variant", "graceful", "--latency", "25ms",
+                    "--testbed", str(machines.testbed_file), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "out").glob("*/run.json")]
+    link = record["link"]
+    # This kernel has no sch_netem: the userspace engine, on the experiment interface.
+    assert link["engine"] == "userspace" and "the client: " in link["engine_reason"]
+    assert all("-o eth1 " in " ".join(commands) for commands in link["commands"].values())
+    assert link["configured_rtt_ms"] == 50
+    assert abs(link["measured_rtt"]["median_ms"] - 50) <= 1 + 0.05 * 50, link["measured_rtt"]
+    # Each capture sees its packets as they leave, after its own machine's delay line:
+    # from the SYN leaving the client to the SYN-ACK reaching it, the server's 25 ms.
+    packets = [json.loads(line) for line in
+               next((tmp_path / "out").glob("*/packets.jsonl")).read_text().splitlines()]
+    syn = next(p for p in packets if p["from"] == "client" and p["flags"] == ["SYN"])
+    syn_ack = next(p for p in packets if p["from"] == "server" and p["flags"] == ["SYN", "ACK"])
+    assert 0.025 <= syn_ack["t_arrived"] - syn["t"] <= 0.030, (syn, syn_ack)
+    assert {c["name"] for c in record["checks"] if c["name"].startswith("link-")} >= \
+        {"link-as-configured", "link-held-its-timing"}
+    assert not left_on(machines)
+
+
+def test_shaping_the_interface_of_the_ssh_session_is_refused(machines, tmp_path):
+    testbed = machines.write_testbed(**{"server.interface": "eth0",
+                                        "server.address": machines.control["server"]})
+    result = invoke("run", "--scenario", "close", "--variant", "graceful", "--latency", "5ms",
+                    "--testbed", str(testbed), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    line = error_line(result)
+    assert "the server" in line and "eth0 carries the kit's SSH session" in line
+    assert "shape_control_interface: true" in line
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     assert not left_on(machines)

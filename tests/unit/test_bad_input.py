@@ -139,8 +139,6 @@ SWEEP = [
     ("clean --accept-new-host-keys", "goes with --testbed FILE"),
     ("clean --testbed {f}/testbed-typo.yaml", "client.sudoo: unknown field"),
     ("bench --testbed {f}/testbed-typo.yaml", "client.sudoo: unknown field"),
-    ("run --scenario close --testbed {f}/testbed-ok.yaml --latency 5ms",
-     "shaping the link is not supported on the SSH testbed yet"),
     ("run --scenario close --variant graceful --testbed {f}/testbed-ok.yaml --keep",
      "--keep is for Docker labs"),
     ("run --scenario all --testbed {f}/testbed-ok.yaml --parallel 2",

@@ -111,7 +111,7 @@ def test_userspace_golden_commands():
                      reorder="10%", rate="1mbit", limit="500").impairment
     assert userspace_apply(imp) == [
         "netkit-delayline --queue 4711 --latency-us 50000 --jitter-us 5000 --distribution "
-        "normal --reorder 10 --limit 500 --pidfile /run/netkit-delayline.pid --stats "
+        "normal --reorder 10 --limit 500 --pidfile /var/lib/netkit/run/delayline.pid --stats "
         "/var/lib/netkit/run/delayline.json",
         "iptables -w -t mangle -N NETKIT",
         "iptables -w -t mangle -A NETKIT -m statistic --mode random --probability 0.01 -j DROP",

@@ -1,6 +1,7 @@
 """The kit's programs for machines that have none of them: the statically linked
-builds the lab image carries (containers/src/Makefile, /usr/local/lib/netkit/static)
-and the observers' script, taken out of the image once per image and kept in a cache."""
+builds the lab image carries (containers/src/Makefile, /usr/local/lib/netkit/static;
+the delay line there with its libraries and their loader) and the observers' script,
+taken out of the image once per image and kept in a cache."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from kit.testbeds.docker.image import LabImage
 
 STATIC_DIR = "/usr/local/lib/netkit/static"
 SCRIPTS = ("/usr/local/bin/netkit-observe",)
-PROGRAMS = ("graceserver", "graceclient", "netkit-probe", "netkit-ss", "netkit-observe")
+PROGRAMS = ("graceserver", "graceclient", "netkit-probe", "netkit-ss", "netkit-observe",
+            "netkit-delayline", "netkit-delayline.bin")
+COMPLETE = ".complete"     # written last: a cache interrupted half-way is taken again
 
 
 def cache_dir(image: LabImage) -> Path:
@@ -27,8 +30,9 @@ def cache_dir(image: LabImage) -> Path:
 def kit_programs(image: LabImage) -> dict[str, bytes]:
     """Each program's name and contents (copied to a run's directory on each machine)."""
     cached = cache_dir(image)
-    if all((cached / name).is_file() for name in PROGRAMS):
-        return {name: (cached / name).read_bytes() for name in PROGRAMS}
+    if (cached / COMPLETE).is_file():
+        return {path.name: path.read_bytes() for path in sorted(cached.iterdir())
+                if path.name != COMPLETE}
     found = _from_image(image)
     missing = [name for name in PROGRAMS if name not in found]
     if missing:
@@ -39,6 +43,7 @@ def kit_programs(image: LabImage) -> dict[str, bytes]:
         partial = cached / f".{name}.partial"
         partial.write_bytes(data)
         partial.replace(cached / name)
+    (cached / COMPLETE).touch()
     return found
 
 

@@ -12,7 +12,7 @@ from kit.testbeds.ssh.marks import leftovers_script
 
 
 def clean_machines(machines: MachinesFile, accept_new: bool = False) -> dict[Role, list[str]]:
-    """Each machine's run directories and tracefs instances of the kit, now removed."""
+    """Each machine's run directories, tracefs instances and shaping of the kit, now removed."""
     known = KnownHosts([], machines.known_hosts, accept_new)
     removed = {}
     for role in ROLES:
@@ -20,7 +20,8 @@ def clean_machines(machines: MachinesFile, accept_new: bool = False) -> dict[Rol
         client = log_in(machine, known)
         host = SshHost(client, role, sudo=machine.sudo)
         try:
-            output = host.run(["sh", "-c", leftovers_script(remove=True)], timeout=60).stdout
+            script = leftovers_script(True, machine.interface)
+            output = host.run(["sh", "-c", script], timeout=60).stdout
             removed[role] = output.split()
         finally:
             host.close()

@@ -24,7 +24,8 @@ from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
 from kit.core.roles import ROLES, Role
 from kit.hosts.base import Endpoint
-from kit.impair.apply import PROBE_PORT, NetemProbe
+from kit.impair.apply import PROBE_PORT, NetemProbe, Place, clear_link
+from kit.impair.engines import TcFeatures
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.ssh import clocks, preflight
 from kit.testbeds.ssh.bundle import kit_programs
@@ -46,9 +47,11 @@ class SshTestbed:
 
     name = "ssh"
 
-    def __init__(self, machines: MachinesFile, image: LabImage, accept_new: bool = False):
+    def __init__(self, machines: MachinesFile, image: LabImage, accept_new: bool = False,
+                 shapes: bool = False):
         self.machines = machines
         self.image = image
+        self.shapes = shapes      # some run shapes the link: checked for, and cleared after
         self.known = KnownHosts([], machines.known_hosts, accept_new)
         self.hosts: dict[Role, SshHost] = {}
         self.facts_of: dict[Role, preflight.MachineFacts] = {}
@@ -76,7 +79,8 @@ class SshTestbed:
         lines = []
         for role in ROLES:
             machine = self.machines.machines[role]
-            self.facts_of[role], problems = preflight.check(machine, self.hosts[role])
+            self.facts_of[role], problems = preflight.check(machine, self.hosts[role],
+                                                            self.shapes)
             lines += [f"the {role} ({machine.ssh}): {p}" for p in problems]
         if lines:
             raise EnvironmentProblem("\n".join(lines))
@@ -114,8 +118,16 @@ class SshTestbed:
                                  "on the machines: wait a minute for TIME-WAIT to end")
 
     def netem_probe(self) -> NetemProbe:
-        raise EnvironmentProblem("shaping the link is not supported on the SSH testbed yet: "
-                                 "leave out the link options")
+        """netem as both machines' kernels have it (probed in the pre-flight checks, in a
+        network namespace of its own): usable only if both have it."""
+        if not self.shapes or not self.facts_of:
+            raise EnvironmentProblem("the SSH testbed was opened for runs that do not shape "
+                                     "the link")
+        probes = {role: self.facts_of[role].netem_probe() for role in ROLES}
+        missing = [f"the {role}: {probe.reason}" for role, probe in probes.items()
+                   if not probe.available]
+        return NetemProbe(not missing, "; ".join(missing),
+                          TcFeatures(all(p.tc.netem_seed for p in probes.values())))
 
     def tracer(self, run_id: str, port: int) -> SshKernelTracer:
         return SshKernelTracer(self.connected(), run_id, port)
@@ -187,6 +199,9 @@ class SshLab:
                 host.close()
                 host.ensure_connected()     # a lost connection leaves nothing behind either
                 host.pid_dir = "/tmp"   # not in the directory about to go
+                if self.testbed.shapes:   # before the delay line goes with the directory
+                    endpoint = self.endpoint(role)
+                    clear_link({role: host}, {role: Place(endpoint.interface, endpoint.workdir)})
                 host.run(["sh", "-c", remove_run_script(self.root)], timeout=30)
             except KitError as error:
                 say(f"could not clean up the {role}: {error}; "
