@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import paramiko
@@ -16,7 +17,7 @@ from kit.run.collect import kernel_records
 from kit.testbeds.ssh import clocks, preflight
 from kit.testbeds.ssh.config import SshTarget, parse_target, read_machines
 from kit.testbeds.ssh.keys import HostKeyRefused, KnownHosts, fingerprint
-from kit.testbeds.ssh.marks import MARK, remove_run_script
+from kit.testbeds.ssh.marks import MARK, remove_run_script, shaping_leftovers
 
 GOOD = textwrap.dedent("""\
     client:
@@ -191,3 +192,58 @@ def test_each_machines_trace_keeps_its_own_sockets_on_its_own_clock():
     events = {"client": [{"t": 1.0, "mono": 100.0}], "server": [{"t": 1.0, "mono": 7.0}]}
     records = kernel_records(text, events, addresses, 43211, t0=0.0)
     assert [(r["host"], r["t"]) for r in records] == [("client", 1.5), ("server", 1.6)]
+
+
+# As the pre-flight reported it, shaping asked, on a machine whose kernel lacks netem and
+# whose experiment interface is the one SSH came in on.
+RECORDED_SHAPING_PREFLIGHT = """\
+missing-shaping iptables
+control-interface eth1
+netem: Error: Specified qdisc kind is unknown.
+kernel Linux 6.18.44
+os debian
+uid 0
+control 192.168.1.10 50522 10.9.0.2 22
+"""
+
+
+def test_shaping_refuses_the_interface_ssh_came_in_on_and_asks_for_iptables():
+    machine = read_machines_text(GOOD).machines["server"]
+    facts = preflight.MachineFacts.parse(RECORDED_SHAPING_PREFLIGHT)
+    assert facts.control_interface == "eth1" and facts.missing_for_shaping == ["iptables"]
+    probe = facts.netem_probe()
+    assert not probe.available and "Specified qdisc kind is unknown" in probe.reason
+    found = preflight.problems(machine, facts, shapes=True)
+    assert found[0].startswith("eth1 carries the kit's SSH session (10.9.0.2)")
+    assert found[1] == "missing iptables (to shape the link): sudo apt-get install -y iptables"
+    # Told so, the kit shapes it; unshaped runs never ask.
+    allowed = replace(machine, shape_control_interface=True)
+    assert preflight.problems(allowed, facts, shapes=True) == [found[1]]
+    assert preflight.problems(machine, facts) == []
+
+
+def test_with_netem_there_iptables_is_not_needed():
+    machine = read_machines_text(GOOD).machines["client"]
+    facts = preflight.MachineFacts.parse(RECORDED_SHAPING_PREFLIGHT.replace(
+        "netem: Error: Specified qdisc kind is unknown.", "netem: ok\nseed: yes"))
+    assert facts.netem_probe().available and facts.netem_probe().tc.netem_seed
+    assert preflight.problems(machine, facts, shapes=True) == []
+
+
+def test_the_shaping_preflight_runs_in_a_real_shell_and_probes_netem_in_a_namespace():
+    machine = read_machines_text(GOOD).machines["server"]
+    output = subprocess.run(["sh", "-c", preflight.script(machine, shapes=True)],
+                            capture_output=True, text=True, check=True).stdout
+    facts = preflight.MachineFacts.parse(output)
+    probe = facts.netem_probe()
+    # This kernel has no sch_netem (see the environment notes); either way, tc answered.
+    assert probe.available or probe.reason not in ("", "no answer from the probe"), output
+
+
+def test_leftover_shaping_is_named_and_nothing_else_is_touched():
+    script = shaping_leftovers("eth1", remove=True)
+    assert "grep -q ' 4e6b: '" in script and "-t mangle -S NETKIT" in script
+    assert "-D POSTROUTING -o eth1 -j NETKIT" in script and "delayline.pid" not in script
+    listed = subprocess.run(["sh", "-c", shaping_leftovers("lo", remove=False)],
+                            capture_output=True, text=True, check=True)
+    assert listed.stdout == ""
