@@ -122,10 +122,12 @@ def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,
     return machines
 
 
-def rerun_request(record: RunRecord, source: Path, out: str,
-                  junit: str | None = None) -> RunRequest:
+def rerun_request(record: RunRecord, source: Path, out: str, junit: str | None = None,
+                  testbed: str | None = None,
+                  accept_new_host_keys: bool = False) -> RunRequest:
     """The request that runs again what ``record`` (of run directory ``source``) ran:
-    its scenario and variant, parameters, link options as given, base image, programs."""
+    its scenario and variant, parameters, link options as given, base image, programs,
+    where: the testbed file it ran on, or ``testbed`` (a file, or 'docker')."""
     asked = record.request
     if asked is None:
         raise BadInput(f"{source}: its run.json (schema {record.schema}) does not record how "
@@ -145,10 +147,31 @@ def rerun_request(record: RunRecord, source: Path, out: str,
     if custom is None and record.scenario not in CATALOG:
         raise BadInput(f"{source}: scenario {record.scenario!r} is not in this kit's catalog")
     link = parse_link(**given)
+    where = testbed or recorded_testbed(record, source)
+    machines = None if where == DOCKER else \
+        machines_for(where, keep=False, link=link, custom=custom)
+    if accept_new_host_keys and machines is None and not engine_over_ssh():
+        raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
     return RunRequest(record.scenario, ((record.scenario, record.variant),),
                       replace(params, link_rtt=link.round_trip_bound()),
                       writable_directory("--out", Path(out)),
                       base_image=str(asked.get("base_image", "debian:bookworm-slim")),
                       link=link, custom=custom,
                       junit=writable_file("--junit", Path(junit)) if junit else None,
-                      link_options=tuple(given.items()))
+                      link_options=tuple(given.items()), machines=machines,
+                      accept_new_host_keys=accept_new_host_keys)
+
+
+DOCKER = "docker"     # rerun --testbed docker: a Docker lab, whatever the run ran on
+
+
+def recorded_testbed(record: RunRecord, source: Path) -> str:
+    """Where the run ran: its testbed file (still there), or a Docker lab."""
+    if record.testbed != "ssh":
+        return DOCKER
+    recorded = record.environment.get("testbed_file")
+    if recorded and Path(recorded).is_file():
+        return str(recorded)
+    raise BadInput(f"{source} ran between the machines of {recorded or 'a testbed file'}, "
+                   "which is not there now: give --testbed FILE (or --testbed docker for a "
+                   "Docker lab)")

@@ -26,13 +26,14 @@ def run_directories(path: Path) -> list[Path]:
     return runs
 
 
-def rerun(directory: str, out: str = "results", junit: str | None = None) -> int:
-    """Run again what each run of ``directory`` ran, then compare; 1 if a check's verdict
-    differs."""
+def rerun(directory: str, out: str = "results", junit: str | None = None,
+          testbed: str | None = None, accept_new_host_keys: bool = False) -> int:
+    """Run again what each run of ``directory`` ran (where it ran, or on ``testbed``),
+    then compare; 1 if a check's verdict differs."""
     sources = run_directories(Path(directory))
     records = [RunRecord.load(source) for source in sources]
     # Every request is checked before the first lab starts.
-    requests = [rerun_request(record, source, out, junit)
+    requests = [rerun_request(record, source, out, junit, testbed, accept_new_host_keys)
                 for source, record in zip(sources, records)]
     outcomes: list[RunOutcome] = []
     try:

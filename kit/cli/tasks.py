@@ -184,14 +184,19 @@ def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm
 
 @task(help={"directory": "a run directory, or an experiment's (each of its runs)",
             "out": "where the new runs go (default results/)",
-            "junit": "also write a JUnit XML report of the new runs there"})
+            "junit": "also write a JUnit XML report of the new runs there",
+            "testbed": "run it there instead: a testbed file (machines over SSH), or "
+                       "'docker' for a Docker lab (default: where it ran)",
+            "accept_new_host_keys": "trust and record a machine's host key never seen "
+                                    "before"})
 @_boundary
-def rerun(c, directory, out="results", junit=None):
+def rerun(c, directory, out="results", junit=None, testbed=None, accept_new_host_keys=False):
     """Run again exactly what a run recorded (scenario, variant, parameters, link, your
-    programs), then show both side by side; exit 1 if a check's verdict differs."""
+    programs), where it ran (or on --testbed), then show both side by side; exit 1 if a
+    check's verdict differs."""
     from kit.cli import rerun as rerunning
 
-    code = rerunning.rerun(directory, out, junit)
+    code = rerunning.rerun(directory, out, junit, testbed, accept_new_host_keys)
     if code:
         raise Exit(code=code)
 

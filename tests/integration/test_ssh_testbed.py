@@ -270,3 +270,15 @@ def test_shaping_the_interface_of_the_ssh_session_is_refused(machines, tmp_path)
     assert "shape_control_interface: true" in line
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     assert not left_on(machines)
+
+
+def test_rerun_runs_again_on_the_machines_it_ran_on(catalog, machines, tmp_path):
+    out, _ = catalog
+    (source,) = out.glob("*-close-graceful")
+    result = invoke("rerun", str(source), "--out", str(tmp_path / "again"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "every check's verdict is the same" in result.stdout
+    (record,) = [json.loads(p.read_text()) for p in (tmp_path / "again").glob("*/run.json")]
+    assert record["testbed"] == "ssh"
+    assert record["environment"]["testbed_file"] == str(machines.testbed_file)
+    assert not left_on(machines)

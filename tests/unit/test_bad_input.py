@@ -42,12 +42,16 @@ def files(tmp_path_factory) -> Path:
         (root / name).mkdir()
         (root / name / "run.json").write_bytes(content)
     # A run record that says how it was asked for ('invoke rerun'), and one that garbles it.
-    for name, request in {"asked": '{"link": {}, "programs": null}',
-                          "asked-badly": '{"link": {}, "programs": {"server": 5}}'}.items():
+    # And one that ran between machines whose testbed file is gone.
+    for name, request, where in (
+            ("asked", '{"link": {}, "programs": null}', ""),
+            ("asked-badly", '{"link": {}, "programs": {"server": 5}}', ""),
+            ("ssh-gone", '{"link": {}, "programs": null}', ', "testbed": "ssh", "environment": '
+                                                        '{"testbed_file": "/nowhere/machines.yaml"}')):
         (root / name).mkdir()
         (root / name / "run.json").write_text(
             '{"scenario": "close", "variant": "graceful", "schema": 3, "parameters": '
-            f'{{"server_delay": 1.0}}, "request": {request}}}')
+            f'{{"server_delay": 1.0}}, "request": {request}{where}}}')
     return root
 
 
@@ -73,6 +77,9 @@ SWEEP = [
     ("rerun {f}/asked --out {f}/a-file", "--out {f}/a-file: results cannot be written"),
     ("rerun {f}/asked --junit {f}/a-dir.yaml", "--junit {f}/a-dir.yaml: it is a directory"),
     ("rerun {f}/asked-badly", "its request cannot be read"),
+    ("rerun {f}/asked --testbed {f}/testbed-typo.yaml", "client.sudoo: unknown field"),
+    ("rerun {f}/asked --accept-new-host-keys", "goes with --testbed FILE"),
+    ("rerun {f}/ssh-gone", "ran between the machines of /nowhere/machines.yaml, which is not"),
     ("diff {f}/missing tests/data/catalog/close-graceful", "is neither a run directory"),
     ("diff tests/data/catalog/close-graceful {f}/latin1", "is not a run record the kit can"),
     ("report {f}/missing", "is not a directory"),
