@@ -27,6 +27,7 @@ from kit.cli.tasks import (
     scenarios,
     shell,
     up,
+    worker,
 )
 
 
@@ -94,4 +95,4 @@ def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=
 
 
 namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,
-                       logs, report, clean, lint, test, mutate, bench)
+                       logs, report, clean, worker, lint, test, mutate, bench)

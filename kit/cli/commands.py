@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
 from kit.core.results import RunDirectory, atomic_write, writable_directory, writable_file
 from kit.core.roles import ROLES
+from kit.core.units import image_name
 from kit.impair.apply import Place, clear_link, measure_rtt, rtt_summary, shaping_on
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
@@ -228,7 +230,7 @@ def shipped_experiment(path: str) -> Path:
 
 def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None,
-               fresh_labs: bool = False) -> int:
+               fresh_labs: bool = False, cluster: str | None = None) -> int:
     """Run or resume an experiment file; 0 if every run passed, else 1."""
     labs = labs_at_once(parallel)
     from kit.experiment.spec import load_experiment
@@ -237,17 +239,47 @@ def experiment(path: str, parallel="1", out: str = "results",
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
-    return run_study(path, labs, out, base_image, junit_path, fresh_labs)
+    if cluster is not None:
+        from kit.experiment.cluster import parse_cluster
+
+        address = parse_cluster(cluster)
+        if labs > 1 or fresh_labs:
+            raise BadInput("--cluster runs as many labs as its workers offer, each a fresh "
+                           "one: leave out --parallel and --fresh-labs")
+        if not address.local_workers:
+            return run_study(path, 1, out, base_image, junit_path, False, cluster,
+                             docker_here=False)
+    return run_study(path, labs, out, base_image, junit_path, fresh_labs, cluster)
+
+
+def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> int:
+    """A Dask worker for this Docker host, offering ``labs`` labs; its exit status."""
+    from kit.experiment.cluster import LAB, parse_cluster
+
+    address = parse_cluster(scheduler)
+    if address.local_workers:
+        raise BadInput("--scheduler takes the scheduler's tcp://host:port or tls://host:port")
+    count = labs_at_once(labs, "--labs")
+    image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
+    preflight()
+    image = ensure_lab_image(base_image)
+    say(f"this Docker host's lab image: {image.name}; offering {count} lab(s) to {address}")
+    command = [sys.executable, "-m", "distributed.cli.dask_worker", str(address),
+               "--nworkers", "1", "--nthreads", str(count), "--resources", f"{LAB}={count}",
+               "--name", f"netkit-{platform.node()}"]
+    return subprocess.run(command, check=False).returncode
 
 
 def run_study(path: str, parallel: int, out: str, base_image: str, junit_path: Path | None,
-              fresh_labs: bool) -> int:
+              fresh_labs: bool, cluster: str | None = None, docker_here: bool = True) -> int:
+    """``docker_here``: this machine's Docker runs the labs (False: a cluster's workers)."""
     from kit.experiment.study import run_experiment
 
-    preflight()
+    if docker_here:
+        preflight()
     try:
         directory, code = run_experiment(path, parallel, out, base_image, junit_path,
-                                         fresh_labs)
+                                         fresh_labs, cluster)
     except KeyboardInterrupt:
         say("interrupted: the running labs were removed; finished runs are kept, and the "
             "same command resumes with the rest")

@@ -169,15 +169,18 @@ def down(c, run=None, all=False):
             "junit": "also write a JUnit XML report there: a test suite per run of the "
                      "study, a test case per check",
             "fresh_labs": "a new lab for every run (default: at most --parallel labs, each "
-                          "reset between runs; run.json's environment.lab says which)"})
+                          "reset between runs; run.json's environment.lab says which)",
+            "cluster": "spread the runs over a Dask cluster's Docker hosts: local:N (N "
+                       "workers here) or the scheduler's tcp://host:port (tls://...)"})
 @_boundary
 def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
-               junit=None, fresh_labs=False):
+               junit=None, fresh_labs=False, cluster=None):
     """Run an experiment file: its cells --parallel N at a time, in labs reset between
-    runs; run it again to resume after Ctrl-C. Exit 0 if every run passed."""
+    runs, or on a Dask cluster's Docker hosts (--cluster); run it again to resume after
+    Ctrl-C. Exit 0 if every run passed."""
     from kit.cli import commands
 
-    code = commands.experiment(file, parallel, out, base_image, junit, fresh_labs)
+    code = commands.experiment(file, parallel, out, base_image, junit, fresh_labs, cluster)
     if code:
         raise Exit(code=code)
 
@@ -272,5 +275,19 @@ def clean(c, images=False, testbed=None, accept_new_host_keys=False):
     commands.clean(images, testbed, accept_new_host_keys)
 
 
+@task(help={"scheduler": "the Dask scheduler's tcp://host:port (or tls://host:port)",
+            "labs": "labs this Docker host holds at a time (default 1: a lab keeps about "
+                    "half a core busy, a shaped one a core)",
+            "base_image": "base of the lab image (default debian:bookworm-slim)"})
+@_boundary
+def worker(c, scheduler, labs="1", base_image="debian:bookworm-slim"):
+    """Serve a Dask cluster's studies from this Docker host (invoke experiment --cluster):
+    checks Docker and makes the lab image here first, then runs a Dask worker offering
+    that many labs. Stop it with Ctrl-C."""
+    from kit.cli import commands
+
+    raise Exit(code=commands.worker(scheduler, labs, base_image))
+
+
 namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,
-                       logs, report, clean)
+                       logs, report, clean, worker)

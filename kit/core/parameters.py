@@ -46,12 +46,12 @@ def parse_parameters(**values: Any) -> RunParameters:
                             for name, value in values.items() if value is not None})
 
 
-def labs_at_once(value: Any) -> int:
-    """--parallel: a whole number of labs, 1 to 64."""
+def labs_at_once(value: Any, option: str = "--parallel") -> int:
+    """--parallel (or ``option``): a whole number of labs, 1 to 64."""
     try:
         labs = int(str(value))
     except ValueError:
-        raise BadInput(f"--parallel must be a whole number of labs: got {value!r}") from None
+        raise BadInput(f"{option} must be a whole number of labs: got {value!r}") from None
     if not 1 <= labs <= 64:
-        raise BadInput(f"--parallel must be between 1 and 64: got {labs}")
+        raise BadInput(f"{option} must be between 1 and 64: got {labs}")
     return labs

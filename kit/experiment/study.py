@@ -25,8 +25,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from rich.progress import (
     BarColumn,
@@ -121,7 +121,7 @@ def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: Lab
 class ExperimentRunner:
     """``pool``: the labs the cells run in (a new lab per cell without one)."""
 
-    def __init__(self, experiment: Experiment, directory: Path, image: LabImage,
+    def __init__(self, experiment: Experiment, directory: Path, image: LabImage | None,
                  shaping_engines: dict[str, Shaping | None], parallel: int,
                  base_image: str = "debian:bookworm-slim", pool: LabPool | None = None):
         self.experiment = experiment
@@ -132,7 +132,7 @@ class ExperimentRunner:
         self.parallel = parallel
         self.pool = pool
         self._pending: list[Cell] = []      # cells not started yet
-        self._children: dict[str, BaseProcess] = {}
+        self._children: dict[str, Any] = {}   # cell id -> its process (or cluster task)
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -163,8 +163,8 @@ class ExperimentRunner:
             def show() -> None:
                 progress.update(task, state=(
                     f"passed {counts['pass']}, failed {counts['fail']}, inconclusive "
-                    f"{counts['inconclusive']}, errors {counts['error']}, running "
-                    f"{len(self._children)}"))
+                    f"{counts['inconclusive']}, errors {counts['error']}, "
+                    f"{self.running_text()}"))
 
             futures: dict[Future, Cell] = {}
             pending = self._pending = list(todo)
@@ -195,6 +195,9 @@ class ExperimentRunner:
                 raise
         return outcomes
 
+    def running_text(self) -> str:
+        return f"running {len(self._children)}"
+
     def _run_cell(self, cell: Cell) -> CellOutcome:
         if self.pool is None:
             return self._run_child(cell, None)
@@ -218,10 +221,9 @@ class ExperimentRunner:
         return log
 
     def _run_child(self, cell: Cell, lease: Lease | None) -> CellOutcome:
-        shaping = self.engines.get(cell.id)
-        engine = None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
-        request = cell_request(cell, self.experiment, self.directory, self.image, engine,
-                               self.base_image, lease)
+        assert self.image is not None     # a study on this machine has its image
+        request = cell_request(cell, self.experiment, self.directory, self.image,
+                               self.engine_of(cell), self.base_image, lease)
         log = self._log(cell)
         started = time.monotonic()
         with self._lock:
@@ -238,6 +240,11 @@ class ExperimentRunner:
                 self._children.pop(cell.id, None)
         status = "error" if child.exitcode is None else STATUSES.get(child.exitcode, "error")
         return CellOutcome(cell, status, time.monotonic() - started)
+
+    def engine_of(self, cell: Cell) -> dict | None:
+        """The shaping chosen for ``cell``, as a cell's request carries it."""
+        shaping = self.engines.get(cell.id)
+        return None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
 
     def _interrupt_children(self) -> None:
         """SIGINT to every running child; each removes its lab, then exits."""
@@ -309,12 +316,10 @@ def warn_about_load(parallel: int, engines: dict[str, Shaping | None]) -> None:
             "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
 
 
-def run_inconclusive_again(outcomes: list[CellOutcome], experiment: Experiment,
-                           directory: Path, image: LabImage,
-                           engines: dict[str, Shaping | None],
-                           base_image: str, pool: LabPool | None) -> list[CellOutcome]:
-    """The runs the busy machine left inconclusive, once more, one at a time; the first
-    attempts are kept in inconclusive/."""
+def run_inconclusive_again(outcomes: list[CellOutcome], directory: Path,
+                           alone: ExperimentRunner) -> list[CellOutcome]:
+    """The runs the busy machine left inconclusive, once more, one at a time (``alone``:
+    a runner of one lab); the first attempts are kept in inconclusive/."""
     again = [o.cell for o in outcomes if o.status == "inconclusive"]
     if not again:
         return outcomes
@@ -322,19 +327,23 @@ def run_inconclusive_again(outcomes: list[CellOutcome], experiment: Experiment,
         "again one at a time")
     for cell in again:
         set_aside(directory, cell, "inconclusive")
-    retried = ExperimentRunner(experiment, directory, image, engines, 1, base_image,
-                               pool).run(again)
-    return [o for o in outcomes if o.status != "inconclusive"] + retried
+    return [o for o in outcomes if o.status != "inconclusive"] + alone.run(again)
 
 
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
                    base_image: str = "debian:bookworm-slim",
-                   junit: Path | None = None, fresh_labs: bool = False) -> tuple[Path, int]:
+                   junit: Path | None = None, fresh_labs: bool = False,
+                   cluster: str | None = None) -> tuple[Path, int]:
     """Run (or resume) the experiment in ``path``; return its directory and exit code:
     0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of every
-    run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs."""
+    run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs;
+    ``cluster``: spread the cells over a Dask cluster's Docker hosts instead."""
     parallel = labs_at_once(parallel)
     experiment = load_experiment(Path(path))
+    if cluster is not None:
+        from kit.experiment.cluster import run_on_cluster
+
+        return run_on_cluster(experiment, cluster, out, base_image, junit)
     cells = experiment.cells()
     image = ensure_lab_image(base_image)
     # Probe once, here, so the per-cell link problems are refused before any lab starts.
@@ -351,16 +360,24 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
         with pool or nullcontext():
             outcomes = runner.run(cells)
             if parallel > 1:
-                outcomes = run_inconclusive_again(outcomes, experiment, directory, image,
-                                                  engines, base_image, pool)
+                alone = ExperimentRunner(experiment, directory, image, engines, 1, base_image,
+                                         pool)
+                outcomes = run_inconclusive_again(outcomes, directory, alone)
     finally:
-        # Interrupted or not, the summary covers every run written so far; a second
-        # Ctrl-C waits for it.
-        with deferred_interrupt():
-            written = write_study_summary(experiment, directory)
-        say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
-        say(f"index: {written['index']}")
-        if junit:
-            write_junit(junit, study_runs(experiment, directory))
-    failed = [o for o in outcomes if o.status not in ("pass", "skipped")]
-    return directory, 0 if not failed else 1
+        summarise(experiment, directory, junit)
+    return directory, exit_code_of(outcomes)
+
+
+def summarise(experiment: Experiment, directory: Path, junit: Path | None) -> None:
+    """Interrupted or not, the summary covers every run written so far; a second Ctrl-C
+    waits for it."""
+    with deferred_interrupt():
+        written = write_study_summary(experiment, directory)
+    say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
+    say(f"index: {written['index']}")
+    if junit:
+        write_junit(junit, study_runs(experiment, directory))
+
+
+def exit_code_of(outcomes: list[CellOutcome]) -> int:
+    return 0 if all(o.status in ("pass", "skipped") for o in outcomes) else 1

@@ -33,6 +33,8 @@ class ComposeCli:
         files = [COMPOSE_FILE, REMOTE_FILE] if is_remote() else [COMPOSE_FILE]
         full = [*self.command, *(f"--file={path}" for path in files), "-p", project, *args]
         env = {**os.environ, **compose_environment(), **(env or {})}
+        if "DOCKER_HOST" in env:
+            env.pop("DOCKER_CONTEXT", None)   # the endpoint is decided: no second say
         try:
             # A session of its own: the terminal's Ctrl-C must not kill a teardown half-way.
             result = subprocess.run(full, env=env, capture_output=True,

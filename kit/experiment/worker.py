@@ -1,0 +1,166 @@
+"""What a Dask worker does for a study spread over a cluster (kit.experiment.cluster):
+each task runs one cell against the worker's own Docker engine, exactly as a cell runs
+on one machine (``python -m kit.experiment.cell``, a fresh lab), and returns its run
+directory as a compressed archive. No Docker API crosses the network.
+
+The task holds no state the controller needs: if its worker dies, the scheduler runs it
+again elsewhere and only the copy that comes back lands. A study's stop event (a Dask
+Event) asks a running cell to stop: it removes its lab, as on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kit.core.record import RunRecord
+from kit.experiment.cell import STATUSES
+from kit.impair.apply import NetemProbe
+from kit.testbeds.docker.engine import engine_url
+from kit.testbeds.docker.image import LabImage, ensure_lab_image
+from kit.testbeds.docker.testbed import DockerComposeTestbed
+
+SCRATCH_PREFIX = "netkit-cell-"     # then the worker's PID: a dead worker's is removed
+PR_SET_PDEATHSIG = 1
+POLL_S = 0.5
+STOP_GRACE_S = 60.0       # for a stopped cell to remove its lab
+_images: dict[str, LabImage] = {}
+_image_lock = threading.Lock()
+
+
+def lab_image(base_image: str) -> LabImage:
+    """This worker's lab image, made once per worker process (built on first use)."""
+    with _image_lock:
+        if base_image not in _images:
+            _images[base_image] = ensure_lab_image(base_image)
+        return _images[base_image]
+
+
+def probe_task(base_image: str) -> NetemProbe:
+    """netem on this worker's Docker host (the study chooses its engines with it)."""
+    return DockerComposeTestbed(lab_image(base_image)).netem_probe()
+
+
+def run_cell_task(payload: dict) -> dict:
+    """Run one cell here; its status, its run directory (a .tar.gz, or None if the run
+    wrote none), its log and where it ran."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    where = {"worker": worker.address, "name": str(worker.name),
+             "hostname": socket.gethostname(), "docker_endpoint": engine_url() or "local socket"}
+    remove_stale_scratch()
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
+        root = Path(scratch)
+        experiment = root / payload["file_name"]
+        experiment.write_text(payload["experiment_text"])
+        for relative, archive in payload["mounts"].items():
+            unpack(archive, root / relative)
+        image = lab_image(payload["base_image"])
+        request = {"experiment": str(experiment), "directory": str(root / "runs"),
+                   "cell": payload["cell"], "engine": payload["engine"],
+                   "image": {"name": image.name, "id": image.id, "base": image.base},
+                   "base_image": payload["base_image"], "lab": None}
+        log = root / "cell.log"
+        status = run_cell_process(request, log, payload["stop_event"])
+        directory = root / "runs" / payload["cell"]
+        archive = None
+        if (directory / "run.json").is_file():
+            record_where(directory, where)
+            archive = pack(directory)
+        return {"status": status, "archive": archive, "where": where,
+                "log": log.read_text(errors="replace") if log.exists() else ""}
+
+
+def run_cell_process(request: dict, log: Path, stop_event: str) -> str:
+    """The cell in a process of its own (a session of its own too); SIGINT when the
+    study's stop event is set, or when this worker dies (it stops as on Ctrl-C: its lab
+    removed, its run marked incomplete)."""
+    from distributed import Event
+
+    stop = Event(stop_event)
+    with open(log, "wb") as output:
+        child = subprocess.Popen([sys.executable, "-m", "kit.experiment.cell",
+                                  json.dumps(request)], stdin=subprocess.DEVNULL,
+                                 stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                                 preexec_fn=interrupt_when_parent_dies)
+    try:
+        while child.poll() is None:
+            if stop.is_set():
+                os.kill(child.pid, signal.SIGINT)
+                child.wait(STOP_GRACE_S)
+                break
+            time.sleep(POLL_S)
+    finally:
+        if child.poll() is None:
+            child.kill()      # its lab keeps its labels: that host's 'invoke clean'
+            child.wait()
+    return STATUSES.get(child.returncode, "error")
+
+
+def remove_stale_scratch() -> None:
+    """The scratch directories of workers of this host that died mid-cell (SIGKILL, no
+    cleanup ran): a task of a live worker removes them."""
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = path.name[len(SCRATCH_PREFIX):].split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True       # someone else's
+    return True
+
+
+def interrupt_when_parent_dies() -> None:
+    """In the child, before exec: SIGINT when the worker (this thread's process) dies
+    (Linux's PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        pass
+
+
+def record_where(directory: Path, where: dict) -> None:
+    record = RunRecord.load(directory)
+    record.experiment = {**(record.experiment or {}), "worker": where}
+    record.save(directory)
+
+
+def pack(directory: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(directory, arcname=directory.name)
+    return buffer.getvalue()
+
+
+def unpack(archive: bytes, destination: Path) -> None:
+    """An archive of ours into ``destination`` (nothing may land outside it)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(destination, filter="data")
+            return
+        # Pythons before the extraction filters (3.10.11 and older): the same refusals.
+        for member in tar.getmembers():
+            if member.name.startswith("/") or ".." in Path(member.name).parts \
+                    or member.issym() or member.islnk():
+                raise ValueError(f"refused archive member {member.name!r}")
+        tar.extractall(destination)
