@@ -58,9 +58,12 @@ class DockerHost:
 
 @contextmanager
 def docker_host(image: LabImage, directory: Path, max_sessions: int = 10,
-                preload: tuple[str, ...] = ()) -> Iterator[DockerHost]:
+                preload: tuple[str, ...] = (), host_image: str | None = None,
+                address_pool: str | None = None) -> Iterator[DockerHost]:
     """A Docker host up for the block; ``preload``: images of this engine copied into its
-    engine first (docker save | docker load)."""
+    engine first (docker save | docker load); ``host_image``: another image of a Docker
+    host (dockerhost_image's, by default); ``address_pool``: its networks' subnets
+    (10.31.0.0/16: Docker hosts on one kernel need pools apart)."""
     engine = docker.from_env()
     name = f"netkit-dockerhost-{secrets.token_hex(3)}"
     home = directory / "home"
@@ -71,12 +74,12 @@ def docker_host(image: LabImage, directory: Path, max_sessions: int = 10,
     try:
         settings = {"AUTHORIZED_KEY": key.with_suffix(".pub").read_text().strip(),
                     "CGROUP_PARENT": name, "STORAGE_DRIVER": "overlay2",
-                    "MAX_SESSIONS": str(max_sessions)}
+                    "MAX_SESSIONS": str(max_sessions), "ADDRESS_POOL": address_pool or ""}
         started = subprocess.run(
-            ["docker", "run", "-d", "--name", name, "--hostname", "dockerhost",
+            ["docker", "run", "-d", "--name", name, "--hostname", name,
              "--label", f"{labels.MANAGED}=true", "--label", f"{labels.RUN_ID}={name}",
              *ENGINE_OPTIONS, *(f"--env={key}={value}" for key, value in settings.items()),
-             image_from(DOCKERHOST_DIR, "netkit/dockerhost", image.base)],
+             host_image or dockerhost_image(image)],
             capture_output=True, text=True)
         assert started.returncode == 0, started.stderr
         container = engine.containers.get(name)
@@ -88,6 +91,10 @@ def docker_host(image: LabImage, directory: Path, max_sessions: int = 10,
         if container is not None:
             container.remove(force=True)
         _remove_cgroups(name)
+
+
+def dockerhost_image(image: LabImage) -> str:
+    return image_from(DOCKERHOST_DIR, "netkit/dockerhost", image.base)
 
 
 def _ready(container, home: Path, timeout: float = 60.0) -> DockerHost:
