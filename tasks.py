@@ -80,16 +80,19 @@ def test(c, unit=False, k=None):
             "parallel": "only a 40-run experiment at --parallel 1, 2, 4 and 8 (about 15 min)",
             "cpu": "only what a warm run costs in CPU-seconds, by process and by phase",
             "testbed": "only a run between this testbed file's machines over SSH, against "
-                       "the same run in a Docker lab (phases, clock-offset uncertainty)"})
+                       "the same run in a Docker lab (phases, clock-offset uncertainty)",
+            "cluster": "only the 40-run study on local Dask clusters of 1, 2 and 4 workers "
+                       "against --parallel (what Dask adds per cell; about 15 min)"})
 def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False,
-          cpu=False, testbed=None):
+          cpu=False, testbed=None, cluster=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead, CPU-seconds), a bare
     Compose cycle; --link: how exact the link impairments are, per engine; --parallel: how
     experiments scale with parallel labs; --cpu: only the CPU-seconds."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else "") + (" --cpu" if cpu else "")
-             + (f" --testbed {shlex.quote(testbed)}" if testbed else ""))
+             + (f" --testbed {shlex.quote(testbed)}" if testbed else "")
+             + (" --cluster" if cluster else ""))
     c.run(f"{sys.executable} -m kit.bench --runs {shlex.quote(str(runs))}{extra}",
           pty=sys.stdout.isatty())
 

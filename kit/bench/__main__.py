@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only how experiments scale with parallel labs")
     parser.add_argument("--cpu", action="store_true",
                         help="only what a warm run costs in CPU-seconds, by process and phase")
+    parser.add_argument("--cluster", action="store_true",
+                        help="only the 40-run study on local Dask clusters of 1, 2, 4 workers")
     parser.add_argument("--testbed", default=None,
                         help="only a run on this testbed file's machines against a Docker lab")
     options = parser.parse_args(argv)
@@ -49,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         except KitError as error:
             print(f"error: {error}", file=sys.stderr)
             return error.exit_code
+    if options.cluster:
+        from kit.bench import cluster as bench_cluster
+
+        ensure_lab_image()
+        return bench_cluster.main()
     if options.parallel:
         from kit.bench import parallel as bench_experiment
 

@@ -13,6 +13,7 @@ network, or behind Dask's TLS).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 import secrets
@@ -220,8 +221,20 @@ class ClusterRunner(ExperimentRunner):
                 self._children.pop(cell.id, None)
             future.release()     # nothing holds it: the scheduler never runs it again
         self._log(cell).write_text(result["log"])
-        land(result, self.directory / "runs", cell)
-        return CellOutcome(cell, result["status"], time.monotonic() - started)
+        landed = land(result, self.directory / "runs", cell)
+        outcome = CellOutcome(cell, result["status"], time.monotonic() - started)
+        self._account(outcome, result, landed)
+        return outcome
+
+    def _account(self, outcome: CellOutcome, result: dict, landed: bool) -> None:
+        """A line of logs/cluster.jsonl: where the cell ran, its time here and there
+        (the difference is what the cluster added), the bytes that came back."""
+        line = {"cell": outcome.cell.id, "status": outcome.status, "landed": landed,
+                "worker": result["where"]["worker"], "hostname": result["where"]["hostname"],
+                "seconds": round(outcome.seconds, 3), "cell_seconds": result["cell_seconds"],
+                "bytes": len(result["archive"] or b"")}
+        with self._lock, (self.directory / "logs" / "cluster.jsonl").open("a") as file:
+            file.write(json.dumps(line) + "\n")
 
     def _failed(self, cell: Cell, error: Exception, started: float) -> CellOutcome:
         if self.client.status not in ("running", "connecting"):

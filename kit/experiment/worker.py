@@ -74,13 +74,16 @@ def run_cell_task(payload: dict) -> dict:
                    "image": {"name": image.name, "id": image.id, "base": image.base},
                    "base_image": payload["base_image"], "lab": None}
         log = root / "cell.log"
+        started = time.monotonic()
         status = run_cell_process(request, log, payload["stop_event"])
+        cell_seconds = time.monotonic() - started
         directory = root / "runs" / payload["cell"]
         archive = None
         if (directory / "run.json").is_file():
             record_where(directory, where)
             archive = pack(directory)
         return {"status": status, "archive": archive, "where": where,
+                "cell_seconds": round(cell_seconds, 3),
                 "log": log.read_text(errors="replace") if log.exists() else ""}
 
 

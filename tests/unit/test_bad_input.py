@@ -171,7 +171,7 @@ NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("run", "fresh_labs"), ("experiment
                     ("up", "base_image"), ("experiment", "base_image"),
                     ("bench", "runs"), ("bench", "cold"),
                     ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
-                    ("bench", "parallel"), ("bench", "cpu")}
+                    ("bench", "parallel"), ("bench", "cpu"), ("bench", "cluster")}
 
 
 def invoke(line: str, files: Path) -> subprocess.CompletedProcess:
