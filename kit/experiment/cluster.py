@@ -12,14 +12,12 @@ network, or behind Dask's TLS).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
 import secrets
 import shutil
 import signal
-import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ from kit.experiment.study import (
     summarise,
     write_experiment_file,
 )
-from kit.experiment.worker import unpack
+from kit.experiment.worker import PROGRESS_TOPIC, pack, unpack
 
 LAB = "lab"                       # the resource a worker offers per lab it can hold
 MAX_LOCAL_WORKERS = 64
@@ -133,17 +131,8 @@ def shipped_mounts(experiment: Experiment) -> dict[str, bytes]:
                            f"file's directory {base}: on a cluster the programs travel with "
                            "the file, so keep them beside it") from None
         if str(relative) not in mounts:
-            mounts[str(relative)] = pack_contents(mount)
+            mounts[str(relative)] = pack(mount, contents_only=True)
     return mounts
-
-
-def pack_contents(directory: Path) -> bytes:
-    """``directory``'s files, at the archive's top (unpack() puts them where asked)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for entry in sorted(directory.iterdir()):
-            tar.add(entry, arcname=entry.name)
-    return buffer.getvalue()
 
 
 def cell_payload(experiment: Experiment, cell: Cell, engine: dict | None, base_image: str,
@@ -212,8 +201,10 @@ class ClusterRunner(ExperimentRunner):
             self._children[cell.id] = future
         try:
             result = future.result()
-        except CancelledError:
-            return CellOutcome(cell, "interrupted", time.monotonic() - started)
+        except CancelledError as error:     # by Ctrl-C, or by losing the scheduler
+            if self._stopping:
+                return CellOutcome(cell, "interrupted", time.monotonic() - started)
+            return self._failed(cell, error, started)
         except Exception as error:
             return self._failed(cell, error, started)
         finally:
@@ -236,14 +227,18 @@ class ClusterRunner(ExperimentRunner):
         with self._lock, (self.directory / "logs" / "cluster.jsonl").open("a") as file:
             file.write(json.dumps(line) + "\n")
 
-    def _failed(self, cell: Cell, error: Exception, started: float) -> CellOutcome:
-        if self.client.status not in ("running", "connecting"):
+    def _failed(self, cell: Cell, error: BaseException, started: float) -> CellOutcome:
+        if self.client.status not in ("running", "connecting") or self._scheduler_lost(error):
             raise EnvironmentProblem(
                 "lost the Dask scheduler mid-study: the runs that came back are kept, and "
                 "the same command resumes with the rest") from None
         # KilledWorker: the scheduler ran it on workers that died each time.
         self._log(cell).write_text(f"error: the cluster could not run it: {error!r}\n")
         return CellOutcome(cell, "error", time.monotonic() - started)
+
+    @staticmethod
+    def _scheduler_lost(error: BaseException) -> bool:
+        return "scheduler" in str(error).lower() and "lost" in str(error).lower()
 
     def _interrupt_children(self) -> None:
         """Each running cell removes its lab and stops (the study's stop event)."""
@@ -259,6 +254,7 @@ def run_on_cluster(experiment: Experiment, address_text: str, out: str, base_ima
     shipped_mounts(experiment)             # refused before the cluster is even asked
     directory = experiment_directory(Path(out), experiment)
     with connected(address) as client:
+        client.subscribe_topic(PROGRESS_TOPIC, lambda event: say(f"  {event[1]}"))
         slots = lab_slots(client)
         say(f"cluster {address}: {len(slots)} worker(s), {sum(slots.values())} labs at a time; "
             "each worker makes the lab image on its Docker host first if it lacks it")

@@ -35,17 +35,33 @@ from kit.testbeds.docker.testbed import DockerComposeTestbed
 SCRATCH_PREFIX = "netkit-cell-"     # then the worker's PID: a dead worker's is removed
 PR_SET_PDEATHSIG = 1
 POLL_S = 0.5
+PROGRESS_TOPIC = "netkit-progress"
 STOP_GRACE_S = 60.0       # for a stopped cell to remove its lab
 _images: dict[str, LabImage] = {}
 _image_lock = threading.Lock()
 
 
 def lab_image(base_image: str) -> LabImage:
-    """This worker's lab image, made once per worker process (built on first use)."""
+    """This worker's lab image, made once per worker process (built on first use); the
+    study hears when that starts and ends (its workers' progress topic)."""
     with _image_lock:
         if base_image not in _images:
+            started = time.monotonic()
+            tell(f"{socket.gethostname()}: making the lab image ready on its Docker host")
             _images[base_image] = ensure_lab_image(base_image)
+            tell(f"{socket.gethostname()}: lab image {_images[base_image].name} ready "
+                 f"({time.monotonic() - started:.0f} s)")
         return _images[base_image]
+
+
+def tell(message: str) -> None:
+    """A line for the study's progress (kit.experiment.cluster subscribes to it)."""
+    from distributed import get_worker
+
+    try:
+        get_worker().log_event(PROGRESS_TOPIC, message)
+    except ValueError:      # not in a worker (invoke worker prepares before it starts)
+        pass
 
 
 def probe_task(base_image: str) -> NetemProbe:
@@ -147,10 +163,15 @@ def record_where(directory: Path, where: dict) -> None:
     record.save(directory)
 
 
-def pack(directory: Path) -> bytes:
+def pack(directory: Path, contents_only: bool = False) -> bytes:
+    """``directory`` as a .tar.gz: itself at the top, or (``contents_only``) its entries."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(directory, arcname=directory.name)
+        if not contents_only:
+            tar.add(directory, arcname=directory.name)
+        else:
+            for entry in sorted(directory.iterdir()):
+                tar.add(entry, arcname=entry.name)
     return buffer.getvalue()
 
 

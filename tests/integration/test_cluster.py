@@ -18,6 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.integration.clusterhosts import dask_scheduler
 from tests.integration.conftest import ROOT, invoke
 
 STUDY = """\
@@ -147,3 +148,43 @@ def test_a_worker_killed_mid_study_costs_a_rerun_not_a_cell(studies, tmp_path):
     assert sorted(cells) == sorted(set(cells)) and len(cells) == 12
     assert summary(out / "experiments" / "spread") == \
         summary(root / "alone" / "experiments" / "spread")
+
+
+def test_a_scheduler_lost_mid_study_is_one_line_and_keeps_what_landed(studies, tmp_path):
+    _, _, root = studies
+    with dask_scheduler(tmp_path) as scheduler:
+        worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker",
+                                   scheduler, "--nthreads", "1", "--resources", "lab=1",
+                                   "--no-dashboard"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out = tmp_path / "out"
+            study = subprocess.Popen(
+                [sys.executable, "-m", "invoke", "experiment", str(root / "spread.yaml"),
+                 "--cluster", scheduler, "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
+            runs = out / "experiments" / "spread" / "runs"
+            try:
+                deadline = time.monotonic() + 180
+                while not list(runs.glob("*/run.json")):
+                    assert study.poll() is None and time.monotonic() < deadline, \
+                        study.communicate()[1][-3000:]
+                    time.sleep(0.2)
+                scheduler_process = next(p for p in psutil.Process().children()
+                                         if "dask_scheduler" in command_line(p))
+                scheduler_process.kill()
+                _, stderr = study.communicate(timeout=300)
+            finally:
+                study.kill()
+        finally:
+            worker.kill()       # its cell stops (parent-death signal) and removes its lab
+            worker.wait()
+            deadline = time.monotonic() + 60
+            while any("kit.experiment.cell" in command_line(p) for p in psutil.process_iter()) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.2)
+    assert study.returncode == 2, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert errors and "lost the Dask scheduler mid-study" in errors[0], stderr[-3000:]
+    assert list(runs.glob("*/run.json")), "the runs that landed are kept"
+    assert (out / "experiments" / "spread" / "summary.csv").exists()
