@@ -170,8 +170,9 @@ def test_a_scheduler_lost_mid_study_is_one_line_and_keeps_what_landed(studies, t
                     assert study.poll() is None and time.monotonic() < deadline, \
                         study.communicate()[1][-3000:]
                     time.sleep(0.2)
-                scheduler_process = next(p for p in psutil.Process().children()
-                                         if "dask_scheduler" in command_line(p))
+                # It retitles itself 'dask scheduler [<address>]'.
+                (scheduler_process,) = [p for p in psutil.process_iter()
+                                        if f"[{scheduler}]" in command_line(p)]
                 scheduler_process.kill()
                 _, stderr = study.communicate(timeout=300)
             finally:
