@@ -406,6 +406,11 @@ def clean(images=False, testbed: str | None = None, accept_new_host_keys=False) 
         trust_new_host_keys()
     containers, networks = remove_by_label()
     instances = _remove_trace_instances()
+    from kit.experiment.worker import remove_stale_scratch
+
+    scratch = remove_stale_scratch()
+    if scratch:
+        say(f"removed {scratch} scratch directory(ies) of cluster workers that died mid-cell")
     removed = 0
     if images:
         for image in client().images.list(filters={"label": labels.IMAGE}):

@@ -129,13 +129,16 @@ def run_cell_process(request: dict, log: Path, stop_event: str) -> str:
     return STATUSES.get(child.returncode, "error")
 
 
-def remove_stale_scratch() -> None:
+def remove_stale_scratch() -> int:
     """The scratch directories of workers of this host that died mid-cell (SIGKILL, no
-    cleanup ran): a task of a live worker removes them."""
+    cleanup ran): a task of a live worker removes them, and so does 'invoke clean'."""
+    removed = 0
     for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
         pid = path.name[len(SCRATCH_PREFIX):].split("-")[0]
         if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def process_alive(pid: int) -> bool:

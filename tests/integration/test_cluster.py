@@ -189,3 +189,7 @@ def test_a_scheduler_lost_mid_study_is_one_line_and_keeps_what_landed(studies, t
     assert errors and "lost the Dask scheduler mid-study" in errors[0], stderr[-3000:]
     assert list(runs.glob("*/run.json")), "the runs that landed are kept"
     assert (out / "experiments" / "spread" / "summary.csv").exists()
+    # The killed worker's scratch directory: no later cell on this host removed it.
+    cleaned = invoke("clean")
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not list(Path(tempfile.gettempdir()).glob("netkit-cell-*"))
