@@ -178,9 +178,9 @@ def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm
     """Run an experiment file: its cells --parallel N at a time, in labs reset between
     runs, or on a Dask cluster's Docker hosts (--cluster); run it again to resume after
     Ctrl-C. Exit 0 if every run passed."""
-    from kit.cli import commands
+    from kit.cli import studies
 
-    code = commands.experiment(file, parallel, out, base_image, junit, fresh_labs, cluster)
+    code = studies.experiment(file, parallel, out, base_image, junit, fresh_labs, cluster)
     if code:
         raise Exit(code=code)
 
@@ -284,9 +284,9 @@ def worker(c, scheduler, labs="1", base_image="debian:bookworm-slim"):
     """Serve a Dask cluster's studies from this Docker host (invoke experiment --cluster):
     checks Docker and makes the lab image here first, then runs a Dask worker offering
     that many labs. Stop it with Ctrl-C."""
-    from kit.cli import commands
+    from kit.cli import studies
 
-    raise Exit(code=commands.worker(scheduler, labs, base_image))
+    raise Exit(code=studies.worker(scheduler, labs, base_image))
 
 
 namespace = Collection(run, rerun, diff, experiment, scenarios, build, up, down, impair, shell,
