@@ -24,6 +24,7 @@ from kit.impair.shaping import Shaping
 from kit.impair.spec import parse_link
 from kit.run.session import RunSession
 from kit.scenarios.custom import CustomScenario
+from kit.testbeds.docker.engine import close_tunnel
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.docker.pool import Lease, PooledTestbed
 from kit.testbeds.docker.testbed import DockerComposeTestbed
@@ -77,7 +78,11 @@ def run_forked(request: str, log: str) -> None:
         os.dup2(source, target)
     os.close(output)
     os.close(nothing)
-    sys.exit(exit_code([request]))
+    try:
+        code = exit_code([request])
+    finally:
+        close_tunnel()      # multiprocessing ends this process with os._exit: no atexit
+    sys.exit(code)
 
 
 if __name__ == "__main__":

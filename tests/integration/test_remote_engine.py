@@ -113,3 +113,17 @@ def test_a_changed_engine_host_key_is_refused(remote, tmp_path):
         assert "has CHANGED" in result.stderr and str(known) in result.stderr
     finally:
         known.write_text(remote.host_key_line + "\n")
+
+
+def test_a_parallel_study_on_a_remote_engine_leaves_no_tunnel_behind(remote, tmp_path):
+    # Its cells are processes of their own (each with its own tunnel) that end with
+    # os._exit, where no atexit handler runs.
+    (tmp_path / "small.yaml").write_text("name: small\nruns:\n  - scenario: close\n"
+                                         "repetitions: 2\nparameters:\n  server_delay: 0.3s\n")
+    result = invoke("experiment", str(tmp_path / "small.yaml"), "--parallel", "2", "--out",
+                    str(tmp_path / "out"), env={**remote.environment(), "TMPDIR": str(tmp_path)},
+                    timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "out").glob("experiments/small/runs/*/run.json"))) == 4
+    assert not list(tmp_path.glob("netkit-engine-*"))
+    assert kit_things(remote) == []

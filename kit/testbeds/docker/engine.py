@@ -69,6 +69,15 @@ def _tunnel() -> EngineTunnel | None:
     return tunnel
 
 
+def close_tunnel() -> None:
+    """Close an ssh:// engine's tunnel now: a process that ends with os._exit (a
+    multiprocessing child) runs no atexit handler."""
+    if _tunnel.cache_info().currsize:
+        tunnel = _tunnel()
+        if tunnel is not None:
+            tunnel.close()
+
+
 def ssh_target(url: str) -> SshTarget:
     parsed = urllib.parse.urlsplit(url)
     target = parse_target(parsed.netloc) if not parsed.path.strip("/") else None
