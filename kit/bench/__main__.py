@@ -19,7 +19,7 @@ from kit.testbeds.docker.engine import engine_url, versions
 from kit.testbeds.docker.image import ensure_lab_image
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="invoke bench")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-cold", action="store_true")
@@ -37,12 +37,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the 40-run study on local Dask clusters of 1, 2, 4 workers")
     parser.add_argument("--testbed", default=None,
                         help="only a run on this testbed file's machines against a Docker lab")
-    options = parser.parse_args(argv)
+    return parser
+
+
+def print_machine() -> None:
+    """The line every figure is read against: cores, kernel, engine, Compose, Python."""
     facts = versions()
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
           f"{facts['docker_engine']} ({engine_url() or 'local socket'}), "
           f"{' '.join(cli.command)} {cli.version}, Python {platform.python_version()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    print_machine()
     if options.testbed:
         from kit.bench import ssh as bench_ssh
 
