@@ -1,7 +1,8 @@
 """The Compose CLI: v2 (`docker compose`) where present, else v1 (`docker-compose`).
 
-Compose owns the lab's lifecycle (up, down) so that docker-compose.yml stays the one
-description of the topology; everything inside a run goes through docker-py.
+Compose brings the lab up, so that docker-compose.yml stays the one description of the
+topology; everything after goes through docker-py, the lab's removal too (by its labels:
+the same path that cleans what a killed run left).
 """
 
 from __future__ import annotations

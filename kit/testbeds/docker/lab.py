@@ -4,9 +4,11 @@ happens. It is the ``Lab`` of the Docker testbed (kit.testbeds.base)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker.errors
+from docker.models.containers import Container
 
 from kit.core.command import command
 from kit.core.errors import LabFailure
@@ -55,7 +57,7 @@ class ComposeLab:
         try:
             self.up()
         except BaseException:
-            self.down()
+            self.down(cut_short=True)
             raise
         return self
 
@@ -80,21 +82,21 @@ class ComposeLab:
             for host in self.hosts.values():
                 host.put_tree(source, USER_DIR)
 
-    def down(self) -> None:
+    def down(self, cut_short: bool = False) -> None:
+        """Remove the lab by its labels, through the engine: its containers (with their
+        anonymous volumes) and its network are all Compose made, and sparing a Compose
+        process (a Python program, with v1) halves the teardown. ``cut_short``: Compose
+        was stopped mid-way, and the engine may still be creating what it had asked for."""
         with deferred_interrupt():
             for host in self.hosts.values():
                 host.close()
-            failure = None
-            try:
-                compose_cli().run(self.project, "down", "--volumes", "--remove-orphans",
-                                  "--timeout", "1", env=self._env)
-            except LabFailure as error:
-                failure = error
-            # Compose may have failed or been killed mid-way: the labels catch the rest.
-            with translated(f"remove what is left of {self.project}"):
+            with translated(f"remove the lab {self.project}"):
                 remove_by_label(self.run_id)
-                if failure is not None and _leftovers(self.run_id):
-                    raise failure
+                if cut_short:
+                    remove_latecomers(self.run_id)
+                if _leftovers(self.run_id):
+                    raise LabFailure(f"the lab {self.project} could not be removed: "
+                                     f"'{command('clean')}' tries again")
 
     @classmethod
     def attach(cls, run_id: str, timeout: float = 30.0) -> ComposeLab:
@@ -154,15 +156,13 @@ def running_hosts(run_id: str, timeout: float = 30.0) -> dict[Role, DockerHost]:
 
 
 def remove_by_label(run_id: str | None = None) -> tuple[int, int]:
-    """Remove the kit's containers and networks (of one run, or all); return the counts."""
+    """Remove the kit's containers and networks (of one run, or all); return the counts.
+    The containers go side by side: each removal is mostly the engine waiting for a kill."""
     engine = client()
     filters = labels.managed_filter(run_id)
     containers = engine.containers.list(all=True, filters=filters)
-    for container in containers:
-        try:
-            container.remove(force=True, v=True)
-        except docker.errors.NotFound:
-            pass
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(containers)))) as removing:
+        list(removing.map(_remove_container, containers))
     networks = engine.networks.list(filters=filters)
     for network in networks:
         try:
@@ -170,6 +170,25 @@ def remove_by_label(run_id: str | None = None) -> tuple[int, int]:
         except docker.errors.NotFound:
             pass
     return len(containers), len(networks)
+
+
+def _remove_container(container: Container) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def remove_latecomers(run_id: str, quiet_for: float = 0.6, at_most: float = 5.0) -> None:
+    """Remove what the engine creates after a first removal (requests of a Compose that
+    was killed are still carried out), until none has come for ``quiet_for`` seconds."""
+    deadline = time.monotonic() + at_most
+    quiet_since = time.monotonic()
+    while time.monotonic() - quiet_since < quiet_for and time.monotonic() < deadline:
+        time.sleep(0.1)
+        if _leftovers(run_id):
+            remove_by_label(run_id)
+            quiet_since = time.monotonic()
 
 
 def _leftovers(run_id: str) -> bool:
