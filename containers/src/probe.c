@@ -4,7 +4,8 @@
  *   netkit-probe listen PORT              accept connections one after another, read
  *                                         each to its end, then close it
  *   netkit-probe connect ADDR PORT COUNT  COUNT handshakes, each timed from connect()
- *                                         to its return (one round trip)
+ *                                         to its return (one round trip); returns
+ *                                         once the listener has closed them all
  *   netkit-probe send ADDR PORT SECONDS   send as fast as possible for SECONDS, then
  *                                         shut down and wait for the peer's close:
  *                                         every byte sent has then been read
@@ -96,6 +97,16 @@ static void handshakes(struct addrinfo *ai, int count)
     for (int i = 0; i < count; i++) {
         double seconds;
         int fd = connect_once(ai, &seconds);
+        if (i == count - 1) {
+            /* The listener takes connections in order: once it has closed the last one,
+             * it has closed them all. Nothing of the probe is then left on a shaped link
+             * to reach the server after its listener is gone (an RST in the next run's
+             * counters). */
+            char byte;
+            shutdown(fd, SHUT_WR);
+            while (read(fd, &byte, 1) > 0)
+                ;
+        }
         close(fd);
         printf("%s%.3f", i ? "," : "", seconds * 1000);
     }

@@ -176,8 +176,11 @@ def probe_listener(server: Host, workdir: str = WORKDIR):
     try:
         yield
     finally:
-        server.run(["sh", "-c", f"kill $(cat {pid_file}) 2>/dev/null; rm -f {log} {pid_file}"],
-                   check=False)
+        # Stopped means gone: its exit resets what it had not accepted yet, which must
+        # not land in the counters of the run that follows.
+        server.run(["sh", "-c", f"pid=$(cat {pid_file}); kill $pid 2>/dev/null; "
+                                "while kill -0 $pid 2>/dev/null; do sleep 0.005; done; "
+                                f"rm -f {log} {pid_file}"], check=False, timeout=10)
 
 
 def measure_rtt(server: Host, client_host: Host, server_address: str,
