@@ -73,8 +73,11 @@ def test_a_reset_lab_holds_nothing_of_the_run_before(pool, tmp_path):
         reset(hosts.values(), lease.lab)
         for role, host in hosts.items():
             clean = look(host)
+            # Besides the container's own two: this host's agent, which ran the reset
+            # and runs this look (sh, ps).
             commands = [line.split()[1] for line in clean["processes"]]
-            assert sorted(commands) == ["docker-init", "ps", "sh", "sleep"], (role, clean)
+            assert sorted(commands) == ["docker-init", "netkit-agent", "ps", "sh", "sleep"], \
+                (role, clean)
             assert clean["qdisc"] == ["qdisc noqueue 0: root refcnt 2"], (role, clean)
             assert all(line.startswith("-P ") for line in clean["mangle"] + clean["filter"]), \
                 (role, clean)

@@ -1,8 +1,11 @@
 """A Host backed by a Docker container, driven through docker-py.
 
-``docker exec`` has neither a timeout nor a way to signal what it started, so every
-command starts under a tiny shell that records its PID in the container: the kit's own
-timer stops a command that runs too long, and ``Process.signal`` reaches the process.
+Commands that run to completion go through the image's netkit-agent, one exec for all of
+them (kit/testbeds/docker/agent.py); one that finds the agent busy for long gets an
+exec of its own. ``docker exec`` has neither a timeout nor a way to signal what it
+started, so every exec starts under a tiny shell that records its PID in the container:
+the kit's own timer stops a command that runs too long, and ``Process.signal`` reaches
+a process started with ``start``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from docker.models.containers import Container
 
 from kit.core.errors import LabFailure
 from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, PolledProcess
+from kit.testbeds.docker.agent import HostAgent
 from kit.testbeds.docker.engine import translated
 
 # $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
@@ -119,9 +123,12 @@ class Watchdog:
 class DockerHost:
     """One container of the lab."""
 
-    def __init__(self, container: Container, name: str):
+    def __init__(self, container: Container, name: str, use_agent: bool = True):
         self.container = container
         self.name = name
+        self.use_agent = use_agent    # commands through netkit-agent (one exec for all)
+        self._agent: HostAgent | None = None
+        self._agent_start = threading.Lock()
         self._processes: list[DockerProcess] = []
 
     @property
@@ -129,6 +136,41 @@ class DockerHost:
         return self.container.client.api
 
     def run(self, command: list[str], timeout: float = 30, check: bool = True) -> CommandResult:
+        agent = self._idle_agent()
+        if agent is None:
+            result, timed_out = self._run_exec(command, timeout)
+        else:
+            try:
+                with translated(f"run {command[0]} on {self.name}"):
+                    reply = agent.run(command, timeout)
+            finally:
+                agent.release()
+            result = CommandResult(tuple(command), reply.status,
+                                   reply.stdout.decode(errors="replace"),
+                                   reply.stderr.decode(errors="replace"))
+            timed_out = reply.timed_out
+        if timed_out:
+            raise CommandTimedOut(self.name, tuple(command), timeout, result)
+        if check and result.exit_code != 0:
+            raise CommandFailed(self.name, result)
+        return result
+
+    def _idle_agent(self) -> HostAgent | None:
+        """This host's agent, started on first use; None while another thread keeps it
+        (that command then gets an exec of its own) or if it cannot be used."""
+        with self._agent_start:
+            if self._agent is None and self.use_agent:
+                try:
+                    with translated(f"start netkit-agent on {self.name}"):
+                        self._agent = HostAgent(self.api, self.container.id)
+                except LabFailure:
+                    self.use_agent = False
+        if self._agent is not None and self._agent.try_acquire():
+            return self._agent
+        return None
+
+    def _run_exec(self, command: list[str], timeout: float) -> tuple[CommandResult, bool]:
+        """``command`` in an exec of its own, stopped by the kit's timer."""
         pid_file = new_pid_file()
         watchdog = Watchdog(self, pid_file, timeout)
         with translated(f"run {command[0]} on {self.name}"):
@@ -142,11 +184,7 @@ class DockerHost:
             exit_code = self.api.exec_inspect(exec_id)["ExitCode"]
         result = CommandResult(tuple(command), exit_code, stdout.decode(errors="replace"),
                                stderr.decode(errors="replace"))
-        if watchdog.stopped_it():
-            raise CommandTimedOut(self.name, tuple(command), timeout, result)
-        if check and exit_code != 0:
-            raise CommandFailed(self.name, result)
-        return result
+        return result, watchdog.stopped_it()
 
     def output_of(self, exec_id: str) -> tuple[bytes, bytes]:
         """Start an exec and read its stdout and stderr to the end. Streamed, so that the
@@ -230,3 +268,7 @@ class DockerHost:
         for process in self._processes:
             process.release()
         self._processes.clear()
+        with self._agent_start:
+            if self._agent is not None:
+                self._agent.close()
+                self._agent = None
