@@ -101,12 +101,23 @@ def by_phase(out: Path) -> dict[str, dict[str, float]]:
             for phase in PHASES if all(phase in r for r in records)}
 
 
+def by_observer(out: Path) -> dict[str, float]:
+    """Median CPU-seconds of each observer over a run, per host ('client netkit-ss')."""
+    records = [json.loads(p.read_text()).get("observers_cpu_s") or {}
+               for p in out.glob("*/run.json")]
+    names = sorted({f"{host} {name}" for r in records for host, spent in r.items()
+                    for name in spent})
+    return {key: statistics.median(r.get(key.split()[0], {}).get(key.split()[1], 0.0)
+                                   for r in records) for key in names}
+
+
 def main(runs: int) -> int:
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as directory:
         out = Path(directory)
         one_run(out)   # once unmeasured: caches, the image check
         samples = [one_run(out) for _ in range(runs)]
         phases = by_phase(out)
+        observers = by_observer(out)
     medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
     known = sum(value for name, value in medians.items() if name != "machine")
     print(f"\nCPU-seconds of a warm 'invoke run --scenario close --variant graceful' "
@@ -121,6 +132,9 @@ def main(runs: int) -> int:
     for phase, spent in phases.items():
         print(f"    {phase:10s} {spent['machine']:5.2f} / {spent['kit']:5.2f} / "
               f"{spent['children']:5.2f}")
+    print("  each observer, in the containers (netkit-observe reads their schedstat):")
+    for name, spent in observers.items():
+        print(f"    {name:42s} {spent:6.3f}")
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as directory:
         pooled = study(Path(directory), 4 * runs)
     print(f"\nCPU-seconds a run of a study costs ({4 * runs} graceful runs one at a time in a "

@@ -61,6 +61,7 @@ class RunRecord:
     error: str | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
     cpu_s: dict[str, dict[str, float]] = field(default_factory=dict)
+    observers_cpu_s: dict[str, dict[str, float]] | None = None   # per host, per process
     finished_at: str | None = None
 
     @property

@@ -42,6 +42,20 @@ def parse_sysctls(text: str) -> dict[str, str]:
     return values
 
 
+# netkit-observe's names for them, and the kit's (as in the process list).
+OBSERVER_NAMES = {"ss": "netkit-ss", "tcpdump": "tcpdump", "delayline": "netkit-delayline"}
+
+
+def parse_cpu(text: str) -> dict[str, float]:
+    """'name nanoseconds' lines (netkit-observe's cpu section), as CPU-seconds by process."""
+    spent = {}
+    for line in text.splitlines():
+        name, _, ns = line.partition(" ")
+        if name in OBSERVER_NAMES and ns.strip().isdigit():
+            spent[OBSERVER_NAMES[name]] = round(int(ns) / 1e9, 4)
+    return spent
+
+
 class HostObservers:
     """Samples ``port``'s sockets every ``interval`` s and captures ``interface`` on
     ``host``, into ``workdir``."""
@@ -62,7 +76,9 @@ class HostObservers:
         parts = sections(output)
         return parse_nstat(parts.get("nstat", "")), parse_sysctls(parts.get("sysctl", ""))
 
-    def stop(self) -> tuple[dict[str, int], dict[str, int]]:
-        """Stop observing; return the counters now, and tcpdump's own counts."""
+    def stop(self) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+        """Stop observing; return the counters now, tcpdump's own counts, and the
+        CPU-seconds each observer (and a delay line) spent."""
         parts = sections(self.host.run(["netkit-observe", "stop", self.workdir], timeout=20).stdout)
-        return parse_nstat(parts.get("nstat", "")), capture_counts(parts.get("tcpdump", ""))
+        return (parse_nstat(parts.get("nstat", "")), capture_counts(parts.get("tcpdump", "")),
+                parse_cpu(parts.get("cpu", "")))

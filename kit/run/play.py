@@ -70,8 +70,9 @@ class Play:
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,
                                                         observers.values())))
-        after = {role: counts for role, (counts, _) in stopped.items()}
-        self.evidence.capture_counts = {role: dump for role, (_, dump) in stopped.items()}
+        after = {role: counts for role, (counts, _, _) in stopped.items()}
+        self.evidence.capture_counts = {role: dump for role, (_, dump, _) in stopped.items()}
+        self.evidence.observers_cpu = {role: cpu for role, (_, _, cpu) in stopped.items()}
         self.evidence.counters.update({role: difference(before[role], after[role])
                                        for role in ROLES})
         return {role: {"before": before[role], "after": after[role]} for role in ROLES}

@@ -207,6 +207,7 @@ class RunSession:
                 record.programs[role]["stopped_by_kit"] = True
         record.counters = evidence.counters
         record.capture = evidence.capture_counts
+        record.observers_cpu_s = evidence.observers_cpu or None
         record.unplayed_script = evidence.unplayed or None
         checks = run_checks(self.scenario, self.variant, self.params, evidence)
         checks += self.link_checks(record, directory)

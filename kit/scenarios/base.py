@@ -92,6 +92,7 @@ class Evidence:
     packets: list[dict] = field(default_factory=list)   # segments, both captures merged
     kernel: list[dict] | None = None                    # None: no kernel trace this run
     capture_counts: dict[str, dict] = field(default_factory=dict)   # tcpdump's own counts
+    observers_cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # per host
     unplayed: list[str] = field(default_factory=list)   # script lines the client ended before
     # Per host, the longest a shaped link holds a packet it sends: its capture (which
     # sees packets as they leave) then shows a call's segment that much later.

@@ -3,9 +3,10 @@ CPU-seconds, and processes found by name (lines recorded on this project's machi
 
 from __future__ import annotations
 
+import json
 import os
 
-from kit.bench.cpu import pids_named, process_seconds
+from kit.bench.cpu import by_observer, pids_named, process_seconds
 
 # /proc/1/stat and /proc/1432/stat of this project's machine, 2026-11-27 (shortened after
 # the fields the benchmark reads)
@@ -41,3 +42,15 @@ def test_processes_are_found_by_their_name(tmp_path):
                                 1433: ("containerd", DOCKERD)})
     assert pids_named("dockerd", proc) == [1432]
     assert pids_named("runc", proc) == []
+
+
+def test_each_observer_is_the_median_of_the_runs_per_host(tmp_path):
+    spent = [{"client": {"netkit-ss": 0.04, "tcpdump": 0.007}, "server": {"netkit-ss": 0.05}},
+             {"client": {"netkit-ss": 0.02, "tcpdump": 0.005}, "server": {"netkit-ss": 0.03}},
+             {"client": {"netkit-ss": 0.03, "tcpdump": 0.006}, "server": {"netkit-ss": 0.04}}]
+    for index, observers in enumerate(spent):
+        (tmp_path / f"run{index}").mkdir()
+        (tmp_path / f"run{index}" / "run.json").write_text(
+            json.dumps({"observers_cpu_s": observers}))
+    assert by_observer(tmp_path) == {"client netkit-ss": 0.03, "client tcpdump": 0.006,
+                                     "server netkit-ss": 0.04}

@@ -2,6 +2,7 @@ import json
 
 from kit.observe.counters import difference, parse_nstat
 from kit.observe.events import parse_events, received_data
+from kit.observe.observers import parse_cpu, sections
 from tests.conftest import recorded_t0
 
 
@@ -37,3 +38,12 @@ def test_counter_difference_keeps_what_moved(data):
     moved = difference(recorded["before"], recorded["after"])
     assert moved["TcpOutRsts"] == 1
     assert all(value != 0 for value in moved.values())
+
+
+def test_what_each_observer_cost_is_read_from_a_real_stop(data):
+    """tests/data/observe-stop.txt: `netkit-observe stop` in a lab container after a
+    second of sampling (no delay line ran there)."""
+    parts = sections((data / "observe-stop.txt").read_text())
+    assert parse_cpu(parts["cpu"]) == {"netkit-ss": 0.0174, "tcpdump": 0.0061}
+    assert parse_cpu("delayline 2400000\nss oops\nrogue 5\n") == {"netkit-delayline": 0.0024}
+    assert parse_cpu("") == {}
