@@ -133,8 +133,8 @@ def main(runs: int) -> int:
         print(f"    {phase:10s} {spent['machine']:5.2f} / {spent['kit']:5.2f} / "
               f"{spent['children']:5.2f}")
     print("  each observer, in the containers (netkit-observe reads their schedstat):")
-    for name, spent in observers.items():
-        print(f"    {name:42s} {spent:6.3f}")
+    for name, seconds in observers.items():
+        print(f"    {name:42s} {seconds:6.3f}")
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as directory:
         pooled = study(Path(directory), 4 * runs)
     print(f"\nCPU-seconds a run of a study costs ({4 * runs} graceful runs one at a time in a "
