@@ -2,7 +2,8 @@
 and by phase. The kit's own process and its children (Compose) come from the run's
 cpu_s; the Docker daemons from their /proc/<pid>/stat; what pid 1 reaps (the containers'
 processes, their shims and runc, which all end with the lab) from its children's time;
-the whole machine from /proc/stat."""
+each observer in the containers from the run's observers_cpu_s; the whole machine from
+/proc/stat."""
 
 from __future__ import annotations
 
@@ -116,8 +117,20 @@ def main(runs: int) -> int:
         out = Path(directory)
         one_run(out)   # once unmeasured: caches, the image check
         samples = [one_run(out) for _ in range(runs)]
-        phases = by_phase(out)
-        observers = by_observer(out)
+        print_single_run(runs, samples, by_phase(out), by_observer(out))
+    with tempfile.TemporaryDirectory(prefix="netkit-bench-") as directory:
+        pooled = study(Path(directory), 4 * runs)
+    print(f"\nCPU-seconds a run of a study costs ({4 * runs} graceful runs one at a time in a "
+          "pooled lab, the pool and the cells' processes included)")
+    for name in (*DAEMONS, "reaped by pid 1"):
+        print(f"  {name:44s} {pooled[name]:6.2f}")
+    print(f"  {'the whole machine (/proc/stat)':44s} {pooled['machine']:6.2f}  "
+          "(target: at most 1.2)")
+    return 0
+
+
+def print_single_run(runs: int, samples: list[dict[str, float]],
+                     phases: dict[str, dict[str, float]], observers: dict[str, float]) -> None:
     medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
     known = sum(value for name, value in medians.items() if name != "machine")
     print(f"\nCPU-seconds of a warm 'invoke run --scenario close --variant graceful' "
@@ -135,12 +148,3 @@ def main(runs: int) -> int:
     print("  each observer, in the containers (netkit-observe reads their schedstat):")
     for name, seconds in observers.items():
         print(f"    {name:42s} {seconds:6.3f}")
-    with tempfile.TemporaryDirectory(prefix="netkit-bench-") as directory:
-        pooled = study(Path(directory), 4 * runs)
-    print(f"\nCPU-seconds a run of a study costs ({4 * runs} graceful runs one at a time in a "
-          "pooled lab, the pool and the cells' processes included)")
-    for name in (*DAEMONS, "reaped by pid 1"):
-        print(f"  {name:44s} {pooled[name]:6.2f}")
-    print(f"  {'the whole machine (/proc/stat)':44s} {pooled['machine']:6.2f}  "
-          "(target: at most 1.2)")
-    return 0
