@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -66,6 +67,34 @@ def exit_code(argv: list[str]) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def status_of(exitcode: int | None, run_directory: Path, log: Path) -> str:
+    """A cell's outcome from its process's exit status. A status no cell gives (255: the
+    fork server can lose it under load, CPython issue 140867) leaves the run's own record
+    to say: a complete run.json holds its verdict."""
+    if exitcode in STATUSES or exitcode == 2:    # 2: the run said why in its log
+        return STATUSES.get(exitcode, "error")
+    with log.open("a") as said:
+        said.write(f"the run's process ended with {ended_how(exitcode)}, not with a verdict\n")
+    try:
+        record = json.loads((run_directory / "run.json").read_text())
+    except (OSError, ValueError):
+        return "error"
+    if record.get("complete") and record.get("verdict") in EXIT_CODES:
+        with log.open("a") as said:
+            said.write(f"its run.json is complete: {record['verdict']}\n")
+        return record["verdict"]
+    return "error"
+
+
+def ended_how(exitcode: int | None) -> str:
+    """A child process's end as multiprocessing reports it (a signal as -N)."""
+    if exitcode is None:
+        return "no exit status"
+    if exitcode < 0:
+        return f"signal {signal.Signals(-exitcode).name}"
+    return f"exit code {exitcode}"
 
 
 def run_forked(request: str, log: str) -> None:

@@ -41,7 +41,7 @@ from kit.core.interrupts import deferred_interrupt
 from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
 from kit.core.results import atomic_write
-from kit.experiment.cell import EXIT_CODES, STATUSES, run_forked
+from kit.experiment.cell import EXIT_CODES, run_forked, status_of
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
@@ -238,7 +238,7 @@ class ExperimentRunner:
         finally:
             with self._lock:
                 self._children.pop(cell.id, None)
-        status = "error" if child.exitcode is None else STATUSES.get(child.exitcode, "error")
+        status = status_of(child.exitcode, run_directory(self.directory, cell), log)
         return CellOutcome(cell, status, time.monotonic() - started)
 
     def engine_of(self, cell: Cell) -> dict | None:
