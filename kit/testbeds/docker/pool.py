@@ -1,7 +1,7 @@
 """Labs kept up across the runs of a study or a catalog.
 
-Compose's up and down cost about 2 s and 1.4 CPU-seconds a run (docs/benchmarks.md);
-a pool pays them once per lab. Before each run the lab is reset (containers/bin/
+A lab's start (Compose up) and removal cost about 1.2 s and 1.3 CPU-seconds of the
+machine a run (docs/benchmarks.md); a pool pays them once per lab. Before each run the lab is reset (containers/bin/
 netkit-reset): no process of an earlier run, no shaping of the kit, the kernel's TCP
 metrics, neighbour and conntrack tables flushed, an empty run directory. Each run has
 a port of its own, so what an earlier run left in TIME-WAIT is outside its filters.
@@ -169,9 +169,7 @@ class LabPool:
 
 
 def remove_lab(lab: ComposeLab) -> None:
-    """Remove a lab of the pool by its labels: its containers and network are all there
-    is, and sparing a Compose process (a Python program, with v1) spares the labs still
-    running a CPU-second."""
+    """Remove a lab of the pool (by its labels, as every lab)."""
     remove_by_label(lab.run_id)
 
 
