@@ -1,11 +1,12 @@
 """Labs kept up across the runs of a study or a catalog.
 
 A lab's start (Compose up) and removal cost about 1.2 s and 1.3 CPU-seconds of the
-machine a run (docs/benchmarks.md); a pool pays them once per lab. Before each run the lab is reset (containers/bin/
-netkit-reset): no process of an earlier run, no shaping of the kit, the kernel's TCP
-metrics, neighbour and conntrack tables flushed, an empty run directory. Each run has
-a port of its own, so what an earlier run left in TIME-WAIT is outside its filters.
-A pool also shares one kernel-tracing helper (each run keeps its own tracefs instance).
+machine a run (docs/benchmarks.md); a pool pays them once per lab. Before each run the
+lab is reset (containers/bin/netkit-reset): no process of an earlier run, no shaping of
+the kit, the kernel's TCP metrics, neighbour and conntrack tables flushed, an empty run
+directory. Each run has a port of its own, so what an earlier run left in TIME-WAIT is
+outside its filters. A pool also shares one kernel-tracing helper (each run keeps its
+own tracefs instance).
 
 The pool belongs to the process that runs the study; a cell's child process uses the
 lab it was lent (``Lease``) through ``PooledTestbed``.
