@@ -291,43 +291,56 @@ def choose_engines(experiment: Experiment,
     return chosen
 
 
-# Measured (docs/benchmarks.md): a run keeps about half a core busy, so past two labs a
-# core they queue for the CPU, which shifts their timing; a userspace delay line keeps
-# its time at one lab a core (on two cores: every first attempt at two labs, 12 of 40
-# inconclusive at four).
-CORES_PER_LAB = 0.5
-CORES_PER_SHAPED_LAB = 1.0
+# Measured (docs/benchmarks.md, with one agent per host): on two cores four labs kept
+# their timing (every first attempt of the 40-run study passed, the catalog's too), and
+# at eight the userspace delay lines were late in 5 to 13 of 40 runs; eight unshaped labs
+# left 1 of 24 inconclusive.
+CORES_PER_LAB = 0.25
+CORES_PER_SHAPED_LAB = 0.5
+
+
+def labs_the_machine_holds(engines: dict[str, Shaping | None]) -> tuple[int, bool]:
+    """How many labs this machine keeps to their timing, and whether the count is that
+    of labs with a userspace delay line."""
+    delay_lines = any(s is not None and s.engine == "userspace" for s in engines.values())
+    per_lab = CORES_PER_SHAPED_LAB if delay_lines else CORES_PER_LAB
+    return max(1, int((os.cpu_count() or 1) / per_lab)), delay_lines
 
 
 def warn_about_load(parallel: int, engines: dict[str, Shaping | None]) -> None:
     """Say before the study when the machine cannot hold the labs asked for."""
-    cores = os.cpu_count() or 1
-    delay_lines = any(s is not None and s.engine == "userspace" for s in engines.values())
-    per_lab = CORES_PER_SHAPED_LAB if delay_lines else CORES_PER_LAB
-    holds = max(1, int(cores / per_lab))
+    holds, delay_lines = labs_the_machine_holds(engines)
     if parallel > holds:
         what = "labs with a userspace delay line" if delay_lines else "labs"
-        say(f"note: {parallel} labs at a time on {cores} cores, which hold about {holds} "
-            f"{what}: runs whose programs or link wait for a CPU are marked inconclusive "
-            "(programs-got-the-cpu, link-held-its-timing) and run again one at a time "
-            "at the end")
+        then = (f"at the end, {holds} at a time, then one at a time if still inconclusive"
+                if holds > 1 else "one at a time at the end")
+        say(f"note: {parallel} labs at a time on {os.cpu_count() or 1} cores, which hold "
+            f"about {holds} {what}: runs whose programs or link wait for a CPU are marked "
+            f"inconclusive (programs-got-the-cpu, link-held-its-timing) and run again {then}")
     elif parallel > 1 and delay_lines:
         say("note: the userspace delay lines share the CPU with the other labs; each run's "
             "link-held-its-timing check says whether its link kept time (docs/impairments.md)")
 
 
+def rerun_levels(parallel: int, holds: int) -> list[int]:
+    """Labs at a time for the runs again: as many as the machine holds when the study
+    asked for more, then one, for what is still inconclusive."""
+    return ([holds] if 1 < holds < parallel else []) + [1]
+
+
 def run_inconclusive_again(outcomes: list[CellOutcome], directory: Path,
-                           alone: ExperimentRunner) -> list[CellOutcome]:
-    """The runs the busy machine left inconclusive, once more, one at a time (``alone``:
-    a runner of one lab); the first attempts are kept in inconclusive/."""
+                           runner: ExperimentRunner, labs: int = 1) -> list[CellOutcome]:
+    """The runs the busy machine left inconclusive, once more, ``labs`` at a time
+    (``runner``: one with that many labs); the first attempts are kept in inconclusive/."""
     again = [o.cell for o in outcomes if o.status == "inconclusive"]
     if not again:
         return outcomes
-    say(f"{len(again)} runs were inconclusive (their lab waited for the CPU): running them "
-        "again one at a time")
+    how = "one at a time" if labs == 1 else f"{labs} at a time"
+    runs = "1 run was" if len(again) == 1 else f"{len(again)} runs were"
+    say(f"{runs} inconclusive (their lab waited for the CPU): running them again {how}")
     for cell in again:
         set_aside(directory, cell, "inconclusive")
-    return [o for o in outcomes if o.status != "inconclusive"] + alone.run(again)
+    return [o for o in outcomes if o.status != "inconclusive"] + runner.run(again)
 
 
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
@@ -360,9 +373,10 @@ def run_experiment(path: str, parallel: int = 1, out: str = "results",
         with pool or nullcontext():
             outcomes = runner.run(cells)
             if parallel > 1:
-                alone = ExperimentRunner(experiment, directory, image, engines, 1, base_image,
-                                         pool)
-                outcomes = run_inconclusive_again(outcomes, directory, alone)
+                for labs in rerun_levels(parallel, labs_the_machine_holds(engines)[0]):
+                    again = ExperimentRunner(experiment, directory, image, engines, labs,
+                                             base_image, pool)
+                    outcomes = run_inconclusive_again(outcomes, directory, again, labs)
     finally:
         summarise(experiment, directory, junit)
     return directory, exit_code_of(outcomes)

@@ -177,11 +177,14 @@ def test_the_longest_runs_are_scheduled_first(tmp_path):
 
 
 @pytest.mark.parametrize("parallel,engines,said", [
-    (4, {}, None),
-    (5, {}, "5 labs at a time on 2 cores, which hold about 4 labs:"),
-    (2, {"c": "userspace"}, "the userspace delay lines share the CPU"),
-    (3, {"c": "userspace"}, "which hold about 2 labs with a userspace delay line"),
-    (3, {"c": "netem"}, None),
+    (8, {}, None),
+    (9, {}, "9 labs at a time on 2 cores, which hold about 8 labs:"),
+    (4, {"c": "userspace"}, "the userspace delay lines share the CPU"),
+    (5, {"c": "userspace"}, "which hold about 4 labs with a userspace delay line: runs "
+                            "whose programs or link wait for a CPU are marked inconclusive "
+                            "(programs-got-the-cpu, link-held-its-timing) and run again at "
+                            "the end, 4 at a time, then one at a time if still inconclusive"),
+    (5, {"c": "netem"}, None),
 ])
 def test_the_study_says_when_the_machine_cannot_hold_its_labs(monkeypatch, parallel, engines,
                                                               said):
@@ -195,3 +198,16 @@ def test_the_study_says_when_the_machine_cannot_hold_its_labs(monkeypatch, paral
     study.warn_about_load(parallel, {cell: Shaping(link, engine, "asked")
                                      for cell, engine in engines.items()})
     assert (said is None and not lines) or (len(lines) == 1 and said in lines[0]), lines
+
+
+@pytest.mark.parametrize("parallel,holds,levels", [
+    (8, 4, [4, 1]),     # asked for more than the machine holds: again at what it holds
+    (4, 4, [1]),        # the first attempts were at what it holds: again alone
+    (2, 4, [1]),
+    (8, 1, [1]),
+])
+def test_inconclusive_runs_go_again_at_what_the_machine_holds_then_alone(parallel, holds,
+                                                                        levels):
+    from kit.experiment.study import rerun_levels
+
+    assert rerun_levels(parallel, holds) == levels
