@@ -150,3 +150,19 @@ def test_a_busy_agent_is_not_waited_for_long(pair):
     started = time.monotonic()
     assert not agent.try_acquire()        # another thread's command: it takes an exec
     assert 0.4 < time.monotonic() - started < 2
+
+
+def test_an_agent_interrupted_mid_reply_is_not_lent_again(pair, monkeypatch):
+    kit_end, agent_end = pair
+    agent = HostAgent(StandInApi(kit_end), "container-1")
+    agent_end.sendall(frame(1, b"0 0 9 0\nhalf"))    # the rest never comes: Ctrl-C
+
+    def interrupted(self, n, deadline):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StreamReader, "read", interrupted)
+    assert agent.try_acquire()
+    with pytest.raises(KeyboardInterrupt):
+        agent.run(["echo", "whatever"], timeout=1)
+    agent.release()
+    assert agent.broken and not agent.try_acquire()

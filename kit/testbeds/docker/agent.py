@@ -132,7 +132,9 @@ class HostAgent:
         except OSError as error:
             self.broken = True
             raise AgentLost(f"the connection to netkit-agent broke: {error}") from None
-        except AgentLost:
+        except BaseException:
+            # Lost, or a Ctrl-C mid-reply: what is left of this reply would be read as
+            # the next one.
             self.broken = True
             raise
 

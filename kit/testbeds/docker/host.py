@@ -165,9 +165,8 @@ class DockerHost:
                         self._agent = HostAgent(self.api, self.container.id)
                 except LabFailure:
                     self.use_agent = False
-        if self._agent is not None and self._agent.try_acquire():
-            return self._agent
-        return None
+            agent = self._agent
+        return agent if agent is not None and agent.try_acquire() else None
 
     def _run_exec(self, command: list[str], timeout: float) -> tuple[CommandResult, bool]:
         """``command`` in an exec of its own, stopped by the kit's timer."""
