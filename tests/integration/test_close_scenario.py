@@ -58,6 +58,11 @@ def test_results_hold_the_contract(both_variants, variant):
     sampled = [s["t"] for s in samples if s["source"] == "sampler"]
     gaps = sorted(b - a for a, b in zip(sampled, sampled[1:]))
     assert gaps[len(gaps) // 2] <= 0.06   # the median interval honours the 40 ms default
+    # What each observer cost, from the kernel's own accounting in each container.
+    for role in ("client", "server"):
+        spent = record["observers_cpu_s"][role]
+        assert set(spent) == {"netkit-ss", "tcpdump"}, spent   # no delay line: unshaped
+        assert 0 < spent["netkit-ss"] < 2 and 0 < spent["tcpdump"] < 2, spent
 
 
 def flows(directory: Path) -> list[tuple[str, str, str]]:

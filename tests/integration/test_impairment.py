@@ -133,6 +133,9 @@ def test_the_close_scenario_keeps_its_verdicts_at_100ms(netkit, variant):
     assert abs(link["measured_rtt"]["median_ms"] - 200) <= 22
     assert "link-as-configured" in [c.name for c in run.checks]
     assert any("netkit-delayline" in c or "netem" in c for c in link["commands"]["client"])
+    if link["engine"] == "userspace":   # the delay line's CPU, counted with the observers'
+        assert all(0 < (run.record.observers_cpu_s or {})[role]["netkit-delayline"] < 2
+                   for role in ("client", "server")), run.record.observers_cpu_s
     # data1 left the client's interface (its capture sees packets after the shaping)
     # 100 ms after write() returned: the delay is on the wire, not in the programs.
     write = next(e for e in run.events("client", "write") if e.get("data") == "data1")
