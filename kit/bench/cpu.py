@@ -102,14 +102,13 @@ def by_phase(out: Path) -> dict[str, dict[str, float]]:
             for phase in PHASES if all(phase in r for r in records)}
 
 
-def by_observer(out: Path) -> dict[str, float]:
-    """Median CPU-seconds of each observer over a run, per host ('client netkit-ss')."""
+def by_observer(out: Path) -> dict[tuple[str, str], float]:
+    """Median CPU-seconds of each observer over a run, by (host, observer)."""
     records = [json.loads(p.read_text()).get("observers_cpu_s") or {}
                for p in out.glob("*/run.json")]
-    names = sorted({f"{host} {name}" for r in records for host, spent in r.items()
-                    for name in spent})
-    return {key: statistics.median(r.get(key.split()[0], {}).get(key.split()[1], 0.0)
-                                   for r in records) for key in names}
+    keys = sorted({(host, name) for r in records for host, spent in r.items() for name in spent})
+    return {(host, name): statistics.median(r.get(host, {}).get(name, 0.0) for r in records)
+            for host, name in keys}
 
 
 def main(runs: int) -> int:
@@ -130,7 +129,8 @@ def main(runs: int) -> int:
 
 
 def print_single_run(runs: int, samples: list[dict[str, float]],
-                     phases: dict[str, dict[str, float]], observers: dict[str, float]) -> None:
+                     phases: dict[str, dict[str, float]],
+                     observers: dict[tuple[str, str], float]) -> None:
     medians = {name: statistics.median(s[name] for s in samples) for name in samples[0]}
     known = sum(value for name, value in medians.items() if name != "machine")
     print(f"\nCPU-seconds of a warm 'invoke run --scenario close --variant graceful' "
@@ -146,5 +146,5 @@ def print_single_run(runs: int, samples: list[dict[str, float]],
         print(f"    {phase:10s} {spent['machine']:5.2f} / {spent['kit']:5.2f} / "
               f"{spent['children']:5.2f}")
     print("  each observer, in the containers (netkit-observe reads their schedstat):")
-    for name, seconds in observers.items():
-        print(f"    {name:42s} {seconds:6.3f}")
+    for (host, name), seconds in observers.items():
+        print(f"    {host + ' ' + name:42s} {seconds:6.3f}")

@@ -52,5 +52,6 @@ def test_each_observer_is_the_median_of_the_runs_per_host(tmp_path):
         (tmp_path / f"run{index}").mkdir()
         (tmp_path / f"run{index}" / "run.json").write_text(
             json.dumps({"observers_cpu_s": observers}))
-    assert by_observer(tmp_path) == {"client netkit-ss": 0.03, "client tcpdump": 0.006,
-                                     "server netkit-ss": 0.04}
+    assert by_observer(tmp_path) == {("client", "netkit-ss"): 0.03,
+                                     ("client", "tcpdump"): 0.006,
+                                     ("server", "netkit-ss"): 0.04}
