@@ -14,16 +14,17 @@ cannot run, the run goes on without the trace and says why.
 from __future__ import annotations
 
 import re
+import shlex
 
 from kit.core.errors import KitError
+from kit.observe.tracepoints import EVENTS, RESET_SENT
 
 TRACEFS = "/sys/kernel/tracing"
 INSTANCE_PREFIX = "netkit-"
-# Events with port fields are filtered in the kernel; tcp_send_reset has only socket
-# addresses (arrays cannot be filtered), so it is filtered here.
-PORT_FILTERED = ("sock/inet_sock_set_state", "tcp/tcp_receive_reset",
-                 "tcp/tcp_retransmit_skb", "sock/inet_sk_error_report", "tcp/tcp_destroy_sock")
-UNFILTERED = ("tcp/tcp_send_reset",)
+# Events with port fields are filtered in the kernel; tcp_send_reset from 6.10 has only
+# socket addresses (arrays cannot be filtered), so it is filtered here.
+UNFILTERED = (RESET_SENT,)
+PORT_FILTERED = tuple(event for event in EVENTS if event not in UNFILTERED)
 BUFFER_KB = 2048
 
 _LINE = re.compile(r"^\s*(?P<task>.+?)-(?P<pid>\d+)\s+\[(?P<cpu>\d+)\]\s+(?:\S+\s+)?"
@@ -111,17 +112,23 @@ def mount_script() -> str:
 
 
 def start_script(instance: str, port: int) -> str:
-    """The shell that mounts tracefs if needed and starts the run's instance."""
-    port_filter = f"sport == {port} || dport == {port}"
-    return "; ".join([
-        mount_script(),
-        f"mkdir {instance}",
-        f"echo mono > {instance}/trace_clock",
-        f"echo {BUFFER_KB} > {instance}/buffer_size_kb",
-        *[f"echo '{port_filter}' > {instance}/events/{e}/filter" for e in PORT_FILTERED],
-        *[f"echo 1 > {instance}/events/{e}/enable" for e in PORT_FILTERED + UNFILTERED],
-        f"echo 1 > {instance}/tracing_on",
-    ])
+    """The shell that mounts tracefs if needed, starts the run's instance with every
+    event this kernel has, and says what it found (kit.observe.tracepoints.parse_probe):
+    ``### kernel``, each event's ``### format`` (then its format file), ``### missing``
+    and ``### unfiltered`` (the kernel refused the port filter: the kit filters)."""
+    port_filter = shlex.quote(f"sport == {port} || dport == {port}")
+    lines = [mount_script(), f"mkdir {instance}", 'echo "### kernel $(uname -r)"',
+             f"echo mono > {instance}/trace_clock",
+             f"echo {BUFFER_KB} > {instance}/buffer_size_kb"]
+    for event in EVENTS:
+        directory = f"{instance}/events/{event}"
+        apply_filter = (f"echo {port_filter} > {directory}/filter 2>/dev/null "
+                        f"|| echo '### unfiltered {event}'; " if event in PORT_FILTERED else "")
+        lines.append(f"if [ -e {directory}/format ]; then echo '### format {event}'; "
+                     f"cat {directory}/format; {apply_filter}echo 1 > {directory}/enable; "
+                     f"else echo '### missing {event}'; fi")
+    lines.append(f"echo 1 > {instance}/tracing_on")
+    return "\n".join(lines)
 
 
 def stop_script(instance: str) -> str:

@@ -8,6 +8,8 @@ import time
 
 from kit.core.errors import KitError
 from kit.core.progress import say
+from kit.core.roles import Role
+from kit.observe.tracepoints import KernelTracing
 from kit.run.timings import Timings
 from kit.testbeds.base import Testbed, Tracer
 
@@ -16,8 +18,8 @@ class TracerSlot:
     """start() and close() exclude each other: a close() that comes first (Ctrl-C before
     the background start even began) cancels the start; one that comes during it waits.
 
-    ``status`` is what run.json's kernel_trace says; the run copies it into the record
-    on its own thread.
+    ``status`` is what run.json's kernel_trace says (with what each host's kernel
+    traces, and what it cannot); the run copies it into the record on its own thread.
     """
 
     def __init__(self, testbed: Testbed, run_id: str, port: int, enabled: bool,
@@ -31,6 +33,7 @@ class TracerSlot:
         self._closed = False
         self._tracer: Tracer | None = None
         self.status: dict = {"recorded": False, "reason": "not started"}
+        self.tracing: dict[Role, KernelTracing] = {}
 
     def start(self) -> Tracer | None:
         """A running tracer, or None with the reason in ``status``."""
@@ -43,13 +46,19 @@ class TracerSlot:
             with self._timings.measure("tracer_start"):
                 tracer = self._tracer = self._testbed.tracer(self._run_id, self._port)
                 try:
-                    tracer.start()
+                    self.tracing = dict(tracer.start())
                 except KitError as reason:   # TraceUnavailable, or its helper failing
                     tracer.close()
                     self.status = {"recorded": False, "reason": str(reason)}
                     say(f"no kernel trace for this run: {reason}")
                     return None
-            self.status = {"recorded": True, "instance": tracer.instance}
+            self.status = {"recorded": True, "instance": tracer.instance,
+                           "hosts": {role: tracing.to_json()
+                                     for role, tracing in self.tracing.items()}}
+            limits = {why for tracing in self.tracing.values()
+                      for why in tracing.limits().values()}
+            for why in sorted(limits):
+                say(f"kernel trace: {why}")
             return tracer
 
     def read(self, tracer: Tracer | None) -> str | None:
@@ -61,6 +70,7 @@ class TracerSlot:
             return tracer.stop()
         except KitError as error:
             self.status = {"recorded": False, "reason": f"reading it failed: {error}"}
+            self.tracing = {}
             return None
         finally:
             self._timings.tracer_stop = time.monotonic() - started

@@ -16,6 +16,7 @@ from kit.core.roles import Role
 from kit.hosts import Host
 from kit.hosts.base import Endpoint
 from kit.impair.apply import NetemProbe
+from kit.observe.tracepoints import KernelTracing
 
 
 @runtime_checkable
@@ -24,8 +25,9 @@ class Tracer(Protocol):
 
     instance: str
 
-    def start(self) -> None:
-        """Start tracing, or raise TraceUnavailable with the reason."""
+    def start(self) -> Mapping[Role, KernelTracing]:
+        """Start tracing every event the hosts' kernels have, and say, per host, what its
+        kernel traces; or raise TraceUnavailable with the reason."""
 
     def stop(self) -> str:
         """Stop tracing and return what was recorded."""

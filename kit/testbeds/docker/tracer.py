@@ -10,6 +10,7 @@ import docker.errors
 
 from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
+from kit.core.roles import ROLES, Role
 from kit.observe.kernel import (
     INSTANCE_PREFIX,
     TRACEFS,
@@ -19,6 +20,7 @@ from kit.observe.kernel import (
     start_script,
     stop_script,
 )
+from kit.observe.tracepoints import KernelTracing, parse_probe
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client
 from kit.testbeds.docker.host import DockerHost
@@ -39,8 +41,9 @@ class DockerKernelTracer:
         self._helper: DockerHost | None = None
         self._instance_removed = False
 
-    def start(self) -> None:
-        """Start tracing, or raise TraceUnavailable with the reason."""
+    def start(self) -> dict[Role, KernelTracing]:
+        """Start tracing; what the engine's kernel (both hosts') traces. Else raise
+        TraceUnavailable with the reason."""
         self._helper = DockerHost(self._helper_container(), "tracer")
         result = self._helper.run(["sh", "-ec", start_script(self.instance, self.port)],
                                   timeout=20, check=False)
@@ -48,6 +51,8 @@ class DockerKernelTracer:
             self.close()
             raise TraceUnavailable("tracefs is not usable: "
                                    f"{result.last_line() or 'exit ' + str(result.exit_code)}")
+        tracing = parse_probe(result.stdout)
+        return dict.fromkeys(ROLES, tracing)
 
     def stop(self) -> str:
         """Stop tracing, remove the instance, and return what it recorded."""

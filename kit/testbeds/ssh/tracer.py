@@ -15,6 +15,7 @@ from kit.observe.kernel import (
     start_script,
     stop_script,
 )
+from kit.observe.tracepoints import KernelTracing, parse_probe
 from kit.testbeds.ssh.host import SshHost
 
 
@@ -28,8 +29,10 @@ class SshKernelTracer:
         self._hosts: dict[Role, SshHost] | None = None
         self._started: set[Role] = set()
 
-    def start(self) -> None:
+    def start(self) -> dict[Role, KernelTracing]:
+        """Start tracing on both machines; what each one's kernel traces."""
         self._hosts = self.hosts
+        tracing = {}
         for role in ROLES:
             script = start_script(self.instances[role], self.port)
             result = self._hosts[role].run(["sh", "-ec", script], timeout=20, check=False)
@@ -37,6 +40,8 @@ class SshKernelTracer:
                 raise TraceUnavailable(f"tracefs is not usable on the {role}: "
                                        f"{result.last_line() or 'exit ' + str(result.exit_code)}")
             self._started.add(role)
+            tracing[role] = parse_probe(result.stdout)
+        return tracing
 
     def stop(self) -> str:
         if self._hosts is None:
