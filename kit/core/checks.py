@@ -9,29 +9,58 @@ from dataclasses import asdict, dataclass
 LAB = "evidence"
 
 
+PASSED, FAILED, NOT_JUDGED = "pass", "fail", "not judged"
+
+
 @dataclass(frozen=True)
 class Check:
+    """``judged`` False: no evidence the lab's kernel could give decides it (``observed``
+    says what was missing, and why); such a check never passes and never fails a run."""
+
     name: str
     claim: str        # the lesson's claim ids it judges, e.g. "C10"
     passed: bool
     expected: str
     observed: str
+    judged: bool = True
+
+    @property
+    def outcome(self) -> str:
+        return NOT_JUDGED if not self.judged else PASSED if self.passed else FAILED
+
+    @property
+    def failed(self) -> bool:
+        return self.judged and not self.passed
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """run.json's form: ``judged`` appears only on a check that was not."""
+        data = asdict(self)
+        if self.judged:
+            del data["judged"]
+        return data
+
+
+def not_judged(name: str, claim: str, expected: str, observed: str) -> Check:
+    """A check that the evidence there is cannot decide."""
+    return Check(name, claim, False, expected, observed, judged=False)
 
 
 def verdict_of(checks: list[Check]) -> str:
-    """pass: every check passed; inconclusive: the lab did not deliver the run's
-    conditions (a LAB check failed), so the kernel's checks decide nothing; else fail."""
-    failed = [check for check in checks if not check.passed]
+    """pass: every judged check passed (a check not judged is no failure, and is
+    counted apart); inconclusive: the lab did not deliver the run's conditions (a LAB
+    check failed), so the kernel's checks decide nothing; else fail."""
+    failed = [check for check in checks if check.failed]
     if not failed:
         return "pass"
     return "inconclusive" if any(check.claim == LAB for check in failed) else "fail"
 
 
+def unjudged(checks: list[Check]) -> list[Check]:
+    return [check for check in checks if not check.judged]
+
+
 def why_inconclusive(checks: list[Check]) -> str:
     """The failed LAB checks that make a run inconclusive, as one line."""
-    failed = [check.name for check in checks if check.claim == LAB and not check.passed]
+    failed = [check.name for check in checks if check.claim == LAB and check.failed]
     return (f"the lab did not hold the run's conditions ({', '.join(failed)}): the "
             "kernel's checks decide nothing; run it again on a less busy machine")

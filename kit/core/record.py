@@ -64,9 +64,25 @@ class RunRecord:
     observers_cpu_s: dict[str, dict[str, float]] | None = None   # per host, per process
     finished_at: str | None = None
 
+    def trace_limits(self) -> list[str]:
+        """What the hosts' kernels could not trace, and why (each text once)."""
+        hosts = (self.kernel_trace or {}).get("hosts") or {}
+        texts = [why for host in hosts.values() for why in (host.get("limits") or {}).values()]
+        return list(dict.fromkeys(texts))
+
+    def kernels(self) -> list[str]:
+        """The lab's kernels as the tracer found them, else as the testbed knew them
+        (each machine's, or the engine's), never the controller's."""
+        traced = ((self.kernel_trace or {}).get("hosts") or {}).values()
+        for hosts in (traced, self.hosts.values()):
+            found = [str(host["kernel"]) for host in hosts if host.get("kernel")]
+            if found:
+                return list(dict.fromkeys(found))
+        return [str(self.environment.get("kernel") or "?")]
+
     @property
     def failed_checks(self) -> list[Check]:
-        return [check for check in self.checks if not check.passed]
+        return [check for check in self.checks if check.failed]
 
     def to_json(self) -> dict[str, Any]:
         """The record as run.json holds it (fields that are not set are left out)."""

@@ -16,6 +16,7 @@ matplotlib.use("Agg")   # files only, no display
 import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from kit.core.checks import unjudged
 from kit.core.errors import BadInput
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
@@ -55,10 +56,12 @@ def collect_rows(experiment: Experiment, directory: Path) -> list[dict]:
             rows.append(row)
             continue
         failed = record.failed_checks
+        skipped = unjudged(record.checks)
         row.update(verdict=record.verdict,
-                   checks_passed=len(record.checks) - len(failed),
+                   checks_passed=len(record.checks) - len(failed) - len(skipped),
                    checks_failed=len(failed),
                    failed_checks=" ".join(c.name for c in failed),
+                   checks_not_judged=len(skipped),
                    engine=(record.link or {}).get("engine", ""),
                    report=f"runs/{cell.id}/report.html")
         row.update(measure(root, experiment.measures))
@@ -86,7 +89,7 @@ def write_csv(directory: Path, rows: list[dict]) -> Path:
 def measure_columns(rows: list[dict]) -> list[str]:
     """The numeric measures found in the rows, in the order they first appear."""
     fixed = {"cell", "run", "variant", "repetition", "verdict", "checks_passed",
-             "checks_failed", "failed_checks", "engine", "report"}
+             "checks_failed", "failed_checks", "checks_not_judged", "engine", "report"}
     return [c for c in _columns(rows) if c not in fixed and any(
         isinstance(row.get(c), (int, float)) and not isinstance(row.get(c), bool)
         for row in rows)]
@@ -118,6 +121,10 @@ def write_markdown(experiment: Experiment, directory: Path, rows: list[dict],
              f"{sum(r['verdict'] == 'inconclusive' for r in rows)} inconclusive, "
              f"{sum(r['verdict'] in ('not run', 'incomplete') for r in rows)} not run "
              "or incomplete. Medians over the repetitions; summary.csv has every run.", ""]
+    not_judged = sum(r.get("checks_not_judged") or 0 for r in rows)
+    if not_judged:
+        lines[-2] += (f" {not_judged} checks were not judged: the labs' kernels could not "
+                      "show what they need (each run's summary says what was missing).")
     header = ["run", "variant", *axes, "verdicts", *measures]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for key, members in group(rows, axes).items():

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from kit.core.checks import FAILED, PASSED
 from kit.core.record import RunRecord
 from kit.core.roles import ROLES
 
@@ -21,8 +22,8 @@ ENVIRONMENT = ("kernel", "docker_engine", "docker_api", "compose", "image_id", "
 class CheckPair:
     name: str
     claim: str
-    before: bool | None    # None: the run has no such check
-    after: bool | None
+    before: str | None    # the check's outcome; None: the run has no such check
+    after: str | None
 
     @property
     def differs(self) -> bool:
@@ -46,8 +47,8 @@ def check_pairs(before: RunRecord, after: RunRecord) -> list[CheckPair]:
     second = {c.name: c for c in after.checks}
     names = list(first) + [name for name in second if name not in first]
     return [CheckPair(name, (first.get(name) or second[name]).claim,
-                      first[name].passed if name in first else None,
-                      second[name].passed if name in second else None) for name in names]
+                      first[name].outcome if name in first else None,
+                      second[name].outcome if name in second else None) for name in names]
 
 
 def text(value: Any) -> str:
@@ -81,8 +82,8 @@ def compare_runs(before: RunRecord, after: RunRecord) -> RunComparison:
                          differences)
 
 
-def verdict_mark(passed: bool | None) -> str:
-    return "-" if passed is None else "ok" if passed else "FAIL"
+def verdict_mark(outcome: str | None) -> str:
+    return {None: "-", PASSED: "ok", FAILED: "FAIL"}.get(outcome, "not judged")
 
 
 def side_by_side(before: Path, after: Path, comparison: RunComparison) -> Table:

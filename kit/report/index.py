@@ -3,11 +3,11 @@ it, what the lesson says, what this kernel did, the verdict and the evidence."""
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from kit.core.checks import FAILED, NOT_JUDGED, PASSED
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
 from kit.scenarios.claims import CLAIMS
@@ -27,11 +27,11 @@ def index_rows(roots: list[Path], out: Path) -> list[dict]:
             for claim in check.claim.split():
                 rows.append({"claim": claim, "lesson": CLAIMS.get(claim, ""), "run": run,
                              "link": link, "check": check.name, "expected": check.expected,
-                             "observed": check.observed, "passed": check.passed})
+                             "observed": check.observed, "outcome": check.outcome})
         if not record.complete:
             rows.append({"claim": "-", "lesson": "", "run": run, "link": link,
                          "check": "(no verdict)", "expected": "",
-                         "observed": record.error or "incomplete", "passed": False})
+                         "observed": record.error or "incomplete", "outcome": FAILED})
     order = list(CLAIMS)
     rows.sort(key=lambda r: order.index(r["claim"]) if r["claim"] in order else len(order))
     return rows
@@ -48,15 +48,33 @@ def sysctls_seen(roots: list[Path]) -> str:
     return "; ".join(f"{name} = {' | '.join(values)}" for name, values in seen.items())
 
 
+def kernels_of(roots: list[Path]) -> str:
+    """The labs' kernels (as their tracers found them), for the headline."""
+    found = [kernel for root in roots for kernel in RunRecord.load(root).kernels()]
+    return ", ".join(dict.fromkeys(found)) or "?"
+
+
+def tally(rows: list[dict], runs: int) -> str:
+    counts = {outcome: sum(r["outcome"] == outcome for r in rows)
+              for outcome in (PASSED, FAILED, NOT_JUDGED)}
+    text = f"{counts[PASSED]} of {len(rows)} checks passed over {runs} runs"
+    if counts[NOT_JUDGED]:
+        text += (f"; {counts[NOT_JUDGED]} not judged (the kernel could not show what they "
+                 "need: each says what was missing)")
+    return text + "."
+
+
+OUTCOME_WORD = {PASSED: "pass", FAILED: "**FAIL**", NOT_JUDGED: "not judged"}
+
+
 def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     """``<stamp>-all-index.md`` and ``<stamp>-all-index.html``; returns the HTML page."""
     rows = index_rows(roots, out)
+    kernel = kernels_of(roots)
     untested = [claim for claim in CLAIMS if claim != "evidence"
                 and claim not in {row["claim"] for row in rows}]
     sysctls = sysctls_seen(roots)
-    lines = [f"# Every claim, judged on Linux {platform.release()}", "",
-             f"{sum(r['passed'] for r in rows)} of {len(rows)} checks passed over "
-             f"{len(roots)} runs.", "",
+    lines = [f"# Every claim, judged on Linux {kernel}", "", tally(rows, len(roots)), "",
              f"The hosts' teardown sysctls: {sysctls or 'not recorded'}.", "",
              "| claim | the lesson says | run | check: what Linux is expected to do | this "
              "kernel did | verdict |",
@@ -64,13 +82,14 @@ def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     for row in rows:
         cells = [row["claim"], row["lesson"], f"[{row['run']}]({row['link']})",
                  f"{row['check']}: {row['expected']}", row["observed"],
-                 "pass" if row["passed"] else "**FAIL**"]
+                 OUTCOME_WORD[row["outcome"]]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if untested:
         lines += ["", f"Not judged by this catalog yet: {', '.join(untested)}."]
     atomic_write(out / f"{stamp}-all-index.md", ("\n".join(lines) + "\n").encode())
     page = out / f"{stamp}-all-index.html"
     atomic_write(page, _templates.get_template("index.html.j2").render(
-        rows=rows, runs=len(roots), kernel=platform.release(), untested=untested,
+        rows=rows, runs=len(roots), kernel=kernel, tally=tally(rows, len(roots)),
+        untested=untested,
         sysctls=sysctls).encode())
     return page

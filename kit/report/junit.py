@@ -12,7 +12,7 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from kit.core.checks import Check
+from kit.core.checks import Check, unjudged
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
 from kit.core.record import RunRecord
@@ -26,7 +26,9 @@ def seconds(value: float | None) -> str:
 def case(suite: ET.Element, classname: str, check: Check) -> None:
     element = ET.SubElement(suite, "testcase", classname=classname, name=check.name,
                             time="0.000")
-    if not check.passed:
+    if not check.judged:
+        ET.SubElement(element, "skipped", message=f"not judged: {check.observed}")
+    elif not check.passed:
         failure = ET.SubElement(element, "failure",
                                 message=f"expected: {check.expected}; observed: "
                                         f"{check.observed}")
@@ -50,14 +52,15 @@ def suite(directory: Path, record: RunRecord, hostname: str) -> ET.Element:
     element = ET.Element("testsuite", {
         "name": name,
         "tests": str(len(record.checks) + int(errored)),
-        "failures": str(failed), "errors": str(int(errored)), "skipped": "0",
+        "failures": str(failed), "errors": str(int(errored)),
+        "skipped": str(len(unjudged(record.checks))),
         "time": seconds(record.timings_s.get("total")),
         "timestamp": record.started_at, "hostname": hostname})
     properties = ET.SubElement(element, "properties")
     for name, value in (("run_id", record.run_id), ("run_directory", str(directory)),
                         ("report", str(directory / "report.html")),
                         ("verdict", record.verdict), ("testbed", record.testbed or ""),
-                        ("kernel", str(record.environment.get("kernel", "")))):
+                        ("kernel", ", ".join(record.kernels()))):
         ET.SubElement(properties, "property", name=name, value=value)
     classname = f"netkit.{record.scenario}.{record.variant}"
     for check in record.checks:

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kit.core.checks import why_inconclusive
+from kit.core.checks import FAILED, NOT_JUDGED, PASSED, unjudged, why_inconclusive
 from kit.core.record import RunRecord
 from kit.core.results import RunDirectory, atomic_write
 from kit.core.roles import ROLES
@@ -45,7 +45,14 @@ def states_text(path: list[tuple[str, float | None]]) -> str:
 
 def verdict_word(record: RunRecord) -> str:
     word = record.verdict.upper()
+    skipped = len(unjudged(record.checks))
+    if skipped:
+        word += f" ({skipped} not judged)"
     return word if record.complete else f"{word} (incomplete)"
+
+
+OUTCOME_MARKDOWN = {PASSED: "pass", FAILED: "**FAIL**", NOT_JUDGED: "not judged"}
+OUTCOME_CONSOLE = {PASSED: "ok   ", FAILED: "FAIL ", NOT_JUDGED: "n/j  "}
 
 
 def write_summary(directory: RunDirectory) -> Path:
@@ -63,7 +70,7 @@ def write_summary(directory: RunDirectory) -> Path:
         f"port {params.get('port')}",
         f"- link: {link_text(record.link)}",
         f"- run {record.run_id} started {record.started_at}; kernel "
-        f"{env.get('kernel')}, Docker {env.get('docker_engine')}, {env.get('compose')}, "
+        f"{', '.join(record.kernels())}, Docker {env.get('docker_engine')}, {env.get('compose')}, "
         f"kit {env.get('kit_version')}",
     ]
     if record.error:
@@ -87,6 +94,7 @@ def write_summary(directory: RunDirectory) -> Path:
     if not kernel:
         reason = (record.kernel_trace or {}).get("reason", "not recorded")
         lines.append(f"- kernel transitions: none ({reason})")
+    lines += [f"- kernel trace: {why}" for why in record.trace_limits()]
     packets = load_jsonl(root / "packets.jsonl")
     if packets:
         lines += ["", "## Packets (as sent; pcap/ has both captures)", "", "```"]
@@ -96,7 +104,7 @@ def write_summary(directory: RunDirectory) -> Path:
     lines += ["", "## Checks", "", "| check | claims | result | expected | observed |",
               "|---|---|---|---|---|"]
     for check in record.checks:
-        cells = [check.name, check.claim, "pass" if check.passed else "**FAIL**",
+        cells = [check.name, check.claim, OUTCOME_MARKDOWN[check.outcome],
                  check.expected, check.observed]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if not record.checks:
@@ -124,7 +132,7 @@ def comparison_table(records: list[tuple[Path, RunRecord]]) -> Table:
         table.add_row(f"{role} states",
                       *[states_text(load_states(root, role)).replace(" -> ", "\n-> ")
                         for root, _ in records])
-    table.add_row("checks", *["\n".join(("ok   " if c.passed else "FAIL ") + c.name
+    table.add_row("checks", *["\n".join(OUTCOME_CONSOLE[c.outcome] + c.name
                                         for c in r.checks) or "-"
                               for _, r in records])
     return table

@@ -13,6 +13,7 @@ from kit.impair.spec import LinkRequest
 from kit.observe.ss import SocketRecord
 from kit.report.timeline import load_jsonl
 from kit.scenarios import Evidence
+from kit.scenarios.base import tracing_of, untraced
 
 
 def load_run(root: Path) -> tuple[RunRecord, RunParameters, Evidence]:
@@ -37,5 +38,7 @@ def load_run(root: Path) -> tuple[RunRecord, RunParameters, Evidence]:
         stopped=[role for role in ROLES
                  if record.programs.get(role, {}).get("stopped_by_kit")],
         clock_slack=Evidence.slack_of(record.environment),
+        tracing=tracing_of(record.kernel_trace),
+        untraced=untraced(record.kernel_trace),
     )
     return record, params, evidence

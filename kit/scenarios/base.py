@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from kit.core.checks import Check
 from kit.core.parameters import RunParameters
 from kit.observe.ss import SocketRecord, state_path
+from kit.observe.tracepoints import KernelTracing
 
 # A segment a call sends leaves inside the call; the program logs the call as it returns.
 WITHIN_CALL = 0.05
@@ -91,6 +92,10 @@ class Evidence:
     logs: dict[str, str] = field(default_factory=dict)
     packets: list[dict] = field(default_factory=list)   # segments, both captures merged
     kernel: list[dict] | None = None                    # None: no kernel trace this run
+    # Per host, what its kernel can trace (empty: not asked, as before kernels differed);
+    # and, where there is no trace at all, why.
+    tracing: dict[str, KernelTracing] = field(default_factory=dict)
+    untraced: str = "no kernel trace"
     capture_counts: dict[str, dict] = field(default_factory=dict)   # tcpdump's own counts
     observers_cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # per host
     unplayed: list[str] = field(default_factory=list)   # script lines the client ended before
@@ -143,6 +148,14 @@ class Evidence:
                 and (after is None or s["t"] > after)
                 and (with_data is None or bool(s["length"]) == with_data)]
 
+    def unseen(self, role: str, feature: str) -> str | None:
+        """Why the kernel trace cannot show ``feature`` (a tracepoints feature or event)
+        on ``role``'s host; None where it can, so that its silence is evidence."""
+        if self.kernel is None:
+            return self.untraced
+        tracing = self.tracing.get(role)
+        return tracing.limits().get(feature) if tracing else None
+
     def kernel_events(self, role: str, name: str) -> list[dict]:
         return [r for r in self.kernel or [] if r["host"] == role and r["event"] == name]
 
@@ -154,6 +167,19 @@ class Evidence:
                 path.append(record["oldstate"])
             path.append(record["newstate"])
         return path
+
+
+def untraced(kernel_trace: dict | None) -> str:
+    """Why a run has no kernel trace, from run.json's kernel_trace."""
+    return f"no kernel trace ({(kernel_trace or {}).get('reason', 'not recorded')})"
+
+
+def tracing_of(kernel_trace: dict | None) -> dict[str, KernelTracing]:
+    """What each host's kernel traced, from run.json's kernel_trace (empty before the
+    kit asked its kernels)."""
+    hosts = (kernel_trace or {}).get("hosts") or {}
+    found = {role: KernelTracing.from_json(data) for role, data in hosts.items()}
+    return {role: tracing for role, tracing in found.items() if tracing is not None}
 
 
 # A forked child writes to its parent's event stream under this program name.

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from kit.core.checks import verdict_of
 from kit.observe.capture import capture_counts, parse_pcap, segments
 from kit.observe.counters import difference
 from kit.observe.events import parse_events
@@ -73,11 +74,16 @@ def test_an_incomplete_capture_is_reported(data):
     assert verdicts("graceful", evidence)["captures-complete"] is False
 
 
-def test_kernel_checks_only_with_a_kernel_trace(data):
+def test_without_a_kernel_trace_the_kernel_checks_are_not_judged(data):
     evidence = recorded(data, "abrupt")
     assert verdicts("abrupt", evidence)["client-kernel-transitions"] is True
-    evidence.kernel = None
-    assert "client-kernel-transitions" not in verdicts("abrupt", evidence)
+    evidence.kernel, evidence.untraced = None, "no kernel trace (turned off)"
+    checks = {c.name: c for c in run_checks(close, "abrupt", RunParameters(), evidence)}
+    for role in ROLES:
+        check = checks[f"{role}-kernel-transitions"]
+        assert check.outcome == "not judged" and not check.passed
+        assert "turned off" in check.observed
+    assert verdict_of(list(checks.values())) == "pass"
 
 
 def test_a_missing_server_fin_fails_the_graceful_fins(data):

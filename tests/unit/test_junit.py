@@ -130,3 +130,19 @@ def test_the_report_uses_only_what_pytest_s_report_uses(tmp_path, pytest_junit):
     for tag, attributes in ours.items():
         assert tag in theirs, f"pytest writes no <{tag}>"
         assert attributes <= theirs[tag], f"<{tag}>: {attributes - theirs[tag]}"
+
+
+def leave_one_unjudged(record: dict) -> None:
+    record["checks"][-1].update(passed=False, judged=False,
+                                observed="client: this kernel (6.1.0-50-amd64) cannot show it")
+
+
+def test_a_check_not_judged_is_a_skipped_case_and_the_run_still_passes(tmp_path):
+    root = parsed([recorded(tmp_path, "close-abrupt", leave_one_unjudged)])
+    (suite,) = root
+    assert suite.get("skipped") == "1" and suite.get("failures") == "0"
+    cases = suite.findall("testcase")
+    skipped = [c for c in cases if c.find("skipped") is not None]
+    assert [c.get("name") for c in skipped] == [cases[-1].get("name")]
+    assert "6.1.0-50-amd64" in skipped[0].find("skipped").get("message")
+    assert all(c.find("failure") is None for c in cases)
