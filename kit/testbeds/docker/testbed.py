@@ -26,10 +26,12 @@ class DockerComposeTestbed:
         self.user_dir = user_dir
 
     def facts(self) -> dict:
-        facts = {"kit_version": __version__, "kernel": platform.release(),
+        facts = {"kit_version": __version__, "controller_kernel": platform.release(),
                  "python": platform.python_version(), "image": self.image.name,
                  "image_id": self.image.id, "base_image": self.image.base}
         facts.update(versions())
+        # The lab's kernel is the engine's (a remote engine's, Docker Desktop's VM's).
+        facts["kernel"] = facts.get("docker_kernel") or platform.release()
         facts["docker_endpoint"] = engine_url() or "local socket"
         facts["compose"] = " ".join(compose_cli().command)   # the lab adds its version
         return facts
