@@ -1,5 +1,5 @@
 """invoke bench: python -m kit.bench [--runs N] [--no-cold]
-[--evidence | --link | --parallel | --cpu]."""
+[--evidence | --link | --parallel | --cpu | --pytest | --cluster | --testbed FILE]."""
 
 from __future__ import annotations
 
@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
                         help="only what a warm run costs in CPU-seconds, by process and phase")
     parser.add_argument("--cluster", action="store_true",
                         help="only the 40-run study on local Dask clusters of 1, 2, 4 workers")
+    parser.add_argument("--pytest", action="store_true",
+                        help="only a pytest session of 20 graceful runs, labs shared against "
+                             "fresh")
     parser.add_argument("--testbed", default=None,
                         help="only a run on this testbed file's machines against a Docker lab")
     return parser
@@ -46,7 +49,7 @@ def print_machine() -> None:
     cli = compose_cli()
     print(f"machine: {os.cpu_count()} cores, kernel {platform.release()}, Docker "
           f"{facts['docker_engine']} ({engine_url() or 'local socket'}), "
-          f"{' '.join(cli.command)} {cli.version}, Python {platform.python_version()}")
+          f"{cli.described} {cli.version}, Python {platform.python_version()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         except KitError as error:
             print(f"error: {error}", file=sys.stderr)
             return error.exit_code
+    if options.pytest:
+        from kit.bench import pytest_session
+
+        ensure_lab_image()
+        return pytest_session.main()
     if options.cluster:
         from kit.bench import cluster as bench_cluster
 

@@ -74,3 +74,24 @@ def no_trace_instance_left(lab_image):
     yield
     left = set(leftover_instances(lab_image.name)) - before
     assert not left, f"tracefs instances left behind: {sorted(left)}"
+
+
+COMPOSES = ("v2", "v1")
+
+
+@pytest.fixture(params=COMPOSES)
+def compose(request, monkeypatch, docker_client):
+    """A lifecycle test once under each Compose (NETKIT_COMPOSE, which the kit's
+    subprocesses inherit too); the rest of the suite runs under the default one."""
+    from kit.testbeds.docker.compose import compose_cli
+
+    monkeypatch.setenv("NETKIT_COMPOSE", request.param)
+    compose_cli.cache_clear()
+    try:
+        cli = compose_cli()
+    except KitError as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but Compose {request.param} is missing: {error}")
+        pytest.skip(f"needs Compose {request.param}: {error}")
+    yield cli
+    compose_cli.cache_clear()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kit.cli import commands
+from kit.testbeds.docker import labels
 from tests.integration.conftest import invoke
 
 REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",
@@ -167,12 +168,26 @@ def test_server_sigpipe_dispositions(tmp_path, lab_image, sigpipe, server_exit):
         assert server[-1]["event"] != "exit"   # killed inside send(): no last word
 
 
-def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client):
+def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client, compose):
+    """Under each Compose: a run passes, says which Compose made its lab, and labels all
+    of it; 'down' then leaves nothing."""
     result = invoke("run", "--scenario", "close", "--variant", "graceful", "--server-delay",
                     "0.2", "--keep", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr[-2000:]
+    (run_json,) = tmp_path.glob("*/run.json")
+    record = json.loads(run_json.read_text())
+    assert record["verdict"] == "pass"
+    made_by = f"{compose.described} {'1.' if compose.version == 'v1' else compose.version}"
+    assert record["environment"]["compose"].startswith(made_by), record["environment"]
     running = commands.running_labs()
     assert len(running) == 1
+    run_label = f"{labels.RUN_ID}={running[0]}"
+    containers = docker_client.containers.list(filters={"label": run_label})
+    networks = docker_client.networks.list(filters={"label": run_label})
+    assert sorted(c.labels[labels.ROLE] for c in containers) == ["client", "server"]
+    assert len(networks) == 1
+    for found in [c.labels for c in containers] + [n.attrs["Labels"] for n in networks]:
+        assert found[labels.MANAGED] == "true" and found[labels.KEPT] == "true", found
     assert "invoke down --run" in result.stderr
     result = invoke("down", "--run", running[0])
     assert result.returncode == 0, result.stderr

@@ -44,7 +44,7 @@ def shaped_run(bed: PooledTestbed, out: Path) -> RunOutcome:
 
 
 @pytest.fixture
-def pool(lab_image):
+def pool(lab_image, compose):
     with LabPool(lab_image) as labs:
         yield labs
 

@@ -41,7 +41,7 @@ def only_run(out: Path) -> dict:
     return record
 
 
-def test_a_run_on_a_remote_engine_passes_and_leaves_nothing(remote, tmp_path):
+def test_a_run_on_a_remote_engine_passes_and_leaves_nothing(remote, tmp_path, compose):
     result = invoke("run", "--scenario", "close", "--variant", "graceful", "--out",
                     str(tmp_path / "out"), env={**remote.environment(), "TMPDIR": str(tmp_path)},
                     timeout=900)

@@ -126,7 +126,7 @@ class ComposeLab:
 
     def facts(self) -> dict:
         cli = compose_cli()
-        return {"compose": f"{' '.join(cli.command)} {self.compose_version or cli.version}",
+        return {"compose": f"{cli.described} {self.compose_version or cli.version}",
                 "lab": {"pooled": False}}
 
 

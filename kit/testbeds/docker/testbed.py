@@ -33,7 +33,7 @@ class DockerComposeTestbed:
         # The lab's kernel is the engine's (a remote engine's, Docker Desktop's VM's).
         facts["kernel"] = facts.get("docker_kernel") or platform.release()
         facts["docker_endpoint"] = engine_url() or "local socket"
-        facts["compose"] = " ".join(compose_cli().command)   # the lab adds its version
+        facts["compose"] = compose_cli().described   # the lab adds its version
         return facts
 
     def up(self, run_id: str, keep: bool = False) -> AbstractContextManager[ComposeLab]:
