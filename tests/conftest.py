@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 DATA = Path(__file__).parent / "data"
+# The plugin's own tests run pytest sessions of their own.
+pytest_plugins = ["pytester"]
 
 
 def recorded_t0(variant: str) -> float:

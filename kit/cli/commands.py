@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ from kit.testbeds.docker.engine import (
 from kit.testbeds.docker.image import (
     DEFAULT_BASE_IMAGE,
     LAB_IMAGE_REPOSITORY,
+    LabImage,
     ensure_lab_image,
     lab_image_named,
 )
@@ -91,8 +93,11 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 
-def execute(request: RunRequest) -> list[RunOutcome]:
-    """Run what ``request`` asks for and show the outcomes."""
+def execute(request: RunRequest,
+            pools: Callable[[LabImage, bool], LabPool] | None = None) -> list[RunOutcome]:
+    """Run what ``request`` asks for and show the outcomes. ``pools``: where labs kept
+    across calls come from (a pytest session's), given the image and whether they trace;
+    else the runs of a request that has several share a pool of their own."""
     if request.accept_new_host_keys and request.machines is None:
         trust_new_host_keys()      # for the ssh:// engine (build_request checked it is one)
     preflight()
@@ -106,9 +111,12 @@ def execute(request: RunRequest) -> list[RunOutcome]:
         testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunOutcome] = []
-    pool = LabPool(image, trace=request.params.kernel_trace) if request.pooled else None
+    own = LabPool(image, trace=request.params.kernel_trace) \
+        if request.pooled and pools is None else None
+    pool = own or (pools(image, request.params.kernel_trace)
+                   if pools and request.may_share_labs else None)
     try:
-        with pool or nullcontext(), testbed if isinstance(testbed, SshTestbed) else nullcontext():
+        with own or nullcontext(), testbed if isinstance(testbed, SshTestbed) else nullcontext():
             # Before anything is written (the machines checked first, over SSH): an
             # impairment the engine cannot apply is bad input.
             shaping = resolve_shaping(request.link, testbed.netem_probe)

@@ -9,6 +9,11 @@ installing the kit is enough). A test asks for the ``netkit`` fixture and runs w
         assert run.verdict == "pass"
         assert not run.packets.resets(from_="server")
 
+The runs of a pytest session share labs (a pool per session, or per xdist worker), each
+reset between runs as a study's are, and all removed when the session ends, also on a
+failing test or Ctrl-C; 'invoke clean' removes what a killed pytest left.
+--netkit-fresh-labs gives each run a new lab instead.
+
 When a test that ran labs fails, its report shows each run's verdict, failed checks and
 report path. Results go under the test's tmp_path, or under --netkit-out DIR.
 """
@@ -16,7 +21,7 @@ report path. Results go under the test's tmp_path, or under --netkit-out DIR.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,15 +31,39 @@ from kit.impair.options import LINK_OPTIONS
 
 if TYPE_CHECKING:
     from kit.run.result import RunResult
+    from kit.testbeds.docker.image import LabImage
+    from kit.testbeds.docker.pool import LabPool
 
 LINK_NAMES = {option.name for option in LINK_OPTIONS}
 
 
-class Netkit:
-    """Runs for one test; each in a fresh lab, removed when it ends."""
+class SessionLabs:
+    """The session's lab pools, one per lab image and tracing choice, made on first use
+    and all closed by ``close()``."""
 
-    def __init__(self, out: Path):
+    def __init__(self) -> None:
+        self._pools: dict[tuple[str, bool], LabPool] = {}
+
+    def __call__(self, image: LabImage, trace: bool) -> LabPool:
+        from kit.testbeds.docker.pool import LabPool
+
+        key = (image.name, trace)
+        if key not in self._pools:
+            self._pools[key] = LabPool(image, trace=trace)
+        return self._pools[key]
+
+    def close(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.close()
+
+
+class Netkit:
+    """Runs for one test, in the session's labs (``labs``) or each in a new lab."""
+
+    def __init__(self, out: Path, labs: SessionLabs | None = None):
         self.out = out
+        self.labs = labs
         self.runs: list[RunResult] = []
 
     def run(self, scenario: str | None = None, variant: str | None = None, *,
@@ -71,7 +100,7 @@ class Netkit:
             if len(request.runs) != 1:
                 raise KitError(f"netkit.run() runs one variant of {scenario}: give variant= "
                                f"(one of {', '.join(v for _, v in request.runs)})")
-            (outcome,) = execute(request)
+            (outcome,) = execute(request, pools=self.labs)
         except KitError as error:
             problem = str(error)
         if problem is not None:   # out of the except: one line, no chained traceback
@@ -87,12 +116,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "test's tmp_path)")
 
 
+    parser.addoption("--netkit-fresh-labs", action="store_true", default=False,
+                     help="give each run of the netkit fixture a new lab (default: the "
+                          "session's runs share labs, reset between runs)")
+
+
+@pytest.fixture(scope="session")
+def netkit_labs() -> Iterator[SessionLabs]:
+    """The session's labs; removed when it ends (pytest tears session fixtures down on
+    Ctrl-C too)."""
+    labs = SessionLabs()
+    try:
+        yield labs
+    finally:
+        labs.close()
+
+
 @pytest.fixture
 def netkit(request: pytest.FixtureRequest, tmp_path: Path) -> Netkit:
-    """Runs in labs of their own; ``netkit.run(...)`` returns a RunResult."""
+    """Runs in the session's labs (or, with --netkit-fresh-labs, labs of their own);
+    ``netkit.run(...)`` returns a RunResult."""
     chosen = request.config.getoption("--netkit-out")
     name = re.sub(r"[^\w.-]+", "_", request.node.name)
-    return Netkit(Path(chosen).resolve() / name if chosen else tmp_path / "netkit")
+    fresh = request.config.getoption("--netkit-fresh-labs")
+    labs = None if fresh else request.getfixturevalue("netkit_labs")
+    return Netkit(Path(chosen).resolve() / name if chosen else tmp_path / "netkit", labs)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -37,10 +37,14 @@ class RunRequest:
     accept_new_host_keys: bool = False
 
     @property
+    def may_share_labs(self) -> bool:
+        """Its runs may use labs that other runs used (reset in between)."""
+        return not self.keep and not self.fresh_labs and self.machines is None
+
+    @property
     def pooled(self) -> bool:
         """Several runs share labs of a pool, each reset between runs."""
-        return (len(self.runs) > 1 and not self.keep and not self.fresh_labs
-                and self.machines is None)
+        return len(self.runs) > 1 and self.may_share_labs
 
     def recorded(self) -> dict:
         """What run.json keeps of the request (``request``), for 'invoke rerun'."""

@@ -4,13 +4,17 @@ user's own test file run by pytest with nothing but the installed plugin."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import ROOT, kit_resources
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +102,50 @@ def test_a_user_s_own_tests_use_the_installed_plugin(netkit_command, tmp_path, w
     assert "netkit: --latency must be a time" in out
     runs = sorted(p.parent.parent.name for p in (tmp_path / "runs").glob("*/*/run.json"))
     assert runs == ["test_a_server_that_dies_at_once", "test_an_echo_server_echoes"]
+    # The session's runs share labs (one per xdist worker), reset between runs.
+    labs = [json.loads(p.read_text())["environment"]["lab"]
+            for p in (tmp_path / "runs").glob("*/*/run.json")]
+    assert all(lab["pooled"] for lab in labs), labs
+    if not workers:
+        assert len({lab["id"] for lab in labs}) == 1
+        assert sorted(lab["runs_before"] for lab in labs) == [0, 1]
+
+
+def test_fresh_labs_when_asked(netkit_command, tmp_path):
+    (tmp_path / "test_mine.py").write_text(USER_TESTS.split("\n\n\ndef test_a_server")[0])
+    python = netkit_command.parent / "python"
+    result = subprocess.run([str(python), "-m", "pytest", "-p", "no:cacheprovider",
+                             "test_mine.py", "--netkit-fresh-labs", "--netkit-out", "runs"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    (run_json,) = (tmp_path / "runs").glob("*/*/run.json")
+    assert json.loads(run_json.read_text())["environment"]["lab"] == {"pooled": False}
+
+
+SLOW_TESTS = """
+def test_one(netkit):
+    assert netkit.run(scenario="close", variant="graceful").verdict == "pass"
+
+
+def test_two(netkit):
+    netkit.run(scenario="close", variant="graceful", server_delay="30")
+"""
+
+
+def test_ctrl_c_in_a_pooled_session_removes_its_labs(netkit_command, tmp_path,
+                                                      docker_client):
+    """The second test is interrupted mid-run: the session's pool goes with pytest."""
+    (tmp_path / "test_slow.py").write_text(SLOW_TESTS)
+    python = netkit_command.parent / "python"
+    process = subprocess.Popen([str(python), "-m", "pytest", "-p", "no:cacheprovider",
+                                "test_slow.py", "--netkit-out", "runs"], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("runs/*/*/run.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert "KeyboardInterrupt" in output or "Interrupted" in output, output[-2000:]
+    assert kit_resources(docker_client) == [], output[-2000:]

@@ -1,0 +1,65 @@
+"""The pytest plugin's labs: a session's runs share a pool per lab image and tracing
+choice, made on first use and all closed when the session ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from kit.cli import pytest_plugin
+from kit.testbeds.docker import pool as pool_module
+
+
+@dataclass
+class StandInPool:
+    image: object
+    trace: bool = True
+    closed: int = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+
+
+@pytest.fixture
+def labs(monkeypatch):
+    monkeypatch.setattr(pool_module, "LabPool", StandInPool)
+    return pytest_plugin.SessionLabs()
+
+
+def test_one_pool_per_image_and_tracing_choice(labs):
+    first = labs(Image("netkit/lab:a"), True)
+    assert labs(Image("netkit/lab:a"), True) is first
+    others = [labs(Image("netkit/lab:b"), True), labs(Image("netkit/lab:a"), False)]
+    assert len({id(p) for p in [first, *others]}) == 3
+    assert others[1].trace is False
+
+
+def test_closing_the_session_closes_every_pool_once(labs):
+    made = [labs(Image("netkit/lab:a"), True), labs(Image("netkit/lab:b"), False)]
+    labs.close()
+    labs.close()
+    assert [p.closed for p in made] == [1, 1]
+    assert labs(Image("netkit/lab:a"), True) is not made[0]   # a new one after close
+
+
+def test_the_fixture_shares_labs_unless_fresh_labs_is_asked(pytester):
+    pytester.makepyfile("""
+        def test_shared(netkit, netkit_labs):
+            assert netkit.labs is netkit_labs
+
+        def test_again(netkit, netkit_labs):
+            assert netkit.labs is netkit_labs
+    """)
+    assert pytester.runpytest("-p", "no:cacheprovider").ret == 0
+    pytester.makepyfile(test_fresh="""
+        def test_fresh(netkit):
+            assert netkit.labs is None
+    """)
+    assert pytester.runpytest("-p", "no:cacheprovider", "--netkit-fresh-labs",
+                              "test_fresh.py").ret == 0
