@@ -82,15 +82,20 @@ def test(c, unit=False, k=None):
             "testbed": "only a run between this testbed file's machines over SSH, against "
                        "the same run in a Docker lab (phases, clock-offset uncertainty)",
             "cluster": "only the 40-run study on local Dask clusters of 1, 2 and 4 workers "
-                       "against --parallel (what Dask adds per cell; about 15 min)"})
+                       "against --parallel (what Dask adds per cell; about 15 min)",
+            "pytest": "only a pytest session of 20 graceful runs through the netkit fixture, "
+                      "labs shared (the default) against fresh: wall time, CPU-seconds, a "
+                      "pooled run's own overhead (about 3 min)"})
 def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False,
-          cpu=False, testbed=None, cluster=False):
+          cpu=False, testbed=None, cluster=False, pytest=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead, CPU-seconds), a bare
     Compose cycle; --link: how exact the link impairments are, per engine; --parallel: how
-    experiments scale with parallel labs; --cpu: only the CPU-seconds."""
+    experiments scale with parallel labs; --cpu: only the CPU-seconds; --pytest: a pytest
+    session of 20 runs, labs shared against fresh."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else "") + (" --cpu" if cpu else "")
+             + (" --pytest" if pytest else "")
              + (f" --testbed {shlex.quote(testbed)}" if testbed else "")
              + (" --cluster" if cluster else ""))
     c.run(f"{sys.executable} -m kit.bench --runs {shlex.quote(str(runs))}{extra}",
