@@ -93,8 +93,9 @@ def docker_host(image: LabImage, directory: Path, max_sessions: int = 10,
         _remove_cgroups(name)
 
 
-def dockerhost_image(image: LabImage) -> str:
-    return image_from(DOCKERHOST_DIR, "netkit/dockerhost", image.base)
+def dockerhost_image(image: LabImage, suite: str = "bookworm") -> str:
+    """The Docker host's image: Debian ``suite``'s docker.io (trixie: a current engine)."""
+    return image_from(DOCKERHOST_DIR, "netkit/dockerhost", image.base, DOCKER_SUITE=suite)
 
 
 def _ready(container, home: Path, timeout: float = 60.0) -> DockerHost:

@@ -54,18 +54,22 @@ class Machines:
         return path
 
 
-def image_from(directory: Path, repository: str, base: str) -> str:
-    """An image of a stand-in built from ``directory`` on ``base``, tagged with a hash of
-    both so that it is rebuilt only when either changes."""
+def image_from(directory: Path, repository: str, base: str, **arguments: str) -> str:
+    """An image of a stand-in built from ``directory`` on ``base`` (and the Dockerfile's
+    other build ``arguments``), tagged with a hash of all of them so that it is rebuilt
+    only when one changes."""
     engine = docker.from_env()
     digest = hashlib.sha256(base.encode())
     for path in sorted(directory.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
+    for key, value in sorted(arguments.items()):
+        digest.update(f"{key}={value}".encode())
     name = f"{repository}:{digest.hexdigest()[:12]}"
     try:
         engine.images.get(name)
     except docker.errors.ImageNotFound:
-        engine.images.build(path=str(directory), tag=name, buildargs={"BASE_IMAGE": base},
+        engine.images.build(path=str(directory), tag=name,
+                            buildargs={"BASE_IMAGE": base, **arguments},
                             labels={labels.IMAGE: "true"}, rm=True, forcerm=True)
     return name
 

@@ -173,22 +173,25 @@ def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client, c
     of it; 'down' then leaves nothing."""
     result = invoke("run", "--scenario", "close", "--variant", "graceful", "--server-delay",
                     "0.2", "--keep", "--out", str(tmp_path))
-    assert result.returncode == 0, result.stderr[-2000:]
-    (run_json,) = tmp_path.glob("*/run.json")
-    record = json.loads(run_json.read_text())
-    assert record["verdict"] == "pass"
-    made_by = f"{compose.described} {'1.' if compose.version == 'v1' else compose.version}"
-    assert record["environment"]["compose"].startswith(made_by), record["environment"]
     running = commands.running_labs()
-    assert len(running) == 1
-    run_label = f"{labels.RUN_ID}={running[0]}"
-    containers = docker_client.containers.list(filters={"label": run_label})
-    networks = docker_client.networks.list(filters={"label": run_label})
-    assert sorted(c.labels[labels.ROLE] for c in containers) == ["client", "server"]
-    assert len(networks) == 1
-    for found in [c.labels for c in containers] + [n.attrs["Labels"] for n in networks]:
-        assert found[labels.MANAGED] == "true" and found[labels.KEPT] == "true", found
-    assert "invoke down --run" in result.stderr
-    result = invoke("down", "--run", running[0])
-    assert result.returncode == 0, result.stderr
+    try:
+        assert result.returncode == 0, result.stderr[-2000:]
+        (run_json,) = tmp_path.glob("*/run.json")
+        record = json.loads(run_json.read_text())
+        assert record["verdict"] == "pass"
+        made_by = f"{compose.described} {'1.' if compose.version == 'v1' else compose.version}"
+        assert record["environment"]["compose"].startswith(made_by), record["environment"]
+        assert len(running) == 1
+        run_label = f"{labels.RUN_ID}={running[0]}"
+        containers = docker_client.containers.list(filters={"label": run_label})
+        networks = docker_client.networks.list(filters={"label": run_label})
+        assert sorted(c.labels[labels.ROLE] for c in containers) == ["client", "server"]
+        assert all(c.labels[labels.MANAGED] == "true" and c.labels[labels.KEPT] == "true"
+                   for c in containers)
+        assert [n.attrs["Labels"][labels.MANAGED] for n in networks] == ["true"]
+        assert "invoke down --run" in result.stderr
+    finally:
+        for lab in running:
+            down = invoke("down", "--run", lab)
+            assert down.returncode == 0, down.stderr
     assert commands.running_labs() == []
