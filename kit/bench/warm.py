@@ -23,7 +23,7 @@ from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
 from kit.core.record import new_run_id
 from kit.core.roles import ROLES
-from kit.testbeds.docker.compose import compose_cli
+from kit.testbeds.docker.compose import ComposeCli, compose_cli
 from kit.testbeds.docker.engine import client
 from kit.testbeds.docker.image import (
     CONTAINERS_DIR,
@@ -80,15 +80,16 @@ def warm_run(out: Path) -> tuple[float, dict]:
     return wall, json.loads(newest.read_text())
 
 
-def bare_cycle(image: str) -> float:
+def bare_cycle(image: str, cli: ComposeCli | None = None) -> float:
+    """A bare 'up -d' then 'down' of docker-compose.yml, with ``cli`` (else the kit's)."""
+    cli = cli or compose_cli()
     run_id = "bench-" + new_run_id()
     env = {"NETKIT_IMAGE": image, "NETKIT_RUN_ID": run_id}
     project = f"netkit-{run_id}"
     started = time.monotonic()
     try:
-        compose_cli().run(project, "up", "-d", "--no-build", env=env)
-        compose_cli().run(project, "down", "--volumes", "--remove-orphans", "--timeout", "1",
-                          env=env)
+        cli.run(project, "up", "-d", "--no-build", env=env)
+        cli.run(project, "down", "--volumes", "--remove-orphans", "--timeout", "1", env=env)
     finally:
         remove_by_label(run_id)
     return time.monotonic() - started

