@@ -95,3 +95,16 @@ def compose(request, monkeypatch, docker_client):
         pytest.skip(f"needs Compose {request.param}: {error}")
     yield cli
     compose_cli.cache_clear()
+
+
+@pytest.fixture
+def netkit_labs():
+    """The plugin's labs, for the kit's own tests: shared by one test's runs and removed
+    at its end (a session's would outlive the test, and every test leaves nothing)."""
+    from kit.cli.pytest_plugin import SessionLabs
+
+    labs = SessionLabs()
+    try:
+        yield labs
+    finally:
+        labs.close()

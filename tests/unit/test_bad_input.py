@@ -171,7 +171,8 @@ NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("run", "fresh_labs"), ("experiment
                     ("up", "base_image"), ("experiment", "base_image"),
                     ("bench", "runs"), ("bench", "cold"),
                     ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
-                    ("bench", "parallel"), ("bench", "cpu"), ("bench", "cluster")}
+                    ("bench", "parallel"), ("bench", "cpu"), ("bench", "cluster"),
+                    ("bench", "pytest")}
 
 
 def invoke(line: str, files: Path) -> subprocess.CompletedProcess:
