@@ -50,9 +50,10 @@ def closing_segment(ev: Evidence, reset: bool, claim: str, why: str) -> Check:
                 if sent else f"close() at {at(closed)}; no FIN or RST from the client")
     reasons = [r for r in ev.kernel_events("client", "tcp_send_reset")
                if closed and abs(r["t"] - closed["t"]) < WITHIN_CALL]
-    if reasons:
-        observed += f"; kernel: reset in state {reasons[0].get('state')}, reason " \
-                    f"{reasons[0].get('reason')}"
+    if reasons:   # before 6.10 the tracepoint gives no reason
+        reason = reasons[0].get("reason")
+        observed += f"; kernel: reset in state {reasons[0].get('state')}" \
+                    + (f", reason {reason}" if reason else "")
     return Check("close-sends-" + ("rst" if reset else "fin"), claim, passed, expected, observed)
 
 

@@ -207,3 +207,13 @@ def test_every_variant_s_view_matches_that_kernel_s_own_trace(version, name):
     real = catalog_trace(version, recorded_catalog(version)[name])
     assert real, f"{version} traced nothing of {name}"
     assert kinds(evidence.kernel) == kinds(real)
+
+
+@pytest.mark.parametrize("version", ["5.10", "6.1"])
+def test_an_abort_s_rst_is_traced_before_6_10_without_a_reason(version):
+    """An RST sent from a full socket (SO_LINGER 0) is traced on every kernel; before
+    6.10 with no reason, which the check then does not make up."""
+    checks = {c.name: c for c in judged(version, "linger-abort")}
+    observed = checks["close-sends-rst"].observed
+    assert checks["close-sends-rst"].passed and "kernel: reset in state" in observed
+    assert "reason" not in observed
