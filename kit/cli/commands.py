@@ -31,7 +31,7 @@ from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
 from kit.report.index import write_index
 from kit.report.junit import write_junit
-from kit.report.summary import comparison_table, write_comparison
+from kit.report.summary import comparison_table, verdict_word, write_comparison
 from kit.run.session import RunOutcome, RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
@@ -155,7 +155,7 @@ def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -
         show(f"index of every claim: {index}")
     for outcome in outcomes:
         show(f"{outcome.record.scenario}/{outcome.record.variant}: "
-             f"{outcome.verdict.upper()} -> {outcome.directory}/report.html")
+             f"{verdict_word(outcome.record)} -> {outcome.directory}/report.html")
         if outcome.verdict == "inconclusive":
             show(f"  {why_inconclusive(outcome.record.checks)}")
 

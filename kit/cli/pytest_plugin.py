@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,9 +54,11 @@ class SessionLabs:
         return self._pools[key]
 
     def close(self) -> None:
+        """Close every pool, each even if another's removal failed."""
         pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.close()
+        with ExitStack() as closing:
+            for pool in pools:
+                closing.callback(pool.close)
 
 
 class Netkit:
@@ -114,8 +117,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--netkit-out", metavar="DIR", default=None,
                      help="keep the netkit fixture's run directories here (default: each "
                           "test's tmp_path)")
-
-
     parser.addoption("--netkit-fresh-labs", action="store_true", default=False,
                      help="give each run of the netkit fixture a new lab (default: the "
                           "session's runs share labs, reset between runs)")

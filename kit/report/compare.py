@@ -9,9 +9,9 @@ from typing import Any
 
 from rich.table import Table
 
-from kit.core.checks import FAILED, PASSED
 from kit.core.record import RunRecord
 from kit.core.roles import ROLES
+from kit.report import outcomes
 
 # run.json's environment keys that can change a verdict, or explain why it changed.
 ENVIRONMENT = ("kernel", "docker_engine", "docker_api", "compose", "image_id", "base_image",
@@ -83,7 +83,7 @@ def compare_runs(before: RunRecord, after: RunRecord) -> RunComparison:
 
 
 def verdict_mark(outcome: str | None) -> str:
-    return {None: "-", PASSED: "ok", FAILED: "FAIL"}.get(outcome, "not judged")
+    return "-" if outcome is None else outcomes.MARK[outcome]
 
 
 def side_by_side(before: Path, after: Path, comparison: RunComparison) -> Table:

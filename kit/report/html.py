@@ -11,6 +11,7 @@ from kit.core.checks import why_inconclusive
 from kit.core.record import RunRecord
 from kit.core.roles import ROLES
 from kit.impair.describe import link_text
+from kit.report import outcomes
 from kit.report.sequence import render_sequence
 from kit.report.summary import load_states, states_text, verdict_word
 from kit.report.tcpinfo import render_tcp_info
@@ -18,6 +19,7 @@ from kit.report.timeline import load_jsonl
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
+_templates.globals["outcome_html"] = outcomes.HTML
 
 
 def _kernel_path(root: Path, role: str) -> str:

@@ -10,10 +10,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from kit.core.checks import FAILED, NOT_JUDGED, PASSED
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
+from kit.report import outcomes
 from kit.scenarios.claims import CLAIMS
 
 _templates = Environment(loader=PackageLoader("kit.report", "templates"),
                          autoescape=select_autoescape(["html", "j2"]))
+_templates.globals["outcome_html"] = outcomes.HTML
 
 
 def index_rows(roots: list[Path], out: Path) -> list[dict]:
@@ -64,9 +66,6 @@ def tally(rows: list[dict], runs: int) -> str:
     return text + "."
 
 
-OUTCOME_WORD = {PASSED: "pass", FAILED: "**FAIL**", NOT_JUDGED: "not judged"}
-
-
 def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     """``<stamp>-all-index.md`` and ``<stamp>-all-index.html``; returns the HTML page."""
     rows = index_rows(roots, out)
@@ -82,7 +81,7 @@ def write_index(out: Path, roots: list[Path], stamp: str) -> Path:
     for row in rows:
         cells = [row["claim"], row["lesson"], f"[{row['run']}]({row['link']})",
                  f"{row['check']}: {row['expected']}", row["observed"],
-                 OUTCOME_WORD[row["outcome"]]]
+                 outcomes.MARKDOWN[row["outcome"]]]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if untested:
         lines += ["", f"Not judged by this catalog yet: {', '.join(untested)}."]

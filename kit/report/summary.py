@@ -12,13 +12,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kit.core.checks import FAILED, NOT_JUDGED, PASSED, unjudged, why_inconclusive
+from kit.core.checks import unjudged, why_inconclusive
 from kit.core.record import RunRecord
 from kit.core.results import RunDirectory, atomic_write
 from kit.core.roles import ROLES
 from kit.impair.describe import link_text
 from kit.observe.capture import describe
 from kit.observe.ss import SocketRecord, state_path
+from kit.report import outcomes
 
 
 def load_jsonl(path: Path) -> list[dict]:
@@ -49,10 +50,6 @@ def verdict_word(record: RunRecord) -> str:
     if skipped:
         word += f" ({skipped} not judged)"
     return word if record.complete else f"{word} (incomplete)"
-
-
-OUTCOME_MARKDOWN = {PASSED: "pass", FAILED: "**FAIL**", NOT_JUDGED: "not judged"}
-OUTCOME_CONSOLE = {PASSED: "ok   ", FAILED: "FAIL ", NOT_JUDGED: "n/j  "}
 
 
 def write_summary(directory: RunDirectory) -> Path:
@@ -104,7 +101,7 @@ def write_summary(directory: RunDirectory) -> Path:
     lines += ["", "## Checks", "", "| check | claims | result | expected | observed |",
               "|---|---|---|---|---|"]
     for check in record.checks:
-        cells = [check.name, check.claim, OUTCOME_MARKDOWN[check.outcome],
+        cells = [check.name, check.claim, outcomes.MARKDOWN[check.outcome],
                  check.expected, check.observed]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     if not record.checks:
@@ -132,7 +129,7 @@ def comparison_table(records: list[tuple[Path, RunRecord]]) -> Table:
         table.add_row(f"{role} states",
                       *[states_text(load_states(root, role)).replace(" -> ", "\n-> ")
                         for root, _ in records])
-    table.add_row("checks", *["\n".join(OUTCOME_CONSOLE[c.outcome] + c.name
+    table.add_row("checks", *["\n".join(f"{outcomes.MARK[c.outcome]:5}" + c.name
                                         for c in r.checks) or "-"
                               for _, r in records])
     return table

@@ -13,7 +13,7 @@ from kit.impair.spec import LinkRequest
 from kit.observe.ss import SocketRecord
 from kit.report.timeline import load_jsonl
 from kit.scenarios import Evidence
-from kit.scenarios.base import tracing_of, untraced
+from kit.scenarios.base import tracing_of, why_untraced
 
 
 def load_run(root: Path) -> tuple[RunRecord, RunParameters, Evidence]:
@@ -39,6 +39,6 @@ def load_run(root: Path) -> tuple[RunRecord, RunParameters, Evidence]:
                  if record.programs.get(role, {}).get("stopped_by_kit")],
         clock_slack=Evidence.slack_of(record.environment),
         tracing=tracing_of(record.kernel_trace),
-        untraced=untraced(record.kernel_trace),
+        untraced=why_untraced(record.kernel_trace),
     )
     return record, params, evidence

@@ -35,7 +35,7 @@ from kit.run.programs import command
 from kit.run.timings import Timings
 from kit.run.tracing import TracerSlot
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
-from kit.scenarios.base import untraced
+from kit.scenarios.base import why_untraced
 from kit.scenarios.checks import run_checks
 from kit.testbeds.base import Endpoint, Lab, Testbed, Tracer
 
@@ -163,7 +163,7 @@ class RunSession:
                                      directory, background)
                     record.kernel_trace = tracer_slot.status
                     evidence.tracing = dict(tracer_slot.tracing)
-                    evidence.untraced = untraced(tracer_slot.status)
+                    evidence.untraced = why_untraced(tracer_slot.status)
                     record.environment.update(lab.facts())   # what only the end knows
                     evidence.clock_slack = Evidence.slack_of(record.environment)
                 progress.update("removing the lab")

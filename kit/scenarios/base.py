@@ -169,7 +169,7 @@ class Evidence:
         return path
 
 
-def untraced(kernel_trace: dict | None) -> str:
+def why_untraced(kernel_trace: dict | None) -> str:
     """Why a run has no kernel trace, from run.json's kernel_trace."""
     return f"no kernel trace ({(kernel_trace or {}).get('reason', 'not recorded')})"
 

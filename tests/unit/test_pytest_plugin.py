@@ -63,3 +63,15 @@ def test_the_fixture_shares_labs_unless_fresh_labs_is_asked(pytester):
     """)
     assert pytester.runpytest("-p", "no:cacheprovider", "--netkit-fresh-labs",
                               "test_fresh.py").ret == 0
+
+
+def test_a_pool_that_fails_to_close_does_not_keep_the_others_up(labs):
+    made = [labs(Image("netkit/lab:a"), True), labs(Image("netkit/lab:b"), True)]
+
+    def broken() -> None:
+        raise RuntimeError("the engine went away")
+
+    made[0].close = broken
+    with pytest.raises(RuntimeError, match="went away"):
+        labs.close()
+    assert made[1].closed == 1
