@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from kit.core.checks import not_judged
 from kit.observe import tracepoints
 from kit.scenarios.base import (
     MESSAGES,
@@ -85,11 +84,24 @@ class OrphanScenario(Scenario):
         ]
 
 
-def reset_from(ev: Evidence, reply: dict | None, reset: dict | None, wanted: str) -> Check:
+def socket_seen_at(ev: Evidence, role: str, t: float, interval: float) -> tuple[str, float] | None:
+    """The state ss last saw ``role``'s connection in, and when, if that was within a few
+    of its samples before ``t``; None if the socket was gone by then (or never seen)."""
+    seen = [r for r in ev.samples.get(role, [])
+            if r.state not in ("LISTEN", "UNCONN") and r.t is not None and r.t <= t]
+    if not seen:
+        return None
+    last = max(seen, key=lambda record: record.rt)
+    assert last.t is not None
+    return (last.state, last.t) if t - last.t <= max(0.2, 5 * interval) else None
+
+
+def reset_from(ev: Evidence, params: RunParameters, reply: dict | None, reset: dict | None,
+               wanted: str) -> Check:
     """The kernel's reason for the RST that answers the reply. Where the kernel cannot
     trace it (before 6.10: no RST for a time-wait or no socket is traced, and none has a
-    reason), the capture still shows whether an RST answered: none is a failure; one is
-    all that can be seen, and the reason stays not judged."""
+    reason), the capture shows whether an RST answered, and ss whether a socket was there
+    when the reply arrived: none (NO_SOCKET) or the orphan (TCP_TIMEWAIT_SOCKET)."""
     expected = f"an RST answers the reply; the kernel's reason: {wanted}"
     why = ev.unseen("client", tracepoints.RESET_REASONS)
     if why is None:
@@ -99,12 +111,17 @@ def reset_from(ev: Evidence, reply: dict | None, reset: dict | None, wanted: str
                      f"{at(reset)}" if reset else "no tcp_send_reset traced on the client")
     after = reply["t"] - ev.slack("client", "server") if reply else None
     answer = next(iter(ev.segments("client", "RST", after=after)), None) if reply else None
-    if answer is None:
+    if reply is None or answer is None:
         return Check("reset-from", "C20 C4", False, expected,
                      f"no RST from the client after the reply (capture); kernel: {why}")
-    return not_judged("reset-from", "C20 C4", expected,
-                      f"RST from the client at {at(answer)} after the reply (capture); "
-                      f"its reason is not traced: {why}")
+    arrived = reply.get("t_arrived") or reply["t"]
+    socket = socket_seen_at(ev, "client", arrived, params.ss_interval)
+    there = (f"ss saw the client's socket in {socket[0]} at {at({'t': socket[1]})}, as the "
+             "reply arrived" if socket else "ss saw no client socket as the reply arrived")
+    return Check("reset-from", "C20 C4", (socket is None) == (wanted == "NO_SOCKET"),
+                 expected, f"RST from the client at {at(answer)} after the reply "
+                 f"arrived at {at({'t': arrived})} (capture); {there}; the reason itself "
+                 f"is not traced: {why}")
 
 
 class FinTimeoutScenario(Scenario):
@@ -141,7 +158,7 @@ class FinTimeoutScenario(Scenario):
                   f"the server's reply reaches the client {later}after its close()",
                   f"close() at {at(closed)}; the reply arrived at "
                   f"{at({'t': reply['t_arrived']}) if reply else '(never)'}"),
-            reset_from(evidence, reply, reset, wanted),
+            reset_from(evidence, params, reply, reset, wanted),
             Check("fin-wait-2-seen", "C20", bool(in_fin_wait_2),
                   "ss sees the orphan in FIN-WAIT-2 after close()",
                   f"client in FIN-WAIT-2 (ss) from +{in_fin_wait_2[0]:.2f} s"
