@@ -15,7 +15,7 @@ from kit.impair.spec import parse_link
 from kit.run.session import RunOutcome, RunSession
 from kit.scenarios import CATALOG
 from kit.testbeds.docker.lab import running_hosts
-from kit.testbeds.docker.pool import LabPool, PooledTestbed, reset
+from kit.testbeds.docker.pool import LabPool, PooledTestbed
 
 LOOK = ("echo '## processes'; ps -eo pid=,comm=; echo '## qdisc'; tc qdisc show dev eth0; "
         "echo '## mangle'; iptables -w -t mangle -S; echo '## filter'; iptables -w -S; "
@@ -52,10 +52,8 @@ def pool(lab_image, compose):
 def test_a_reset_lab_holds_nothing_of_the_run_before(pool, tmp_path):
     with pool.lease() as bed:
         first = shaped_run(bed, tmp_path)
-    assert first.verdict == "pass", [c for c in first.record.checks if not c.passed]
-    lease = pool.take()
-    try:
-        hosts = running_hosts(lease.lab)
+        assert first.verdict == "pass", [c for c in first.record.checks if not c.passed]
+        hosts = running_hosts(bed.lease.lab)
         # What a program of yours may leave too (the hosts have NET_ADMIN).
         hosts["client"].run(["sh", "-c", "setsid sleep 600 >/dev/null 2>&1 & "
                                          "touch /var/lib/netkit/run/stale /tmp/.mine; "
@@ -63,18 +61,21 @@ def test_a_reset_lab_holds_nothing_of_the_run_before(pool, tmp_path):
         hosts["server"].run(["tc", "qdisc", "add", "dev", "eth0", "root", "tbf", "rate",
                              "1mbit", "burst", "32kbit", "latency", "400ms"])
         dirty = {role: look(host) for role, host in hosts.items()}
-        # The run left what a reset must remove: without it, this test would prove nothing.
-        assert any("NETKIT" in line for line in dirty["client"]["mangle"])
-        assert any("tbf" in line for line in dirty["server"]["qdisc"])
-        assert dirty["client"]["metrics"], "the run cached no TCP metrics"
-        assert dirty["client"]["conntrack"] != ["0"]
-        assert "sleep" in " ".join(dirty["client"]["processes"])
-
-        reset(hosts.values(), lease.lab)
-        for role, host in hosts.items():
+        for host in hosts.values():
+            host.close()
+    # The run left what a reset must remove: without it, this test would prove nothing.
+    assert any("NETKIT" in line for line in dirty["client"]["mangle"])
+    assert any("tbf" in line for line in dirty["server"]["qdisc"])
+    assert dirty["client"]["metrics"], "the run cached no TCP metrics"
+    assert dirty["client"]["conntrack"] != ["0"]
+    assert "sleep" in " ".join(dirty["client"]["processes"])
+    # Given back, the lab was reset by the pool: the next run to take it finds it clean.
+    lease = pool.take()
+    try:
+        for role, host in running_hosts(lease.lab).items():
             clean = look(host)
-            # Besides the container's own two: this host's agent, which ran the reset
-            # and runs this look (sh, ps).
+            # Besides the container's own two: this host's agent, which runs this look
+            # (sh, ps).
             commands = [line.split()[1] for line in clean["processes"]]
             assert sorted(commands) == ["docker-init", "netkit-agent", "ps", "sh", "sleep"], \
                 (role, clean)

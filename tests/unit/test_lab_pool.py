@@ -3,6 +3,7 @@ verdict, and how several runs become a study (run --parallel)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ class StandInLab:
 
     ups: list[str] = []
     downs: list[str] = []
+    resets: list[str] = []
 
     def __init__(self, run_id: str, image: str, keep: bool = False, user_dir=None):
         self.run_id = run_id
@@ -40,11 +42,12 @@ class StandInLab:
 
 @pytest.fixture
 def pool(monkeypatch):
-    StandInLab.ups, StandInLab.downs = [], []
+    StandInLab.ups, StandInLab.downs, StandInLab.resets = [], [], []
     monkeypatch.setattr(pools, "ComposeLab", StandInLab)
     monkeypatch.setattr(pools, "start_helper", lambda image, owner: type("C", (), {"name": "t1"}))
     monkeypatch.setattr(pools, "remove_quietly", lambda name: StandInLab.downs.append(name))
     monkeypatch.setattr(pools, "remove_by_label", lambda lab_id: StandInLab.downs.append(lab_id))
+    monkeypatch.setattr(pools, "reset_lab", lambda lab_id: StandInLab.resets.append(lab_id))
     return LabPool(IMAGE)
 
 
@@ -55,6 +58,39 @@ def test_a_lab_given_back_is_lent_again_with_one_more_run_behind_it(pool):
     again = pool.take()
     assert (again.lab, again.runs_before) == (first.lab, 1)
     assert StandInLab.ups == [first.lab]
+    assert StandInLab.resets == [first.lab]     # once, between the two runs, not before
+
+
+def test_a_lab_is_reset_as_it_is_given_back_and_lent_only_once_clean(pool, monkeypatch):
+    started, finish = threading.Event(), threading.Event()
+
+    def slow_reset(lab_id):
+        started.set()
+        assert finish.wait(5)
+        StandInLab.resets.append(lab_id)
+    monkeypatch.setattr(pools, "reset_lab", slow_reset)
+    lease = pool.take()
+    pool.give_back(lease)
+    assert started.wait(5)      # begun at once, while the run's results are written
+    taking = threading.Thread(target=lambda: taken.append(pool.take()))
+    taken: list[Lease] = []
+    taking.start()
+    taking.join(0.2)
+    assert taken == []          # the next run waits for the reset
+    finish.set()
+    taking.join(5)
+    assert taken[0].lab == lease.lab and StandInLab.resets == [lease.lab]
+
+
+def test_a_lab_that_does_not_come_clean_is_removed_and_replaced(pool, monkeypatch):
+    def dirty(lab_id):
+        raise LabFailure(f"the pooled lab {lab_id} could not be reset: client: dirty mangle")
+    monkeypatch.setattr(pools, "reset_lab", dirty)
+    lease = pool.take()
+    pool.give_back(lease)
+    replacement = pool.take()
+    assert replacement.lab != lease.lab and replacement.runs_before == 0
+    assert StandInLab.downs == [lease.lab]
 
 
 def test_labs_in_use_are_not_lent_twice_and_mounts_are_not_mixed(pool):

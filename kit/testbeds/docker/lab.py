@@ -137,14 +137,16 @@ def host_address(host: DockerHost) -> str:
     return next(iter(networks.values()))["IPAddress"]
 
 
-def running_hosts(run_id: str, timeout: float = 30.0) -> dict[Role, DockerHost]:
-    """The running hosts of a run's lab, waiting until both run."""
+def running_hosts(run_id: str, timeout: float = 30.0,
+                  use_agent: bool = True) -> dict[Role, DockerHost]:
+    """The running hosts of a run's lab, waiting until both run (``use_agent``: through
+    an agent; without, an exec per command)."""
     deadline = time.monotonic() + timeout
     while True:
         found = client().containers.list(all=True, filters=labels.managed_filter(run_id))
         by_role = {c.labels.get(labels.ROLE): c for c in found}
         if all(role in by_role and by_role[role].status == "running" for role in ROLES):
-            return {role: DockerHost(by_role[role], role) for role in ROLES}
+            return {role: DockerHost(by_role[role], role, use_agent) for role in ROLES}
         if time.monotonic() > deadline:
             states = ", ".join(f"{role}: {by_role[role].status if role in by_role else 'missing'}"
                                for role in ROLES)

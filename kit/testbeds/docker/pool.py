@@ -1,7 +1,7 @@
 """Labs kept up across the runs of a study or a catalog.
 
 A lab's start (Compose up) and removal cost about 1.2 s and 1.3 CPU-seconds of the
-machine a run (docs/benchmarks.md); a pool pays them once per lab. Before each run the
+machine a run (docs/benchmarks.md); a pool pays them once per lab. Between two runs the
 lab is reset (containers/bin/netkit-reset): no process of an earlier run, no shaping of
 the kit, the kernel's TCP metrics, neighbour and conntrack tables flushed, an empty run
 directory. Each run has a port of its own, so what an earlier run left in TIME-WAIT is
@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -57,7 +57,11 @@ class Lease:
 
 class LabPool:
     """Labs of ``image`` created as runs need them (at most as many as run at once),
-    reused, and all removed by ``close()`` (or leaving the ``with`` block)."""
+    reused, and all removed by ``close()`` (or leaving the ``with`` block).
+
+    A lab given back is reset at once, in the background, while its run's results are
+    judged and written; the next run to take it waits for that reset, and a lab that
+    does not come clean is removed and replaced."""
 
     def __init__(self, image: LabImage, trace: bool = True):
         self.image = image
@@ -70,6 +74,8 @@ class LabPool:
         self._tracer_tried = False
         self._closed = False
         self._made = 0      # labs made so far: each new lab's number (ids never repeat)
+        self._resets: dict[str, Future] = {}     # by lab: its reset since its last run
+        self._resetting = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reset")
 
     def __enter__(self) -> LabPool:
         return self
@@ -78,14 +84,33 @@ class LabPool:
         self.close()
 
     def take(self, user_dir: str | None = None) -> Lease:
-        """A free lab with ``user_dir`` mounted, reset by the run that uses it; a new one
-        if none is free."""
+        """A free lab with ``user_dir`` mounted, reset since its last run; a new one if
+        none is free."""
+        while True:
+            with self._lock:
+                if self._closed:
+                    raise LabFailure("the lab pool is closed")
+                free = self._free.get(user_dir)
+                lease = free.pop() if free else None
+                resetting = self._resets.pop(lease.lab, None) if lease else None
+            if lease is None:
+                return self._new_lab(user_dir)
+            if self._came_clean(lease, resetting):
+                return lease
+
+    def _came_clean(self, lease: Lease, resetting: Future | None) -> bool:
+        """Whether the lab's reset (if it had one) left it clean; else it is removed."""
+        try:
+            if resetting is not None:
+                resetting.result()
+            return True
+        except Exception as error:   # whatever broke it: the run gets another lab
+            say(f"{error}: that lab is replaced")
+            self._remove(lease.lab)
+            return False
+
+    def _new_lab(self, user_dir: str | None) -> Lease:
         with self._lock:
-            if self._closed:
-                raise LabFailure("the lab pool is closed")
-            free = self._free.get(user_dir)
-            if free:
-                return free.pop()
             self._made += 1
             lab_id = f"{self.id}-{self._made}"
             lab = self._labs[lab_id] = ComposeLab(lab_id, self.image.name, user_dir=user_dir)
@@ -113,6 +138,7 @@ class LabPool:
         with self._lock:
             if lease.lab in self._labs and not self._closed:
                 again = Lease(lease.lab, lease.runs_before + 1, lease.tracer)
+                self._resets[lease.lab] = self._resetting.submit(reset_lab, lease.lab)
                 self._free.setdefault(user_dir, []).append(again)
                 return
         self._remove(lease.lab)
@@ -136,6 +162,10 @@ class LabPool:
                 labs, self._labs = list(self._labs.values()), {}
                 self._free.clear()
                 tracer, self._tracer = self._tracer, None
+                self._resets.clear()
+            # A reset under way ends before its lab goes (it would fail on a half-removed
+            # one); one not begun never begins.
+            self._resetting.shutdown(wait=True, cancel_futures=True)
             if labs:
                 say(f"removing the {len(labs)} pooled lab(s)")
             with ThreadPoolExecutor(max_workers=4) as removing:
@@ -169,13 +199,25 @@ class LabPool:
             return self._tracer
 
 
+def reset_lab(lab_id: str) -> None:
+    """Reset a lab of the pool between two runs. One exec a host, no agent: an agent
+    would still be ending (with its input) as the next run looks at the lab."""
+    hosts = running_hosts(lab_id, timeout=5, use_agent=False)
+    try:
+        reset(hosts.values(), lab_id)
+    finally:
+        for host in hosts.values():
+            host.close()
+
+
 def remove_lab(lab: ComposeLab) -> None:
     """Remove a lab of the pool (by its labels, as every lab)."""
     remove_by_label(lab.run_id)
 
 
 class ReusedLab(ComposeLab):
-    """A lab of the pool, for one run: reset when the run begins, left up at its end."""
+    """A lab of the pool, for one run (the pool reset it since the last), left up at
+    its end."""
 
     def __init__(self, lease: Lease, image: str, user_dir: str | None):
         super().__init__(lease.lab, image, keep=False, user_dir=user_dir)
@@ -183,11 +225,6 @@ class ReusedLab(ComposeLab):
 
     def __enter__(self) -> ReusedLab:
         self.hosts = running_hosts(self.run_id, timeout=5)
-        try:
-            reset(self.hosts.values(), self.run_id)
-        except BaseException:
-            self._release()
-            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
