@@ -45,7 +45,7 @@ def pool(monkeypatch):
     StandInLab.ups, StandInLab.downs, StandInLab.resets = [], [], []
     monkeypatch.setattr(pools, "ComposeLab", StandInLab)
     monkeypatch.setattr(pools, "start_helper", lambda image, owner: type("C", (), {"name": "t1"}))
-    monkeypatch.setattr(pools, "remove_quietly", lambda name: StandInLab.downs.append(name))
+    monkeypatch.setattr(pools, "remove_shared_helper", lambda name: StandInLab.downs.append(name))
     monkeypatch.setattr(pools, "remove_by_label", lambda lab_id: StandInLab.downs.append(lab_id))
     monkeypatch.setattr(pools, "reset_lab", lambda lab_id: StandInLab.resets.append(lab_id))
     return LabPool(IMAGE)

@@ -37,7 +37,7 @@ from kit.testbeds.docker.lab import (
     running_hosts,
 )
 from kit.testbeds.docker.testbed import DockerComposeTestbed
-from kit.testbeds.docker.tracer import DockerKernelTracer, remove_quietly, start_helper
+from kit.testbeds.docker.tracer import DockerKernelTracer, remove_shared_helper, start_helper
 
 RESET_TIMEOUT = 20.0
 PORTS = 20000    # the ports a lab's runs take in turn, from the one asked for (43211)
@@ -171,7 +171,7 @@ class LabPool:
             with ThreadPoolExecutor(max_workers=4) as removing:
                 list(removing.map(remove_lab, labs))
             if tracer:
-                remove_quietly(tracer)
+                remove_shared_helper(tracer)
 
     def _remove(self, lab_id: str) -> None:
         with self._lock:
@@ -194,7 +194,7 @@ class LabPool:
             except KitError:
                 self._tracer = None
             if self._closed and self._tracer:
-                remove_quietly(self._tracer)
+                remove_shared_helper(self._tracer)
                 self._tracer = None
             return self._tracer
 

@@ -5,6 +5,7 @@ is a VM (Docker Desktop)."""
 from __future__ import annotations
 
 import secrets
+import threading
 
 import docker.errors
 
@@ -44,7 +45,8 @@ class DockerKernelTracer:
     def start(self) -> dict[Role, KernelTracing]:
         """Start tracing; what the engine's kernel (both hosts') traces. Else raise
         TraceUnavailable with the reason."""
-        self._helper = DockerHost(self._helper_container(), "tracer")
+        self._helper = shared_helper_host(self._shared) if self._shared \
+            else DockerHost(start_helper(self.image, self.run_id), "tracer")
         result = self._helper.run(["sh", "-ec", start_script(self.instance, self.port)],
                                   timeout=20, check=False)
         if result.exit_code != 0:
@@ -75,15 +77,6 @@ class DockerKernelTracer:
                 if self._shared is None:
                     remove_quietly(helper.container.name)
 
-    def _helper_container(self):
-        if self._shared is None:
-            return start_helper(self.image, self.run_id)
-        try:
-            return client().containers.get(self._shared)
-        except docker.errors.APIError as error:
-            raise TraceUnavailable(f"the shared tracing helper {self._shared} is gone: "
-                                   f"{error.explanation or error}") from None
-
     def _remove_instance(self, helper: DockerHost) -> None:
         try:
             helper.run(["sh", "-c", remove_script(self.instance)], timeout=20)
@@ -100,6 +93,34 @@ class DockerKernelTracer:
                 pass
             finally:
                 remove_quietly(fresh.container.name)
+
+
+_shared_hosts: dict[str, DockerHost] = {}
+_shared_hosts_lock = threading.Lock()
+
+
+def shared_helper_host(name: str) -> DockerHost:
+    """A shared helper's host, one per process: its agent serves each run's tracer (an
+    agent started per run costs an exec, about 70 ms)."""
+    with _shared_hosts_lock:
+        host = _shared_hosts.get(name)
+        if host is None:
+            try:
+                container = client().containers.get(name)
+            except docker.errors.APIError as error:
+                raise TraceUnavailable(f"the shared tracing helper {name} is gone: "
+                                       f"{error.explanation or error}") from None
+            host = _shared_hosts[name] = DockerHost(container, "tracer")
+        return host
+
+
+def remove_shared_helper(name: str) -> None:
+    """Remove a shared helper, and its host's agent, once no run uses it."""
+    with _shared_hosts_lock:
+        host = _shared_hosts.pop(name, None)
+    if host is not None:
+        host.close()
+    remove_quietly(name)
 
 
 def start_helper(image: str, run_id: str):
