@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +10,6 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 from rich.table import Table
 
 from kit.cli.catalog import check_parallel, write_study_file
@@ -19,7 +17,7 @@ from kit.cli.request import ALL, RunRequest, build_request
 from kit.cli.studies import run_study
 from kit.core.checks import why_inconclusive
 from kit.core.command import command
-from kit.core.errors import BadInput, EnvironmentProblem, KitError
+from kit.core.errors import BadInput
 from kit.core.parameters import labs_at_once
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
@@ -35,29 +33,8 @@ from kit.report.summary import comparison_table, verdict_word, write_comparison
 from kit.run.session import RunOutcome, RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
-from kit.testbeds.base import Testbed
-from kit.testbeds.docker import labels
-from kit.testbeds.docker.compose import compose_cli
-from kit.testbeds.docker.engine import (
-    NEW_HOST_KEYS_WITHOUT_SSH,
-    client,
-    engine_over_ssh,
-    trust_new_host_keys,
-)
-from kit.testbeds.docker.image import (
-    DEFAULT_BASE_IMAGE,
-    LAB_IMAGE_REPOSITORY,
-    LabImage,
-    ensure_lab_image,
-    lab_image_named,
-)
-from kit.testbeds.docker.lab import ComposeLab, remove_by_label
-from kit.testbeds.docker.pool import LabPool
-from kit.testbeds.docker.testbed import DockerComposeTestbed
-from kit.testbeds.docker.tracer import leftover_instances
-from kit.testbeds.ssh.clean import clean_machines
-from kit.testbeds.ssh.config import read_machines
-from kit.testbeds.ssh.testbed import SshTestbed
+from kit.testbeds.base import Labs, Provider
+from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, kept_labs, provider_for
 
 
 def run(scenario: str | None = None, *, variant: str | None = None, server_delay="1",
@@ -82,53 +59,45 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                             fresh_labs=fresh_labs, testbed=testbed,
                             accept_new_host_keys=accept_new_host_keys)
     labs = labs_at_once(parallel)
-    if labs > 1 and request.machines is not None:
+    if labs > 1 and request.where.one_at_a_time:
         raise BadInput("--parallel runs several labs at once; the two machines of --testbed "
                        "hold one run at a time: leave out --parallel")
     check_parallel(request, labs)
     if labs > 1:
         return run_study(str(write_study_file(request)), labs, str(request.out),
-                         request.base_image, request.junit, fresh_labs)
+                         request.base_image, request.junit, fresh_labs, None, request.where)
     outcomes = execute(request)
     return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
 
 
 def execute(request: RunRequest,
-            pools: Callable[[LabImage, bool], LabPool] | None = None) -> list[RunOutcome]:
+            pools: Callable[[Provider, bool], Labs] | None = None) -> list[RunOutcome]:
     """Run what ``request`` asks for and show the outcomes. ``pools``: where labs kept
-    across calls come from (a pytest session's), given the image and whether they trace;
-    else the runs of a request that has several share a pool of their own."""
-    if request.accept_new_host_keys and request.machines is None:
-        trust_new_host_keys()      # for the ssh:// engine (build_request checked it is one)
-    preflight()
-    custom = request.custom.spec if request.custom else None
-    image = ensure_lab_image(request.base_image)
-    testbed: Testbed
-    if request.machines is not None:
-        testbed = SshTestbed(request.machines, image, request.accept_new_host_keys,
-                             shapes=request.shapes_a_link())
-    else:
-        testbed = DockerComposeTestbed(image, user_dir=custom.mount if custom else None)
+    across calls come from (a pytest session's), given where the runs happen and whether
+    they trace; else the runs of a request that has several share labs of their own."""
+    provider = request.where
+    provider.preflight()
+    provider.prepare()
+    mount = request.custom.spec.mount if request.custom else None
+    trace = request.params.kernel_trace
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunOutcome] = []
-    own = LabPool(image, trace=request.params.kernel_trace) \
-        if request.pooled and pools is None else None
-    pool = own or (pools(image, request.params.kernel_trace)
-                   if pools and request.may_share_labs else None)
+    labs = pools(provider, trace) if pools and request.may_share_labs else \
+        provider.labs(trace=trace, shared=request.pooled, keep=request.keep,
+                      shapes=request.shapes_a_link())
     try:
-        with own or nullcontext(), testbed if isinstance(testbed, SshTestbed) else nullcontext():
+        # A session's pools outlive this call; labs of its own go with it.
+        with nullcontext(labs) if pools and request.may_share_labs else labs:
             # Before anything is written (the machines checked first, over SSH): an
             # impairment the engine cannot apply is bad input.
-            shaping = resolve_shaping(request.link, testbed.netem_probe)
+            shaping = resolve_shaping(request.link, labs.netem_probe)
             if shaping is not None:
                 say(f"link: {shaping.engine} engine ({shaping.reason})")
             for scenario_name, variant_name in request.runs:
-                with pool.lease(custom.mount if custom else None) if pool \
-                        else nullcontext(testbed) as bed:
+                with labs.lease(mount) as bed:
                     session = RunSession(request.scenario_named(scenario_name), variant_name,
                                          request.params, bed, request.out, shaping=shaping,
-                                         keep=request.keep, stamp=stamp,
-                                         mount=custom.mount if custom else None,
+                                         keep=request.keep, stamp=stamp, mount=mount,
                                          request=request.recorded())
                     outcomes.append(session.run())
     except KeyboardInterrupt:
@@ -160,12 +129,6 @@ def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -
             show(f"  {why_inconclusive(outcome.record.checks)}")
 
 
-def preflight() -> None:
-    """Fail at once, before building or writing anything, if Docker or Compose is missing."""
-    client()
-    compose_cli()
-
-
 def scenarios() -> Table:
     table = Table(title=f"scenarios ('{command('run --scenario NAME [--variant V]')}')")
     for column in ("scenario", "variant", "what happens", "claims"):
@@ -178,27 +141,17 @@ def scenarios() -> Table:
 
 
 def build(base_image=DEFAULT_BASE_IMAGE, rebuild=False) -> None:
-    image = ensure_lab_image(base_image, rebuild=rebuild)
-    say(f"lab image {image.name} ({image.id[:19]}) from {image.base}")
+    say(f"lab image {build_images(base_image, rebuild=rebuild)}")
 
 
 def up(base_image=DEFAULT_BASE_IMAGE) -> str:
-    preflight()
-    image = ensure_lab_image(base_image)
     run_id = "manual-" + new_run_id()
-    with DockerComposeTestbed(image).up(run_id, keep=True):
-        pass   # keep=True: leaving the block leaves the lab up (and says how to use it)
+    kept_labs(base_image).up(run_id)
     return run_id
 
 
-def running_labs() -> list[str]:
-    """The labs kept up to be explored; a run's lab (of a study, a test) is never picked."""
-    found = client().containers.list(filters=labels.managed_filter(kept=True))
-    return sorted({c.labels.get(labels.RUN_ID) for c in found if c.labels.get(labels.RUN_ID)})
-
-
 def pick_lab(run_id: str | None) -> str:
-    labs = running_labs()
+    labs = kept_labs().running()
     if run_id:
         if run_id not in labs:
             raise BadInput(f"no lab with run id {run_id!r} is up; running: "
@@ -211,11 +164,10 @@ def pick_lab(run_id: str | None) -> str:
 
 
 def down(run_id: str | None = None, every: bool = False) -> None:
-    chosen = running_labs() if every else [pick_lab(run_id)]
+    kept = kept_labs()
+    chosen = kept.running() if every else [pick_lab(run_id)]
     for lab_run_id in chosen:
-        # The image is not needed to take a lab down; Compose only reads the file.
-        ComposeLab(lab_run_id, image="").down()
-        say(f"lab {labels.PROJECT_PREFIX}{lab_run_id} removed")
+        say(kept.down(lab_run_id))
     if not chosen:
         say("no lab is up")
 
@@ -230,11 +182,11 @@ def impair(run_id: str | None = None, clear: bool = False,
     if not clear and link.is_empty():
         raise BadInput("say what to impair (--latency, --loss, --rate ...: "
                        f"'{command('--help impair')}' lists them), or give --clear")
+    kept = kept_labs()
     lab_id = pick_lab(run_id)
-    lab = ComposeLab.attach(lab_id, timeout=5)
+    lab = kept.attach(lab_id)
     hosts, endpoints = lab.hosts, {role: lab.endpoint(role) for role in ROLES}
-    testbed = DockerComposeTestbed(lab_image_named(lab.image))
-    shaping = None if clear else resolve_shaping(link, testbed.netem_probe)
+    shaping = None if clear else resolve_shaping(link, lambda: kept.netem_probe(lab_id))
     if shaping is None:
         clear_link(hosts, {role: Place(endpoint.interface, endpoint.workdir)
                            for role, endpoint in endpoints.items()})
@@ -247,7 +199,7 @@ def impair(run_id: str | None = None, clear: bool = False,
         installed = shaping_on(host, endpoints[role].interface)
         say(f"{role}: {'; '.join(installed.splitlines()) if installed else 'unshaped'}")
     measured = done["measured_rtt"]
-    say(f"lab {labels.PROJECT_PREFIX}{lab_id}: round trip now median {measured['median_ms']:g} ms, "
+    say(f"lab {kept.name_of(lab_id)}: round trip now median {measured['median_ms']:g} ms, "
         f"p95 {measured['p95_ms']:g} ms ({len(measured['samples_ms'])} TCP handshakes)")
     return done
 
@@ -255,13 +207,7 @@ def impair(run_id: str | None = None, clear: bool = False,
 def shell_command(role: str, run_id: str | None = None) -> list[str]:
     if role not in ROLES:
         raise BadInput(f"shell takes 'client' or 'server': got {role!r}")
-    if shutil.which("docker") is None:
-        raise EnvironmentProblem(f"'{command('shell')}' needs the docker command-line client")
-    lab = ComposeLab.attach(pick_lab(run_id), timeout=5)
-    # -t only on a terminal, so a shell can also be fed a script through a pipe.
-    terminal = ["-t"] if sys.stdin.isatty() else []
-    return ["docker", "exec", "-i", *terminal, "-w", "/var/lib/netkit",
-            lab.hosts[role].container.name, "bash"]
+    return kept_labs().shell_command(role, pick_lab(run_id), terminal=sys.stdin.isatty())
 
 
 def latest_run_directory(out="results") -> Path:
@@ -326,46 +272,17 @@ def report(directory: str) -> list[Path]:
 
 
 def clean(images=False, testbed: str | None = None, accept_new_host_keys=False) -> None:
+    """Remove what killed runs left, by the kit's marks: on the Docker engine (and its
+    images, with ``images``), or on the machines of ``testbed``."""
+    for line in provider_for(testbed, accept_new_host_keys=accept_new_host_keys).clean(images):
+        say(line)
     if testbed:
-        left = clean_machines(read_machines(Path(testbed)), accept_new_host_keys)
-        for role, paths in left.items():
-            say(f"the {role}: removed {len(paths)} run directory(ies) and tracefs "
-                f"instance(s) of the kit" + (f": {', '.join(paths)}" if paths else ""))
         return
-    if accept_new_host_keys:
-        if not engine_over_ssh():
-            raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
-        trust_new_host_keys()
-    containers, networks = remove_by_label()
-    instances = _remove_trace_instances()
     from kit.experiment.worker import remove_stale_scratch
 
     scratch = remove_stale_scratch()
     if scratch:
         say(f"removed {scratch} scratch directory(ies) of cluster workers that died mid-cell")
-    removed = 0
-    if images:
-        for image in client().images.list(filters={"label": labels.IMAGE}):
-            for tag in image.tags or [image.id]:
-                client().images.remove(tag, force=True)
-                removed += 1
-    say(f"removed {containers} container(s), {networks} network(s)"
-        + (f", {removed} image tag(s)" if images else "") + " carrying the kit's labels, "
-        f"and {instances}")
-
-
-def _remove_trace_instances() -> str:
-    """Trace instances outlive a killed run (they are the kernel's, not Docker's); how
-    many went, or why none could be looked for."""
-    try:
-        image = client().images.get(f"{LAB_IMAGE_REPOSITORY}:latest")
-    except docker.errors.ImageNotFound:
-        return "no tracefs instance (the lab image was never built here: no run traced)"
-    try:
-        removed = leftover_instances(image.tags[0], remove=True)
-    except KitError as error:
-        return f"no tracefs instance: could not look for them ({error})"
-    return f"{len(removed)} tracefs instance(s) of killed runs"
 
 
 def shell_exec(command: list[str]) -> int:

@@ -20,6 +20,7 @@ report path. Results go under the test's tmp_path, or under --netkit-out DIR.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -32,25 +33,22 @@ from kit.impair.options import LINK_OPTIONS
 
 if TYPE_CHECKING:
     from kit.run.result import RunResult
-    from kit.testbeds.docker.image import LabImage
-    from kit.testbeds.docker.pool import LabPool
+    from kit.testbeds.base import Labs, Provider
 
 LINK_NAMES = {option.name for option in LINK_OPTIONS}
 
 
 class SessionLabs:
-    """The session's lab pools, one per lab image and tracing choice, made on first use
-    and all closed by ``close()``."""
+    """The session's shared labs, one set per testbed (a lab image) and tracing choice,
+    made on first use and all closed by ``close()``."""
 
     def __init__(self) -> None:
-        self._pools: dict[tuple[str, bool], LabPool] = {}
+        self._pools: dict[tuple[str, bool], Labs] = {}
 
-    def __call__(self, image: LabImage, trace: bool) -> LabPool:
-        from kit.testbeds.docker.pool import LabPool
-
-        key = (image.name, trace)
+    def __call__(self, provider: Provider, trace: bool) -> Labs:
+        key = (json.dumps(provider.to_json(), sort_keys=True), trace)
         if key not in self._pools:
-            self._pools[key] = LabPool(image, trace=trace)
+            self._pools[key] = provider.labs(trace=trace, shared=True)
         return self._pools[key]
 
     def close(self) -> None:
@@ -58,7 +56,7 @@ class SessionLabs:
         pools, self._pools = list(self._pools.values()), {}
         with ExitStack() as closing:
             for pool in pools:
-                closing.callback(pool.close)
+                closing.callback(pool.__exit__, None, None, None)
 
 
 class Netkit:

@@ -14,8 +14,8 @@ from kit.core.units import image_name
 from kit.impair.spec import LinkRequest, parse_link
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
-from kit.testbeds.docker.engine import NEW_HOST_KEYS_WITHOUT_SSH, engine_over_ssh
-from kit.testbeds.ssh.config import MachinesFile, read_machines
+from kit.testbeds.base import Provider
+from kit.testbeds.factory import DEFAULT_BASE_IMAGE, DOCKER, provider_for
 
 ALL = "all"   # --scenario all: the whole catalog
 
@@ -27,19 +27,28 @@ class RunRequest:
     params: RunParameters
     out: Path
     keep: bool = False
-    base_image: str = "debian:bookworm-slim"
+    base_image: str = DEFAULT_BASE_IMAGE
     link: LinkRequest = LinkRequest()
     custom: CustomScenario | None = None     # your own programs instead of a scenario
     junit: Path | None = None                # where the JUnit report goes, if asked for
     link_options: tuple[tuple[str, str], ...] = ()   # the link options as given
     fresh_labs: bool = False                 # a new lab per run, even for several runs
-    machines: MachinesFile | None = None     # --testbed: two machines over SSH
-    accept_new_host_keys: bool = False
+    provider: Provider | None = None         # where it runs (None: a Docker lab)
+
+    def __post_init__(self) -> None:
+        if self.provider is None:
+            object.__setattr__(self, "provider", provider_for(base_image=self.base_image))
+
+    @property
+    def where(self) -> Provider:
+        """Where its runs happen: a Docker lab of ``base_image`` unless told."""
+        assert self.provider is not None
+        return self.provider
 
     @property
     def may_share_labs(self) -> bool:
         """Its runs may use labs that other runs used (reset in between)."""
-        return not self.keep and not self.fresh_labs and self.machines is None
+        return not self.keep and not self.fresh_labs and not self.where.one_at_a_time
 
     @property
     def pooled(self) -> bool:
@@ -64,7 +73,7 @@ class RunRequest:
 
 def build_request(scenario: str | None, *, variant: str | None = None, server_delay="1",
                   sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
-                  keep: bool = False, base_image: str = "debian:bookworm-slim",
+                  keep: bool = False, base_image: str = DEFAULT_BASE_IMAGE,
                   kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
                   programs: ProgramsSpec | None = None, junit: str | None = None,
                   link_options: dict[str, str | None] | None = None,
@@ -100,30 +109,25 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
     params = replace(parse_parameters(server_delay=server_delay, sigpipe=sigpipe,
                                       ss_interval=ss_interval, kernel_trace=kernel_trace),
                      link_rtt=link.round_trip_bound())
-    image_name("--base-image", base_image, "debian:bookworm-slim")
+    image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
     out_path = writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
     given = tuple((name, str(value)) for name, value in (link_options or {}).items()
                   if value is not None)
-    machines = machines_for(testbed, keep=keep, link=link, custom=custom)
-    if accept_new_host_keys and machines is None and not engine_over_ssh():
-        raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
+    provider = where_to_run(testbed, base_image, accept_new_host_keys, keep=keep,
+                            custom=custom)
     return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given, fresh_labs, machines, accept_new_host_keys)
+                      junit_path, given, fresh_labs, provider)
 
 
-def machines_for(testbed: str | None, *, keep: bool, link: LinkRequest,
-                 custom: CustomScenario | None) -> MachinesFile | None:
-    """The testbed file, read and checked against what else was asked."""
-    if not testbed:
-        return None
-    machines = read_machines(Path(testbed))
-    if keep:
-        raise BadInput("--keep is for Docker labs: leave it out with --testbed")
-    if custom is not None and custom.spec.mount:
-        raise BadInput("--mount is for Docker labs (a directory mounted into containers): "
-                       "put your programs on the machines and name them in the commands")
-    return machines
+def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: bool, *,
+                 keep: bool, custom: CustomScenario | None) -> Provider:
+    """The testbed (a Docker lab, or a file's machines), checked against what else was
+    asked."""
+    provider = provider_for(testbed, base_image=base_image,
+                            accept_new_host_keys=accept_new_host_keys)
+    provider.check_options(keep, custom.spec.mount if custom else None)
+    return provider
 
 
 def rerun_request(record: RunRecord, source: Path, out: str, junit: str | None = None,
@@ -151,22 +155,15 @@ def rerun_request(record: RunRecord, source: Path, out: str, junit: str | None =
     if custom is None and record.scenario not in CATALOG:
         raise BadInput(f"{source}: scenario {record.scenario!r} is not in this kit's catalog")
     link = parse_link(**given)
-    where = testbed or recorded_testbed(record, source)
-    machines = None if where == DOCKER else \
-        machines_for(where, keep=False, link=link, custom=custom)
-    if accept_new_host_keys and machines is None and not engine_over_ssh():
-        raise BadInput(NEW_HOST_KEYS_WITHOUT_SSH)
+    base_image = str(asked.get("base_image", DEFAULT_BASE_IMAGE))
+    provider = where_to_run(testbed or recorded_testbed(record, source), base_image,
+                            accept_new_host_keys, keep=False, custom=custom)
     return RunRequest(record.scenario, ((record.scenario, record.variant),),
                       replace(params, link_rtt=link.round_trip_bound()),
-                      writable_directory("--out", Path(out)),
-                      base_image=str(asked.get("base_image", "debian:bookworm-slim")),
+                      writable_directory("--out", Path(out)), base_image=base_image,
                       link=link, custom=custom,
                       junit=writable_file("--junit", Path(junit)) if junit else None,
-                      link_options=tuple(given.items()), machines=machines,
-                      accept_new_host_keys=accept_new_host_keys)
-
-
-DOCKER = "docker"     # rerun --testbed docker: a Docker lab, whatever the run ran on
+                      link_options=tuple(given.items()), provider=provider)
 
 
 def recorded_testbed(record: RunRecord, source: Path) -> str:

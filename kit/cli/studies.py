@@ -14,7 +14,8 @@ from kit.core.paths import EXPERIMENTS
 from kit.core.progress import say, show
 from kit.core.results import writable_directory, writable_file
 from kit.core.units import image_name
-from kit.testbeds.docker.image import DEFAULT_BASE_IMAGE, ensure_lab_image
+from kit.testbeds.base import Provider
+from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, provider_for
 
 
 def shipped_experiment(path: str) -> Path:
@@ -33,8 +34,10 @@ def shipped_experiment(path: str) -> Path:
 
 def experiment(path: str, parallel="1", out: str = "results",
                base_image: str = DEFAULT_BASE_IMAGE, junit: str | None = None,
-               fresh_labs: bool = False, cluster: str | None = None) -> int:
-    """Run or resume an experiment file; 0 if every run passed, else 1."""
+               fresh_labs: bool = False, cluster: str | None = None,
+               testbed: str | None = None, accept_new_host_keys: bool = False) -> int:
+    """Run or resume an experiment file; 0 if every run passed, else 1. ``testbed``: a
+    testbed file, its machines running the cells one at a time."""
     labs = labs_at_once(parallel)
     from kit.experiment.spec import load_experiment
 
@@ -42,6 +45,12 @@ def experiment(path: str, parallel="1", out: str = "results",
     load_experiment(Path(path))   # a bad file is refused before Docker is even asked
     writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
+    image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
+    provider = provider_for(testbed, base_image=base_image,
+                            accept_new_host_keys=accept_new_host_keys)
+    if provider.one_at_a_time and (labs > 1 or cluster is not None):
+        raise BadInput("the two machines of --testbed hold one run at a time: leave out "
+                       + ("--cluster" if cluster is not None else "--parallel"))
     if cluster is not None:
         from kit.experiment.cluster import parse_cluster
 
@@ -51,8 +60,8 @@ def experiment(path: str, parallel="1", out: str = "results",
                            "one: leave out --parallel and --fresh-labs")
         if not address.local_workers:
             return run_study(path, 1, out, base_image, junit_path, False, cluster,
-                             docker_here=False)
-    return run_study(path, labs, out, base_image, junit_path, fresh_labs, cluster)
+                             here=None)
+    return run_study(path, labs, out, base_image, junit_path, fresh_labs, cluster, provider)
 
 
 def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> int:
@@ -64,11 +73,10 @@ def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> in
         raise BadInput("--scheduler takes the scheduler's tcp://host:port or tls://host:port")
     count = labs_at_once(labs, "--labs")
     image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
-    from kit.cli.commands import preflight
-
-    preflight()
-    image = ensure_lab_image(base_image)
-    say(f"this Docker host's lab image: {image.name}; offering {count} lab(s) to {address}")
+    provider = provider_for(base_image=base_image)
+    provider.preflight()
+    say(f"this Docker host's lab image: {build_images(base_image)}; offering {count} lab(s) "
+        f"to {address}")
     command = [sys.executable, "-m", "distributed.cli.dask_worker", str(address),
                "--nworkers", "1", "--nthreads", str(count), "--resources", f"{LAB}={count}",
                "--name", f"netkit-{platform.node()}"]
@@ -76,17 +84,23 @@ def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> in
 
 
 def run_study(path: str, parallel: int, out: str, base_image: str, junit_path: Path | None,
-              fresh_labs: bool, cluster: str | None = None, docker_here: bool = True) -> int:
-    """``docker_here``: this machine's Docker runs the labs (False: a cluster's workers)."""
+              fresh_labs: bool, cluster: str | None, here: Provider | None) -> int:
+    """``here``: where this machine runs the labs (None: a cluster's workers run them
+    all)."""
+    from kit.experiment.spec import load_experiment
     from kit.experiment.study import run_experiment
 
-    if docker_here:
-        from kit.cli.commands import preflight
-
-        preflight()
+    if here is not None:
+        here.preflight()
     try:
-        directory, code = run_experiment(path, parallel, out, base_image, junit_path,
-                                         fresh_labs, cluster)
+        if cluster is not None:
+            from kit.experiment.cluster import run_on_cluster
+
+            directory, code = run_on_cluster(load_experiment(Path(path)), cluster, out,
+                                             base_image, junit_path)
+        else:
+            directory, code = run_experiment(path, parallel, out, base_image, junit_path,
+                                             fresh_labs, here)
     except KeyboardInterrupt:
         say("interrupted: the running labs were removed; finished runs are kept, and the "
             "same command resumes with the rest")

@@ -171,16 +171,22 @@ def down(c, run=None, all=False):
             "fresh_labs": "a new lab for every run (default: at most --parallel labs, each "
                           "reset between runs; run.json's environment.lab says which)",
             "cluster": "spread the runs over a Dask cluster's Docker hosts: local:N (N "
-                       "workers here) or the scheduler's tcp://host:port (tls://...)"})
+                       "workers here) or the scheduler's tcp://host:port (tls://...)",
+            "testbed": "a testbed file: run the cells between its two machines over SSH, "
+                       "one at a time (docs/testbeds.md)",
+            "accept_new_host_keys": "with --testbed: trust a machine's host key the first "
+                                    "time it is seen, and record it"})
 @_boundary
 def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
-               junit=None, fresh_labs=False, cluster=None):
+               junit=None, fresh_labs=False, cluster=None, testbed=None,
+               accept_new_host_keys=False):
     """Run an experiment file: its cells --parallel N at a time, in labs reset between
-    runs, or on a Dask cluster's Docker hosts (--cluster); run it again to resume after
-    Ctrl-C. Exit 0 if every run passed."""
+    runs, on a Dask cluster's Docker hosts (--cluster), or between two machines
+    (--testbed); run it again to resume after Ctrl-C. Exit 0 if every run passed."""
     from kit.cli import studies
 
-    code = studies.experiment(file, parallel, out, base_image, junit, fresh_labs, cluster)
+    code = studies.experiment(file, parallel, out, base_image, junit, fresh_labs, cluster,
+                              testbed, accept_new_host_keys)
     if code:
         raise Exit(code=code)
 

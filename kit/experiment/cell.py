@@ -25,10 +25,7 @@ from kit.impair.shaping import Shaping
 from kit.impair.spec import parse_link
 from kit.run.session import RunSession
 from kit.scenarios.custom import CustomScenario
-from kit.testbeds.docker.engine import close_tunnel
-from kit.testbeds.docker.image import LabImage
-from kit.testbeds.docker.pool import Lease, PooledTestbed
-from kit.testbeds.docker.testbed import DockerComposeTestbed
+from kit.testbeds.factory import close_connections, provider_from_json
 
 EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
 STATUSES = {code: verdict for verdict, code in EXIT_CODES.items()} | {130: "interrupted"}
@@ -44,18 +41,19 @@ def main(argv: list[str]) -> int:
     shaping = None if link.is_empty() or engine is None else \
         Shaping(link, engine["engine"], engine["reason"])
     params = replace(experiment.params, link_rtt=link.round_trip_bound())
-    image = LabImage(**request["image"])
-    testbed = DockerComposeTestbed(image, user_dir=cell.run.mount) if request["lab"] is None \
-        else PooledTestbed(image, Lease(**request["lab"]), user_dir=cell.run.mount)
+    provider = provider_from_json(request["testbed"])
+    shapes = not link.is_empty() or \
+        cell.run.scenario.plan(cell.variant, params).link is not None
     custom = cell.run.scenario.spec if isinstance(cell.run.scenario, CustomScenario) else None
-    outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
-                         Path(request["directory"]), shaping=shaping, directory_name=cell.id,
-                         mount=cell.run.mount,
-                         experiment={"name": experiment.name, "cell": cell.id,
-                                     "axes": dict(cell.axes), "repetition": cell.repetition,
-                                     "run": cell.run.label},
-                         request={"link": cell.link, "base_image": request["base_image"],
-                                  "programs": custom.to_json() if custom else None}).run()
+    with provider.cell_testbed(request["lab"], cell.run.mount, shapes) as testbed:
+        outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
+                             Path(request["directory"]), shaping=shaping,
+                             directory_name=cell.id, mount=cell.run.mount,
+                             experiment={"name": experiment.name, "cell": cell.id,
+                                         "axes": dict(cell.axes),
+                                         "repetition": cell.repetition, "run": cell.run.label},
+                             request={"link": cell.link, "base_image": request["base_image"],
+                                      "programs": custom.to_json() if custom else None}).run()
     return EXIT_CODES.get(outcome.verdict, 1)
 
 
@@ -110,7 +108,7 @@ def run_forked(request: str, log: str) -> None:
     try:
         code = exit_code([request])
     finally:
-        close_tunnel()      # multiprocessing ends this process with os._exit: no atexit
+        close_connections()   # multiprocessing ends this process with os._exit: no atexit
     sys.exit(code)
 
 

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -48,9 +48,8 @@ from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
-from kit.testbeds.docker.image import LabImage, ensure_lab_image
-from kit.testbeds.docker.pool import LabPool, Lease
-from kit.testbeds.docker.testbed import DockerComposeTestbed
+from kit.testbeds.base import LabLending, Lease, Provider
+from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
 
 CHILD_TEARDOWN_SECONDS = 90
 # Cells are forked from a server that has imported the kit once (kit.experiment.cell).
@@ -109,25 +108,26 @@ def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
 
 
-def cell_request(cell: Cell, experiment: Experiment, directory: Path, image: LabImage,
+def cell_request(cell: Cell, experiment: Experiment, directory: Path, testbed: dict,
                  engine: dict | None, base_image: str, lease: Lease | None = None) -> dict:
-    """What the child process needs to run one cell (JSON on its command line)."""
+    """What the child process needs to run one cell (JSON on its command line);
+    ``testbed``: its provider's to_json()."""
     return {"experiment": str(experiment.path), "directory": str(directory / "runs"),
-            "cell": cell.id, "image": {"name": image.name, "id": image.id, "base": image.base},
-            "engine": engine, "base_image": base_image,
+            "cell": cell.id, "testbed": testbed, "engine": engine, "base_image": base_image,
             "lab": lease.to_json() if lease else None}
 
 
 class ExperimentRunner:
-    """``pool``: the labs the cells run in (a new lab per cell without one)."""
+    """``provider``: where the cells run (None: elsewhere, a cluster's workers);
+    ``pool``: the labs it lends them (a new lab per cell without one)."""
 
-    def __init__(self, experiment: Experiment, directory: Path, image: LabImage | None,
+    def __init__(self, experiment: Experiment, directory: Path, provider: Provider | None,
                  shaping_engines: dict[str, Shaping | None], parallel: int,
-                 base_image: str = "debian:bookworm-slim", pool: LabPool | None = None):
+                 base_image: str = DEFAULT_BASE_IMAGE, pool: LabLending[Any] | None = None):
         self.experiment = experiment
         self.base_image = base_image   # as asked for: recorded, for 'invoke rerun'
         self.directory = directory
-        self.image = image
+        self.provider = provider
         self.engines = shaping_engines      # cell id -> the shaping chosen up front
         self.parallel = parallel
         self.pool = pool
@@ -221,8 +221,8 @@ class ExperimentRunner:
         return log
 
     def _run_child(self, cell: Cell, lease: Lease | None) -> CellOutcome:
-        assert self.image is not None     # a study on this machine has its image
-        request = cell_request(cell, self.experiment, self.directory, self.image,
+        assert self.provider is not None     # a study on this machine knows where it runs
+        request = cell_request(cell, self.experiment, self.directory, self.provider.to_json(),
                                self.engine_of(cell), self.base_image, lease)
         log = self._log(cell)
         started = time.monotonic()
@@ -344,37 +344,36 @@ def run_inconclusive_again(outcomes: list[CellOutcome], directory: Path,
 
 
 def run_experiment(path: str, parallel: int = 1, out: str = "results",
-                   base_image: str = "debian:bookworm-slim",
+                   base_image: str = DEFAULT_BASE_IMAGE,
                    junit: Path | None = None, fresh_labs: bool = False,
-                   cluster: str | None = None) -> tuple[Path, int]:
-    """Run (or resume) the experiment in ``path``; return its directory and exit code:
-    0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of every
-    run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs;
-    ``cluster``: spread the cells over a Dask cluster's Docker hosts instead."""
+                   provider: Provider | None = None) -> tuple[Path, int]:
+    """Run (or resume) the experiment in ``path`` on this machine; return its directory
+    and exit code: 0 if every run passed, 1 otherwise. ``junit``: also write a JUnit
+    report of every run the study holds; ``fresh_labs``: a new lab per run, not a pool
+    of labs; ``provider``: where the cells run (a Docker lab of ``base_image`` unless
+    told). kit.experiment.cluster runs one on a Dask cluster."""
     parallel = labs_at_once(parallel)
     experiment = load_experiment(Path(path))
-    if cluster is not None:
-        from kit.experiment.cluster import run_on_cluster
-
-        return run_on_cluster(experiment, cluster, out, base_image, junit)
     cells = experiment.cells()
-    image = ensure_lab_image(base_image)
+    provider = provider or provider_for(base_image=base_image)
+    provider.prepare()
     # Probe once, here, so the per-cell link problems are refused before any lab starts.
-    engines = choose_engines(experiment, DockerComposeTestbed(image).netem_probe)
+    engines = choose_engines(experiment, provider.netem_probe)
     directory = experiment_directory(Path(out), experiment)
     directory.mkdir(parents=True, exist_ok=True)
     write_experiment_file(directory, experiment)
     say(f"experiment {experiment.name}: {len(cells)} runs, {parallel} at a time, "
         f"in {directory}")
     warn_about_load(parallel, engines)
-    pool = None if fresh_labs else LabPool(image, trace=experiment.params.kernel_trace)
-    runner = ExperimentRunner(experiment, directory, image, engines, parallel, base_image, pool)
+    pool = None if fresh_labs else provider.lending(experiment.params.kernel_trace)
+    runner = ExperimentRunner(experiment, directory, provider, engines, parallel, base_image,
+                              pool)
     try:
-        with pool or nullcontext():
+        with closing(pool) if pool else nullcontext():
             outcomes = runner.run(cells)
             if parallel > 1:
                 for labs in rerun_levels(parallel, labs_the_machine_holds(engines)[0]):
-                    again = ExperimentRunner(experiment, directory, image, engines, labs,
+                    again = ExperimentRunner(experiment, directory, provider, engines, labs,
                                              base_image, pool)
                     outcomes = run_inconclusive_again(outcomes, directory, again, labs)
     finally:

@@ -28,30 +28,31 @@ from pathlib import Path
 from kit.core.record import RunRecord
 from kit.experiment.cell import STATUSES
 from kit.impair.apply import NetemProbe
-from kit.testbeds.docker.engine import engine_url
-from kit.testbeds.docker.image import LabImage, ensure_lab_image
-from kit.testbeds.docker.testbed import DockerComposeTestbed
+from kit.testbeds.base import Provider
+from kit.testbeds.factory import provider_for
 
 SCRATCH_PREFIX = "netkit-cell-"     # then the worker's PID: a dead worker's is removed
 PR_SET_PDEATHSIG = 1
 POLL_S = 0.5
 PROGRESS_TOPIC = "netkit-progress"
 STOP_GRACE_S = 60.0       # for a stopped cell to remove its lab
-_images: dict[str, LabImage] = {}
-_image_lock = threading.Lock()
+_providers: dict[str, Provider] = {}
+_provider_lock = threading.Lock()
 
 
-def lab_image(base_image: str) -> LabImage:
-    """This worker's lab image, made once per worker process (built on first use); the
-    study hears when that starts and ends (its workers' progress topic)."""
-    with _image_lock:
-        if base_image not in _images:
+def labs_here(base_image: str) -> Provider:
+    """This worker's Docker labs, their image made once per worker process (built on
+    first use); the study hears when that starts and ends (its workers' progress topic)."""
+    with _provider_lock:
+        if base_image not in _providers:
             started = time.monotonic()
             tell(f"{socket.gethostname()}: making the lab image ready on its Docker host")
-            _images[base_image] = ensure_lab_image(base_image)
-            tell(f"{socket.gethostname()}: lab image {_images[base_image].name} ready "
+            provider = provider_for(base_image=base_image)
+            provider.prepare()
+            _providers[base_image] = provider
+            tell(f"{socket.gethostname()}: lab image ready "
                  f"({time.monotonic() - started:.0f} s)")
-        return _images[base_image]
+        return _providers[base_image]
 
 
 def tell(message: str) -> None:
@@ -66,7 +67,7 @@ def tell(message: str) -> None:
 
 def probe_task(base_image: str) -> NetemProbe:
     """netem on this worker's Docker host (the study chooses its engines with it)."""
-    return DockerComposeTestbed(lab_image(base_image)).netem_probe()
+    return labs_here(base_image).netem_probe()
 
 
 def run_cell_task(payload: dict) -> dict:
@@ -75,8 +76,9 @@ def run_cell_task(payload: dict) -> dict:
     from distributed import get_worker
 
     worker = get_worker()
+    provider = labs_here(payload["base_image"])
     where = {"worker": worker.address, "name": str(worker.name),
-             "hostname": socket.gethostname(), "docker_endpoint": engine_url() or "local socket"}
+             "hostname": socket.gethostname(), "docker_endpoint": provider.where()}
     remove_stale_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
         root = Path(scratch)
@@ -84,11 +86,10 @@ def run_cell_task(payload: dict) -> dict:
         experiment.write_text(payload["experiment_text"])
         for relative, archive in payload["mounts"].items():
             unpack(archive, root / relative)
-        image = lab_image(payload["base_image"])
         request = {"experiment": str(experiment), "directory": str(root / "runs"),
                    "cell": payload["cell"], "engine": payload["engine"],
-                   "image": {"name": image.name, "id": image.id, "base": image.base},
-                   "base_image": payload["base_image"], "lab": None}
+                   "testbed": provider.to_json(), "base_image": payload["base_image"],
+                   "lab": None}
         log = root / "cell.log"
         started = time.monotonic()
         status = run_cell_process(request, log, payload["stop_event"])

@@ -9,6 +9,7 @@ import pytest
 
 from kit.cli import commands
 from kit.testbeds.docker import labels
+from kit.testbeds.factory import kept_labs
 from tests.integration.conftest import invoke
 
 REQUIRED_FILES = ["run.json", "summary.md", "events/client.jsonl", "events/server.jsonl",
@@ -173,7 +174,7 @@ def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client, c
     of it; 'down' then leaves nothing."""
     result = invoke("run", "--scenario", "close", "--variant", "graceful", "--server-delay",
                     "0.2", "--keep", "--out", str(tmp_path))
-    running = commands.running_labs()
+    running = kept_labs().running()
     try:
         assert result.returncode == 0, result.stderr[-2000:]
         (run_json,) = tmp_path.glob("*/run.json")
@@ -194,4 +195,4 @@ def test_keep_leaves_the_lab_up_until_down(tmp_path, lab_image, docker_client, c
         for lab in running:
             down = invoke("down", "--run", lab)
             assert down.returncode == 0, down.stderr
-    assert commands.running_labs() == []
+    assert kept_labs().running() == []

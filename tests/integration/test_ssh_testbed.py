@@ -282,3 +282,18 @@ def test_rerun_runs_again_on_the_machines_it_ran_on(catalog, machines, tmp_path)
     assert record["testbed"] == "ssh"
     assert record["environment"]["testbed_file"] == str(machines.testbed_file)
     assert not left_on(machines)
+
+
+def test_an_experiment_runs_its_cells_one_at_a_time_on_the_machines(machines, tmp_path):
+    result = invoke("experiment", "experiments/close-vs-shutdown.yaml", "--out", str(tmp_path),
+                    "--testbed", str(machines.testbed_file), timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    runs = tmp_path / "experiments" / "close-vs-shutdown" / "runs"
+    records = [json.loads(p.read_text()) for p in sorted(runs.glob("*/run.json"))]
+    assert len(records) == 10
+    assert all(r["verdict"] == "pass" and r["testbed"] == "ssh" for r in records)
+    assert {r["environment"]["testbed_file"] for r in records} == {str(machines.testbed_file)}
+    # One at a time: no two runs of the study overlap on the machines.
+    spans = sorted((r["started_at"], r["finished_at"]) for r in records)
+    assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+    assert left_on(machines) == {}

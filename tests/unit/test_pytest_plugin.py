@@ -8,44 +8,53 @@ from dataclasses import dataclass
 import pytest
 
 from kit.cli import pytest_plugin
-from kit.testbeds.docker import pool as pool_module
 
 
 @dataclass
-class StandInPool:
-    image: object
+class StandInLabs:
+    """Shared labs as a Provider makes them: closed by leaving them."""
+
+    image: str
     trace: bool = True
     closed: int = 0
 
-    def close(self) -> None:
+    def __exit__(self, *exc_info) -> None:
         self.closed += 1
 
 
 @dataclass(frozen=True)
-class Image:
-    name: str
+class StandInProvider:
+    image: str
+
+    def to_json(self) -> dict:
+        return {"kind": "stand-in", "image": self.image}
+
+    def labs(self, *, trace: bool, shared: bool) -> StandInLabs:
+        assert shared
+        return StandInLabs(self.image, trace)
 
 
 @pytest.fixture
-def labs(monkeypatch):
-    monkeypatch.setattr(pool_module, "LabPool", StandInPool)
+def labs():
     return pytest_plugin.SessionLabs()
 
 
-def test_one_pool_per_image_and_tracing_choice(labs):
-    first = labs(Image("netkit/lab:a"), True)
-    assert labs(Image("netkit/lab:a"), True) is first
-    others = [labs(Image("netkit/lab:b"), True), labs(Image("netkit/lab:a"), False)]
+def test_one_pool_per_testbed_and_tracing_choice(labs):
+    first = labs(StandInProvider("netkit/lab:a"), True)
+    assert labs(StandInProvider("netkit/lab:a"), True) is first
+    others = [labs(StandInProvider("netkit/lab:b"), True),
+              labs(StandInProvider("netkit/lab:a"), False)]
     assert len({id(p) for p in [first, *others]}) == 3
     assert others[1].trace is False
 
 
 def test_closing_the_session_closes_every_pool_once(labs):
-    made = [labs(Image("netkit/lab:a"), True), labs(Image("netkit/lab:b"), False)]
+    made = [labs(StandInProvider("netkit/lab:a"), True),
+            labs(StandInProvider("netkit/lab:b"), False)]
     labs.close()
     labs.close()
     assert [p.closed for p in made] == [1, 1]
-    assert labs(Image("netkit/lab:a"), True) is not made[0]   # a new one after close
+    assert labs(StandInProvider("netkit/lab:a"), True) is not made[0]   # a new one after close
 
 
 def test_the_fixture_shares_labs_unless_fresh_labs_is_asked(pytester):
@@ -66,12 +75,13 @@ def test_the_fixture_shares_labs_unless_fresh_labs_is_asked(pytester):
 
 
 def test_a_pool_that_fails_to_close_does_not_keep_the_others_up(labs):
-    made = [labs(Image("netkit/lab:a"), True), labs(Image("netkit/lab:b"), True)]
+    made = [labs(StandInProvider("netkit/lab:a"), True),
+            labs(StandInProvider("netkit/lab:b"), True)]
 
-    def broken() -> None:
+    def broken(*exc_info) -> None:
         raise RuntimeError("the engine went away")
 
-    made[0].close = broken
+    made[0].__exit__ = broken
     with pytest.raises(RuntimeError, match="went away"):
         labs.close()
     assert made[1].closed == 1

@@ -25,7 +25,7 @@ from kit.core.errors import KitError, LabFailure
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
 from kit.core.roles import ROLES
-from kit.impair.apply import PROBE_PORT
+from kit.impair.apply import PROBE_PORT, NetemProbe
 from kit.impair.engines import clear_commands
 from kit.testbeds.docker.host import DockerHost
 from kit.testbeds.docker.image import LabImage
@@ -36,6 +36,7 @@ from kit.testbeds.docker.lab import (
     remove_by_label,
     running_hosts,
 )
+from kit.testbeds.docker.probe import probe_netem
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import DockerKernelTracer, remove_shared_helper, start_helper
 
@@ -153,6 +154,9 @@ class LabPool:
             reusable = True
         finally:
             self.give_back(lease, user_dir, reusable)
+
+    def netem_probe(self) -> NetemProbe:
+        return probe_netem(self.image.name)
 
     def close(self) -> None:
         """Remove every lab of the pool and the tracing helper; safe twice."""

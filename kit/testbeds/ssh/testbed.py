@@ -67,6 +67,11 @@ class SshTestbed:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    @contextmanager
+    def lease(self, user_dir: str | None = None) -> Iterator[SshTestbed]:
+        """The two machines for one run (each run on them in turn)."""
+        yield self
+
     def open(self) -> None:
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = {role: pool.submit(self._login, role) for role in ROLES}
