@@ -15,7 +15,7 @@ from rich.table import Table
 from kit.cli.catalog import check_parallel, write_study_file
 from kit.cli.request import ALL, RunRequest, build_request
 from kit.cli.studies import run_study
-from kit.core.checks import why_inconclusive
+from kit.core.checks import Verdict, why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput
 from kit.core.parameters import labs_at_once
@@ -67,7 +67,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
         return run_study(str(write_study_file(request)), labs, str(request.out),
                          request.base_image, request.junit, fresh_labs, None, request.where)
     outcomes = execute(request)
-    return 0 if all(outcome.verdict == "pass" for outcome in outcomes) else 1
+    return 0 if all(outcome.verdict == Verdict.PASS for outcome in outcomes) else 1
 
 
 def execute(request: RunRequest,
@@ -125,8 +125,14 @@ def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -
     for outcome in outcomes:
         show(f"{outcome.record.scenario}/{outcome.record.variant}: "
              f"{verdict_word(outcome.record)} -> {outcome.directory}/report.html")
-        if outcome.verdict == "inconclusive":
+        if outcome.verdict == Verdict.INCONCLUSIVE:
             show(f"  {why_inconclusive(outcome.record.checks)}")
+
+
+def preflight(base_image: str = DEFAULT_BASE_IMAGE) -> None:
+    """Fail at once, before building or writing anything, if what a Docker lab needs
+    (the engine, Compose) is missing."""
+    provider_for(base_image=base_image).preflight()
 
 
 def scenarios() -> Table:

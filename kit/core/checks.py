@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from enum import Enum
 
 # The claim of checks on the lab and its evidence (captures complete, link as asked,
 # programs on time), not on the kernel: when one fails, the run cannot be judged.
 LAB = "evidence"
 
 
-PASSED, FAILED, NOT_JUDGED = "pass", "fail", "not judged"
+class Verdict(str, Enum):
+    """A run's verdict, run.json's ``verdict`` (a str: it is written and compared as its
+    value)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"   # the lab did not hold the run's conditions
+    ERROR = "error"                 # the run ended without a verdict (its error says why)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Outcome(str, Enum):
+    """A check's outcome: not judged where no evidence the lab's kernel gives decides
+    it (never a pass, never a failure)."""
+
+    PASSED = "pass"
+    FAILED = "fail"
+    NOT_JUDGED = "not judged"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PASSED, FAILED, NOT_JUDGED = Outcome.PASSED, Outcome.FAILED, Outcome.NOT_JUDGED
 
 
 @dataclass(frozen=True)
@@ -25,7 +51,7 @@ class Check:
     judged: bool = True
 
     @property
-    def outcome(self) -> str:
+    def outcome(self) -> Outcome:
         return NOT_JUDGED if not self.judged else PASSED if self.passed else FAILED
 
     @property
@@ -45,14 +71,15 @@ def not_judged(name: str, claim: str, expected: str, observed: str) -> Check:
     return Check(name, claim, False, expected, observed, judged=False)
 
 
-def verdict_of(checks: list[Check]) -> str:
+def verdict_of(checks: list[Check]) -> Verdict:
     """pass: every judged check passed (a check not judged is no failure, and is
     counted apart); inconclusive: the lab did not deliver the run's conditions (a LAB
     check failed), so the kernel's checks decide nothing; else fail."""
     failed = [check for check in checks if check.failed]
     if not failed:
-        return "pass"
-    return "inconclusive" if any(check.claim == LAB for check in failed) else "fail"
+        return Verdict.PASS
+    return Verdict.INCONCLUSIVE if any(check.claim == LAB for check in failed) \
+        else Verdict.FAIL
 
 
 def unjudged(checks: list[Check]) -> list[Check]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kit.core.checks import Check
+from kit.core.checks import Check, Verdict
 from kit.core.errors import BadInput
 from kit.core.results import atomic_write
 
@@ -44,7 +44,7 @@ class RunRecord:
     schema: int = SCHEMA
     testbed: str | None = None
     complete: bool = False
-    verdict: str = "error"            # pass | fail | error
+    verdict: Verdict = Verdict.ERROR
     checks: list[Check] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
     programs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -102,6 +102,7 @@ class RunRecord:
         values = {key: value for key, value in data.items() if key in known}
         values.setdefault("schema", 1)
         values["checks"] = [Check(**check) for check in data.get("checks", [])]
+        values["verdict"] = Verdict(values.get("verdict", Verdict.ERROR))
         return cls(**values)
 
     def save(self, root: Path) -> None:

@@ -19,6 +19,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.experiment.spec import load_experiment
 from kit.impair.shaping import Shaping
@@ -27,7 +28,7 @@ from kit.run.session import RunSession
 from kit.scenarios.custom import CustomScenario
 from kit.testbeds.factory import close_connections, provider_from_json
 
-EXIT_CODES = {"pass": 0, "fail": 1, "inconclusive": 3}
+EXIT_CODES = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3}
 STATUSES = {code: verdict for verdict, code in EXIT_CODES.items()} | {130: "interrupted"}
 
 

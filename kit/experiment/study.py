@@ -36,6 +36,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
 from kit.core.parameters import labs_at_once
@@ -77,7 +78,7 @@ def recorded_state(directory: Path, cell: Cell) -> str:
         return "interrupted"
     if not data.get("complete", False):
         return "interrupted"
-    return "inconclusive" if data.get("verdict") == "inconclusive" else "finished"
+    return "inconclusive" if data.get("verdict") == Verdict.INCONCLUSIVE else "finished"
 
 
 def set_aside(directory: Path, cell: Cell, why: str = "interrupted") -> None:

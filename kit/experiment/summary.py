@@ -16,7 +16,7 @@ matplotlib.use("Agg")   # files only, no display
 import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kit.core.checks import unjudged
+from kit.core.checks import Verdict, unjudged
 from kit.core.errors import BadInput
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
@@ -31,7 +31,7 @@ _templates = Environment(loader=PackageLoader("kit.report", "templates"),
 
 # The verdicts of runs that ended (run.json's verdict); "inconclusive": the lab did not
 # hold the run's conditions (docs/results.md).
-JUDGED = ("pass", "fail", "inconclusive", "error")
+JUDGED = tuple(Verdict)
 
 
 def study_runs(experiment: Experiment, directory: Path) -> list[Path]:
@@ -238,7 +238,7 @@ def plot_verdicts(experiment: Experiment, directory: Path, rows: list[dict]) -> 
         done = [m for m in members if m["verdict"] in JUDGED]
         i, j = row_keys.index(key[:2]), column_keys.index(key[2:])
         if done:
-            passed = sum(m["verdict"] == "pass" for m in done)
+            passed = sum(m["verdict"] == Verdict.PASS for m in done)
             shares[i][j] = passed / len(done)
             texts[i][j] = f"{passed}/{len(done)}"
         else:

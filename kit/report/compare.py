@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
+from kit.core.checks import Outcome
 from kit.core.record import RunRecord
 from kit.core.roles import ROLES
 from kit.report import outcomes
@@ -22,8 +23,8 @@ ENVIRONMENT = ("kernel", "docker_engine", "docker_api", "compose", "image_id", "
 class CheckPair:
     name: str
     claim: str
-    before: str | None    # the check's outcome; None: the run has no such check
-    after: str | None
+    before: Outcome | None    # the check's outcome; None: the run has no such check
+    after: Outcome | None
 
     @property
     def differs(self) -> bool:
@@ -82,7 +83,7 @@ def compare_runs(before: RunRecord, after: RunRecord) -> RunComparison:
                          differences)
 
 
-def verdict_mark(outcome: str | None) -> str:
+def verdict_mark(outcome: Outcome | None) -> str:
     return "-" if outcome is None else outcomes.MARK[outcome]
 
 

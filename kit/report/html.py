@@ -7,7 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from kit.core.checks import why_inconclusive
+from kit.core.checks import Verdict, why_inconclusive
 from kit.core.record import RunRecord
 from kit.core.roles import ROLES
 from kit.impair.describe import link_text
@@ -37,7 +37,7 @@ def page_data(root: Path) -> dict:
     return {
         "run": run,
         "verdict": verdict_word(run),
-        "inconclusive": why_inconclusive(run.checks) if run.verdict == "inconclusive" else "",
+        "inconclusive": why_inconclusive(run.checks) if run.verdict == Verdict.INCONCLUSIVE else "",
         "shaping": link_text(run.link),
         "svg": Markup(render_sequence(root)),
         "tcp_info": Markup(render_tcp_info(root)),

@@ -12,7 +12,7 @@ import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from kit.core.checks import Check, unjudged
+from kit.core.checks import Check, Verdict, unjudged
 from kit.core.interrupts import deferred_interrupt
 from kit.core.progress import say
 from kit.core.record import RunRecord
@@ -44,7 +44,7 @@ def error_case(suite: ET.Element, classname: str, record: RunRecord) -> None:
 
 
 def suite(directory: Path, record: RunRecord, hostname: str) -> ET.Element:
-    errored = record.verdict == "error" or not record.checks
+    errored = record.verdict == Verdict.ERROR or not record.checks
     failed = len(record.failed_checks)
     name = f"{record.scenario}/{record.variant}"
     if record.experiment:   # a study's cells share scenario and variant: the cell tells

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from kit.core.checks import unjudged, why_inconclusive
+from kit.core.checks import Verdict, unjudged, why_inconclusive
 from kit.core.record import RunRecord
 from kit.core.results import RunDirectory, atomic_write
 from kit.core.roles import ROLES
@@ -72,7 +72,7 @@ def write_summary(directory: RunDirectory) -> Path:
     ]
     if record.error:
         lines += ["", f"**Error:** {record.error}"]
-    if record.verdict == "inconclusive":
+    if record.verdict == Verdict.INCONCLUSIVE:
         lines += ["", f"**Inconclusive:** {why_inconclusive(record.checks)}"]
     for role in ROLES:
         program = record.programs.get(role, {})

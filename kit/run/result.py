@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kit.core.checks import Check
+from kit.core.checks import Check, Verdict
 from kit.core.record import RunRecord
 from kit.run.evidence_files import load_run
 from kit.scenarios import Evidence
@@ -55,7 +55,7 @@ class RunResult:
         return cls(directory, record, evidence)
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return self.record.verdict
 
     @property

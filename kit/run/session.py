@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from kit.core.checks import Check, verdict_of
+from kit.core.checks import Check, Verdict, verdict_of
 from kit.core.errors import KitError
 from kit.core.progress import say, step
 from kit.core.record import RunRecord, new_run_id, now
@@ -46,7 +46,7 @@ class RunOutcome:
     record: RunRecord
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> Verdict:
         return self.record.verdict
 
 
