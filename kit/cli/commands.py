@@ -82,6 +82,7 @@ def execute(request: RunRequest,
     trace = request.params.kernel_trace
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunOutcome] = []
+    written: list[Path] = []      # every run's directory, also of one that ended in an error
     labs = pools(provider, trace) if pools and request.may_share_labs else \
         provider.labs(trace=trace, shared=request.pooled, keep=request.keep,
                       shapes=request.shapes_a_link())
@@ -99,14 +100,18 @@ def execute(request: RunRequest,
                                          request.params, bed, request.out, shaping=shaping,
                                          keep=request.keep, stamp=stamp, mount=mount,
                                          request=request.recorded())
-                    outcomes.append(session.run())
+                    try:
+                        outcomes.append(session.run())
+                    finally:
+                        if session.written_to is not None:
+                            written.append(session.written_to)
     except KeyboardInterrupt:
         say(f"interrupted: the lab was removed; results so far are in {request.out} "
             "(the interrupted run is marked incomplete)")
         raise
     finally:
         if request.junit:
-            write_junit(request.junit, [o.directory for o in outcomes])
+            write_junit(request.junit, written)
     show_outcomes(request, outcomes, stamp)
     return outcomes
 

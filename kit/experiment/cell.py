@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kit.core.checks import Verdict
 from kit.core.errors import KitError
+from kit.core.record import RunRecord
 from kit.experiment.spec import load_experiment
 from kit.impair.shaping import Shaping
 from kit.impair.spec import parse_link
@@ -77,13 +78,13 @@ def status_of(exitcode: int | None, run_directory: Path, log: Path) -> str:
     with log.open("a") as said:
         said.write(f"the run's process ended with {ended_how(exitcode)}, not with a verdict\n")
     try:
-        record = json.loads((run_directory / "run.json").read_text())
-    except (OSError, ValueError):
+        record = RunRecord.load(run_directory)
+    except KitError:
         return "error"
-    if record.get("complete") and record.get("verdict") in EXIT_CODES:
+    if record.complete and record.verdict in EXIT_CODES:
         with log.open("a") as said:
-            said.write(f"its run.json is complete: {record['verdict']}\n")
-        return record["verdict"]
+            said.write(f"its run.json is complete: {record.verdict}\n")
+        return record.verdict.value
     return "error"
 
 

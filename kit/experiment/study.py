@@ -41,6 +41,7 @@ from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
 from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
+from kit.core.record import RunRecord
 from kit.core.results import atomic_write
 from kit.experiment.cell import EXIT_CODES, run_forked, status_of
 from kit.experiment.spec import Cell, Experiment, load_experiment
@@ -71,14 +72,13 @@ def run_directory(directory: Path, cell: Cell) -> Path:
 
 def recorded_state(directory: Path, cell: Cell) -> str:
     """finished (judged), inconclusive (to run again), or interrupted (unfinished)."""
-    record = run_directory(directory, cell) / "run.json"
     try:
-        data = json.loads(record.read_text())
-    except (OSError, ValueError):
+        record = RunRecord.load(run_directory(directory, cell))
+    except KitError:      # none yet, or half-written: the run did not end
         return "interrupted"
-    if not data.get("complete", False):
+    if not record.complete:
         return "interrupted"
-    return "inconclusive" if data.get("verdict") == Verdict.INCONCLUSIVE else "finished"
+    return "inconclusive" if record.verdict == Verdict.INCONCLUSIVE else "finished"
 
 
 def set_aside(directory: Path, cell: Cell, why: str = "interrupted") -> None:

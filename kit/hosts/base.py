@@ -1,6 +1,6 @@
 """The Host protocol: run a command, start a process with stdin, copy files, close.
 
-A backend supplies these primitives (a Docker container now, a machine over SSH later);
+A backend supplies these primitives (a Docker container, a machine over SSH);
 the semantics are the same everywhere: ``run`` raises ``CommandFailed`` on a non-zero
 exit when asked to check, and ``CommandTimedOut`` when its own timer ran out; a
 ``Process`` can be waited for, signalled and killed; every backend error reaches the

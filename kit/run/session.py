@@ -70,10 +70,13 @@ class RunSession:
     clock: Clock = field(default_factory=SystemClock)
     run_id: str = field(default_factory=new_run_id)
     timings: Timings = field(default_factory=Timings)
+    # Where its results went, once it has begun (also when it ends in an error).
+    written_to: Path | None = field(default=None, init=False)
 
     def run(self) -> RunOutcome:
         directory = RunDirectory.create(self.out, self.scenario.name, self.variant, self.stamp,
                                         name=self.directory_name)
+        self.written_to = directory.root
         self.params = replace(self.params, port=self.testbed.port_for(self.params.port))
         record = self.new_record()
         started, cpu = self.clock.monotonic(), CpuSample.now()

@@ -89,6 +89,23 @@ def test_a_run_that_fails_mid_way_cleans_up_and_keeps_what_it_saw(tmp_path, lab_
     assert "usage: graceserver" in (run_json.parent / "logs" / "server.log").read_text()
 
 
+def test_a_run_that_ends_in_an_error_is_in_the_junit_report(tmp_path, lab_image):
+    import dataclasses
+
+    from kit.cli import commands
+    from kit.cli.request import build_request
+
+    request = build_request("close", variant="graceful", server_delay="0.2", out=str(tmp_path),
+                            junit=str(tmp_path / "junit.xml"))
+    broken = dataclasses.replace(request, params=dataclasses.replace(request.params,
+                                                                     port=70000))
+    with pytest.raises(LabFailure, match="did not listen"):
+        commands.execute(broken)
+    report = (tmp_path / "junit.xml").read_text()
+    assert report.count("<testsuite ") == 1 and "<error " in report
+    assert "did not listen" in report
+
+
 def test_runs_without_kernel_trace_say_why(tmp_path, lab_image):
     from kit.cli import commands
 

@@ -5,10 +5,19 @@ under load: CPython issue 140867)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from kit.experiment.cell import status_of
+
+# A real run's record (its verdict and completeness set by each test).
+RECORDED = json.loads((Path(__file__).parents[1] / "data" / "catalog" / "close-graceful"
+                       / "run.json").read_text())
+
+
+def record(**fields) -> str:
+    return json.dumps({**RECORDED, **fields})
 
 
 @pytest.fixture
@@ -22,25 +31,26 @@ def cell(tmp_path):
                                           (130, "interrupted"), (2, "error")])
 def test_the_statuses_a_cell_gives_are_taken_as_they_are(cell, code, status):
     run, log = cell
-    (run / "run.json").write_text(json.dumps({"complete": True, "verdict": "fail"}))
+    (run / "run.json").write_text(record(complete=True, verdict="fail"))
     assert status_of(code, run, log) == status
     assert not log.exists()       # nothing to add: the run's own log says it all
 
 
 def test_a_lost_status_leaves_the_complete_record_to_say(cell):
     run, log = cell
-    (run / "run.json").write_text(json.dumps({"complete": True, "verdict": "pass"}))
+    (run / "run.json").write_text(record(complete=True, verdict="pass"))
     assert status_of(255, run, log) == "pass"
     assert log.read_text() == ("the run's process ended with exit code 255, not with a "
                                "verdict\nits run.json is complete: pass\n")
 
 
-@pytest.mark.parametrize("record", [None, "{not json", {"complete": False, "verdict": "pass"},
-                                    {"complete": True, "verdict": "error"}])
-def test_without_a_complete_verdict_it_is_an_error(cell, record):
+@pytest.mark.parametrize("written", [None, "{not json", record(complete=False, verdict="pass"),
+                                     record(complete=True, verdict="error"),
+                                     record(complete=True, verdict="maybe")])
+def test_without_a_complete_verdict_it_is_an_error(cell, written):
     run, log = cell
-    if record is not None:
-        (run / "run.json").write_text(record if isinstance(record, str) else json.dumps(record))
+    if written is not None:
+        (run / "run.json").write_text(written)
     assert status_of(255, run, log) == "error"
     assert "exit code 255" in log.read_text()
 

@@ -40,11 +40,6 @@ def fingerprint(key: paramiko.PKey) -> str:
     return f"{key.get_name()} SHA256:{digest}"
 
 
-def lookup_name(host: str, port: int) -> str:
-    """How known_hosts names a host: 'host', or '[host]:port' off port 22."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
 def scan_command(host: str, port: int, key_type: str) -> str:
     port_option = f"-p {port} " if port != 22 else ""
     return f"ssh-keyscan {port_option}-t {key_type} {host} >> ~/.ssh/known_hosts"
