@@ -94,12 +94,9 @@ def execute(request: RunRequest,
             shaping = resolve_shaping(request.link, labs.netem_probe)
             if shaping is not None:
                 say(f"link: {shaping.engine} engine ({shaping.reason})")
-            for scenario_name, variant_name in request.runs:
+            for spec in request.specs(stamp, shaping):
                 with labs.lease(mount) as bed:
-                    session = RunSession(request.scenario_named(scenario_name), variant_name,
-                                         request.params, bed, request.out, shaping=shaping,
-                                         keep=request.keep, stamp=stamp, mount=mount,
-                                         request=request.recorded())
+                    session = RunSession.of(spec, bed)
                     try:
                         outcomes.append(session.run())
                     finally:

@@ -11,7 +11,9 @@ from kit.core.parameters import PARSERS, parse_parameters
 from kit.core.record import RunRecord
 from kit.core.results import writable_directory, writable_file
 from kit.core.units import image_name
+from kit.impair.shaping import Shaping
 from kit.impair.spec import LinkRequest, parse_link
+from kit.run.spec import RunSpec
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
 from kit.scenarios.custom import CustomScenario, ProgramsSpec
 from kit.testbeds.base import Provider
@@ -55,10 +57,14 @@ class RunRequest:
         """Several runs share labs of a pool, each reset between runs."""
         return len(self.runs) > 1 and self.may_share_labs
 
-    def recorded(self) -> dict:
-        """What run.json keeps of the request (``request``), for 'invoke rerun'."""
-        return {"link": dict(self.link_options), "base_image": self.base_image,
-                "programs": self.custom.spec.to_json() if self.custom else None}
+    def specs(self, stamp: str, shaping: Shaping | None) -> list[RunSpec]:
+        """Its runs, in order (``shaping``: the engine chosen for its link)."""
+        return [RunSpec(name, variant, self.params, self.out, self.link_options,
+                        self.custom.spec if self.custom else None, self.base_image,
+                        self.where.to_json(),
+                        shaping={"engine": shaping.engine, "reason": shaping.reason}
+                        if shaping else None, keep=self.keep, stamp=stamp)
+                for name, variant in self.runs]
 
     def shapes_a_link(self) -> bool:
         """Is a link shaped: the one asked for, or one a variant shapes of its own?"""

@@ -2,10 +2,10 @@
 study's fork server (``run_forked``, the kit already imported: starting Python and
 importing the kit cost about half a CPU-second a run), or by hand:
 
-    python -m kit.experiment.cell '<json from kit.experiment.study.cell_request>'
+    python -m kit.experiment.cell '<a RunSpec as JSON (kit.run.spec)>'
 
-It reloads the experiment file (already validated by the parent), finds its cell and
-runs it as 'invoke run' would, into runs/<cell id>/. Exit codes: 0 pass, 1 fail,
+It runs that spec as 'invoke run' would, on the testbed the spec names (in the lab lent
+to it, or a new one), into runs/<cell id>/. Exit codes: 0 pass, 1 fail,
 3 inconclusive (the lab did not hold the run's conditions), 2 error, 130 interrupted
 (the lab removed, the run marked incomplete).
 """
@@ -16,17 +16,13 @@ import json
 import os
 import signal
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.core.record import RunRecord
-from kit.experiment.spec import load_experiment
-from kit.impair.shaping import Shaping
-from kit.impair.spec import parse_link
 from kit.run.session import RunSession
-from kit.scenarios.custom import CustomScenario
+from kit.run.spec import RunSpec
 from kit.testbeds.factory import close_connections, provider_from_json
 
 EXIT_CODES = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3}
@@ -34,28 +30,10 @@ STATUSES = {code: verdict for verdict, code in EXIT_CODES.items()} | {130: "inte
 
 
 def main(argv: list[str]) -> int:
-    request = json.loads(argv[0])
-    experiment = load_experiment(Path(request["experiment"]))
-    cell = next(c for c in experiment.cells() if c.id == request["cell"])
-    link = parse_link(**cell.link)
-    engine = request["engine"]
-    # The parent chose the engine once for the whole experiment (one netem probe).
-    shaping = None if link.is_empty() or engine is None else \
-        Shaping(link, engine["engine"], engine["reason"])
-    params = replace(experiment.params, link_rtt=link.round_trip_bound())
-    provider = provider_from_json(request["testbed"])
-    shapes = not link.is_empty() or \
-        cell.run.scenario.plan(cell.variant, params).link is not None
-    custom = cell.run.scenario.spec if isinstance(cell.run.scenario, CustomScenario) else None
-    with provider.cell_testbed(request["lab"], cell.run.mount, shapes) as testbed:
-        outcome = RunSession(cell.run.scenario, cell.variant, params, testbed,
-                             Path(request["directory"]), shaping=shaping,
-                             directory_name=cell.id, mount=cell.run.mount,
-                             experiment={"name": experiment.name, "cell": cell.id,
-                                         "axes": dict(cell.axes),
-                                         "repetition": cell.repetition, "run": cell.run.label},
-                             request={"link": cell.link, "base_image": request["base_image"],
-                                      "programs": custom.to_json() if custom else None}).run()
+    spec = RunSpec.from_json(json.loads(argv[0]))
+    provider = provider_from_json(spec.testbed or {})
+    with provider.cell_testbed(spec.lab, spec.mount, spec.shapes_a_link()) as testbed:
+        outcome = RunSession.of(spec, testbed).run()
     return EXIT_CODES.get(outcome.verdict, 1)
 
 

@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from kit.core.errors import BadInput, EnvironmentProblem
@@ -30,6 +30,7 @@ from kit.experiment.spec import Cell, Experiment
 from kit.experiment.study import (
     CellOutcome,
     ExperimentRunner,
+    cell_spec,
     choose_engines,
     exit_code_of,
     experiment_directory,
@@ -137,9 +138,17 @@ def shipped_mounts(experiment: Experiment) -> dict[str, bytes]:
 
 def cell_payload(experiment: Experiment, cell: Cell, engine: dict | None, base_image: str,
                  mounts: dict[str, bytes], stop_event: str) -> dict:
-    return {"experiment_text": experiment.text, "file_name": experiment.path.name,
-            "cell": cell.id, "engine": engine, "base_image": base_image, "mounts": mounts,
-            "stop_event": stop_event}
+    """What a worker needs to run ``cell``: its RunSpec (its programs' directory, if it
+    mounts one, relative to the experiment file, and shipped packed beside it)."""
+    spec = cell_spec(cell, experiment, Path("."), None, engine, base_image)
+    shipped = {}
+    if spec.programs is not None and spec.programs.mount is not None:
+        relative = str(Path(spec.programs.mount).relative_to(
+            experiment.path.resolve().parent))
+        spec = replace(spec, programs=replace(spec.programs, mount=relative))
+        shipped[relative] = mounts[relative]
+    return {"spec": spec.to_json(), "cell": cell.id, "base_image": base_image,
+            "mounts": shipped, "stop_event": stop_event}
 
 
 def land(result: dict, runs: Path, cell: Cell) -> bool:

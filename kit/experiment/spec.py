@@ -29,7 +29,7 @@ DEFAULT_MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations")
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class RunEntry:
     """One entry of ``runs``: a catalog scenario's variants, or your own programs."""
 
     label: str
@@ -43,7 +43,7 @@ class Cell:
     """One run of the experiment, in a lab of its own."""
 
     id: str
-    run: RunSpec
+    run: RunEntry
     variant: str
     axes: tuple[tuple[str, str], ...]     # the matrix values of this cell, in axis order
     repetition: int
@@ -55,7 +55,7 @@ class Experiment:
     name: str
     path: Path
     description: str
-    runs: tuple[RunSpec, ...]
+    runs: tuple[RunEntry, ...]
     params: RunParameters
     link: dict                           # fixed link options
     matrix: tuple[tuple[str, tuple[str, ...]], ...]
@@ -170,7 +170,7 @@ RUN_FIELDS = ("scenario", "variants")
 PROGRAM_FIELDS = ("name", "server", "client", "input", "finish_timeout", "mount", "checks")
 
 
-def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
+def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunEntry:
     if isinstance(entry, dict) and "scenario" in entry:
         values = _mapping(source, where, entry, RUN_FIELDS)
         name = values["scenario"]
@@ -184,7 +184,7 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
                 raise source.error(where + ("variants", index),
                                    f"scenario {name!r} has no variant {variant!r}: choose "
                                    f"from {', '.join(scenario.variants)}")
-        return RunSpec(name, scenario, tuple(variants))
+        return RunEntry(name, scenario, tuple(variants))
     values = _mapping(source, where, entry, PROGRAM_FIELDS)
     for needed in ("name", "server", "client"):
         if needed not in values:
@@ -214,7 +214,7 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunSpec:
         mount = str(mount_path)
     spec = ProgramsSpec(str(values["name"]), commands["server"], commands["client"], script,
                         finish, tuple(checks), mount)
-    return RunSpec(spec.name, CustomScenario(spec), ("custom",), mount)
+    return RunEntry(spec.name, CustomScenario(spec), ("custom",), mount)
 
 
 def _command(source: Source, where: tuple, value) -> tuple[str, ...]:

@@ -50,6 +50,8 @@ from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
+from kit.run.spec import RunSpec
+from kit.scenarios.custom import CustomScenario
 from kit.testbeds.base import LabLending, Lease, Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
 
@@ -109,13 +111,19 @@ def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
 
 
-def cell_request(cell: Cell, experiment: Experiment, directory: Path, testbed: dict,
-                 engine: dict | None, base_image: str, lease: Lease | None = None) -> dict:
-    """What the child process needs to run one cell (JSON on its command line);
-    ``testbed``: its provider's to_json()."""
-    return {"experiment": str(experiment.path), "directory": str(directory / "runs"),
-            "cell": cell.id, "testbed": testbed, "engine": engine, "base_image": base_image,
-            "lab": lease.to_json() if lease else None}
+def cell_spec(cell: Cell, experiment: Experiment, directory: Path, testbed: dict | None,
+              engine: dict | None, base_image: str, lease: Lease | None = None) -> RunSpec:
+    """The run a cell is (``testbed``: its provider's to_json(); ``engine``: the shaping
+    chosen for its link), into ``directory``/runs/<cell id>."""
+    scenario = cell.run.scenario
+    return RunSpec(scenario.name, cell.variant, experiment.params, directory / "runs",
+                   tuple(cell.link.items()),
+                   scenario.spec if isinstance(scenario, CustomScenario) else None,
+                   base_image, testbed, lease.to_json() if lease else None, engine,
+                   directory_name=cell.id,
+                   experiment={"name": experiment.name, "cell": cell.id,
+                               "axes": dict(cell.axes), "repetition": cell.repetition,
+                               "run": cell.run.label})
 
 
 class ExperimentRunner:
@@ -223,14 +231,15 @@ class ExperimentRunner:
 
     def _run_child(self, cell: Cell, lease: Lease | None) -> CellOutcome:
         assert self.provider is not None     # a study on this machine knows where it runs
-        request = cell_request(cell, self.experiment, self.directory, self.provider.to_json(),
-                               self.engine_of(cell), self.base_image, lease)
+        spec = cell_spec(cell, self.experiment, self.directory, self.provider.to_json(),
+                         self.engine_of(cell), self.base_image, lease)
         log = self._log(cell)
         started = time.monotonic()
         with self._lock:
             if self._stopping:
                 return CellOutcome(cell, "interrupted")
-            child = CELLS.Process(target=run_forked, args=(json.dumps(request), str(log)),
+            child = CELLS.Process(target=run_forked,
+                                  args=(json.dumps(spec.to_json()), str(log)),
                                  name=f"netkit-cell-{cell.id}")
             child.start()
             self._children[cell.id] = child

@@ -23,11 +23,13 @@ import tarfile
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kit.core.record import RunRecord
 from kit.experiment.cell import STATUSES
 from kit.impair.apply import NetemProbe
+from kit.run.spec import RunSpec
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import provider_for
 
@@ -82,17 +84,12 @@ def run_cell_task(payload: dict) -> dict:
     remove_stale_scratch()
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch:
         root = Path(scratch)
-        experiment = root / payload["file_name"]
-        experiment.write_text(payload["experiment_text"])
         for relative, archive in payload["mounts"].items():
             unpack(archive, root / relative)
-        request = {"experiment": str(experiment), "directory": str(root / "runs"),
-                   "cell": payload["cell"], "engine": payload["engine"],
-                   "testbed": provider.to_json(), "base_image": payload["base_image"],
-                   "lab": None}
+        spec = here(RunSpec.from_json(payload["spec"]), root, provider)
         log = root / "cell.log"
         started = time.monotonic()
-        status = run_cell_process(request, log, payload["stop_event"])
+        status = run_cell_process(spec, log, payload["stop_event"])
         cell_seconds = time.monotonic() - started
         directory = root / "runs" / payload["cell"]
         archive = None
@@ -104,7 +101,16 @@ def run_cell_task(payload: dict) -> dict:
                 "log": log.read_text(errors="replace") if log.exists() else ""}
 
 
-def run_cell_process(request: dict, log: Path, stop_event: str) -> str:
+def here(spec: RunSpec, root: Path, provider: Provider) -> RunSpec:
+    """``spec`` as this worker runs it: on its own Docker labs, into ``root``/runs, its
+    programs' directory unpacked under ``root``."""
+    programs = spec.programs
+    if programs is not None and programs.mount is not None:
+        programs = replace(programs, mount=str(root / programs.mount))
+    return replace(spec, out=root / "runs", testbed=provider.to_json(), programs=programs)
+
+
+def run_cell_process(spec: RunSpec, log: Path, stop_event: str) -> str:
     """The cell in a process of its own (a session of its own too); SIGINT when the
     study's stop event is set, or when this worker dies (it stops as on Ctrl-C: its lab
     removed, its run marked incomplete)."""
@@ -113,7 +119,7 @@ def run_cell_process(request: dict, log: Path, stop_event: str) -> str:
     stop = Event(stop_event)
     with open(log, "wb") as output:
         child = subprocess.Popen([sys.executable, "-m", "kit.experiment.cell",
-                                  json.dumps(request)], stdin=subprocess.DEVNULL,
+                                  json.dumps(spec.to_json())], stdin=subprocess.DEVNULL,
                                  stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
                                  preexec_fn=interrupt_when_parent_dies)
     try:

@@ -32,6 +32,7 @@ from kit.run.collect import collect, delay_line_figures
 from kit.run.cpu import CpuSample
 from kit.run.play import Play
 from kit.run.programs import command
+from kit.run.spec import RunSpec
 from kit.run.timings import Timings
 from kit.run.tracing import TracerSlot
 from kit.scenarios import Evidence, Plan, RunParameters, Scenario
@@ -72,6 +73,14 @@ class RunSession:
     timings: Timings = field(default_factory=Timings)
     # Where its results went, once it has begun (also when it ends in an error).
     written_to: Path | None = field(default=None, init=False)
+
+    @classmethod
+    def of(cls, spec: RunSpec, testbed: Testbed) -> RunSession:
+        """The session that runs ``spec`` on ``testbed``."""
+        return cls(spec.scenario_object(), spec.variant, spec.run_parameters(), testbed,
+                   spec.out, shaping=spec.link_shaping(), keep=spec.keep, stamp=spec.stamp,
+                   directory_name=spec.directory_name, mount=spec.mount,
+                   experiment=spec.experiment, request=spec.recorded())
 
     def run(self) -> RunOutcome:
         directory = RunDirectory.create(self.out, self.scenario.name, self.variant, self.stamp,

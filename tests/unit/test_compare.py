@@ -67,7 +67,7 @@ def test_a_recorded_request_becomes_the_same_request(tmp_path):
     assert request.params.link_rtt == request.link.round_trip_bound() > 0
     assert request.base_image == "debian:trixie-slim"
     assert request.runs == (("custom", "custom"),)
-    assert request.recorded() == record.request
+    assert request.specs("20261207-120000", None)[0].recorded() == record.request
 
 
 def test_a_record_without_its_request_cannot_be_run_again(tmp_path):

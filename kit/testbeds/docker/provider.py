@@ -108,13 +108,14 @@ class DockerProvider:
         return LabPool(self.image, trace=trace)
 
     def to_json(self) -> dict:
-        image = self.image
+        image = self._image     # made ready here, or by the process that gets it
         return {"kind": KIND, "base_image": self.base_image,
-                "image": {"name": image.name, "id": image.id, "base": image.base}}
+                "image": {"name": image.name, "id": image.id, "base": image.base}
+                if image else None}
 
     @classmethod
     def from_json(cls, data: dict) -> DockerProvider:
-        return cls(data["base_image"], image=LabImage(**data["image"]))
+        return cls(data["base_image"], image=LabImage(**data["image"]) if data["image"] else None)
 
     def cell_testbed(self, lease: dict | None, user_dir: str | None,
                      shapes: bool = False) -> AbstractContextManager[DockerComposeTestbed]:

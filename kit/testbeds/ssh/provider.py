@@ -60,16 +60,18 @@ class SshProvider:
         return None      # two machines hold one run at a time: nothing to lend
 
     def to_json(self) -> dict:
-        image = self.image
+        image = self._image     # made ready here, or by the process that gets it
         return {"kind": KIND, "machines": str(self.machines.path),
                 "accept_new_host_keys": self.accept_new_host_keys,
                 "base_image": self.base_image,
-                "image": {"name": image.name, "id": image.id, "base": image.base}}
+                "image": {"name": image.name, "id": image.id, "base": image.base}
+                if image else None}
 
     @classmethod
     def from_json(cls, data: dict) -> SshProvider:
+        image = LabImage(**data["image"]) if data["image"] else None
         return cls(read_machines(Path(data["machines"])), data["base_image"],
-                   data["accept_new_host_keys"], LabImage(**data["image"]))
+                   data["accept_new_host_keys"], image)
 
     def cell_testbed(self, lease: dict | None, user_dir: str | None,
                      shapes: bool = False) -> SshTestbed:
