@@ -58,7 +58,10 @@ def test_every_cell_runs_on_one_of_the_inner_engines(cluster):
     directory = scratch / "out" / "experiments" / "spread"
     rows = summary(directory)
     assert len(rows) == 12 and all(verdict == "pass" for _, verdict in rows), rows
-    records = [json.loads(p.read_text()) for p in (directory / "runs").glob("*/run.json")]
+    # With the first attempts of runs a busy machine left inconclusive (set aside, then
+    # run again): every run a worker reported.
+    records = [json.loads(p.read_text()) for p in sorted(directory.glob("*/*/run.json"))
+               if p.parts[-3] in ("runs", "inconclusive")]
     by_host = {host.container.name: [] for host in hosts}
     for record in records:
         by_host[record["experiment"]["worker"]["hostname"]].append(record["run_id"])

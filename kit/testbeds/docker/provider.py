@@ -85,10 +85,14 @@ class DockerProvider:
         pass     # a Docker lab can be kept up, and mounts a directory of programs
 
     def preflight(self) -> None:
-        if self.accept_new_host_keys:
-            trust_new_host_keys()
+        self._trust_new_host_keys()
         client()
         compose_cli()
+
+    def _trust_new_host_keys(self) -> None:
+        """An ssh:// engine's host key, seen for the first time, recorded (as asked)."""
+        if self.accept_new_host_keys:
+            trust_new_host_keys()
 
     def prepare(self) -> None:
         if self._image is None:
@@ -130,6 +134,7 @@ class DockerProvider:
         return engine_url() or "local socket"
 
     def clean(self, images: bool = False) -> list[str]:
+        self._trust_new_host_keys()
         containers, networks = remove_by_label()
         instances = remove_trace_instances()
         removed = remove_images() if images else 0
