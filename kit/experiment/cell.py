@@ -21,8 +21,11 @@ from pathlib import Path
 from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.core.record import RunRecord
+from kit.experiment.spec import Cell, Experiment
 from kit.run.session import RunSession
 from kit.run.spec import RunSpec
+from kit.scenarios.custom import CustomScenario
+from kit.testbeds.base import Lease
 from kit.testbeds.factory import close_connections, provider_from_json
 
 EXIT_CODES = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3}
@@ -35,6 +38,21 @@ def main(argv: list[str]) -> int:
     with provider.cell_testbed(spec.lab, spec.mount, spec.shapes_a_link()) as testbed:
         outcome = RunSession.of(spec, testbed).run()
     return EXIT_CODES.get(outcome.verdict, 1)
+
+
+def cell_spec(cell: Cell, experiment: Experiment, directory: Path, testbed: dict | None,
+              engine: dict | None, base_image: str, lease: Lease | None = None) -> RunSpec:
+    """The run a cell is (``testbed``: its provider's to_json(); ``engine``: the shaping
+    chosen for its link), into ``directory``/runs/<cell id>."""
+    scenario = cell.run.scenario
+    return RunSpec(scenario.name, cell.variant, experiment.params, directory / "runs",
+                   tuple(cell.link.items()),
+                   scenario.spec if isinstance(scenario, CustomScenario) else None,
+                   base_image, testbed, lease.to_json() if lease else None, engine,
+                   directory_name=cell.id,
+                   experiment={"name": experiment.name, "cell": cell.id,
+                               "axes": dict(cell.axes), "repetition": cell.repetition,
+                               "run": cell.run.label})
 
 
 def exit_code(argv: list[str]) -> int:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from kit.core.errors import BadInput, EnvironmentProblem
 from kit.core.progress import say
+from kit.experiment.cell import cell_spec
 from kit.experiment.spec import Cell, Experiment
 from kit.experiment.study import (
     CellOutcome,
     ExperimentRunner,
-    cell_spec,
     choose_engines,
     exit_code_of,
     experiment_directory,

@@ -43,15 +43,13 @@ from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
-from kit.experiment.cell import EXIT_CODES, run_forked, status_of
+from kit.experiment.cell import EXIT_CODES, cell_spec, run_forked, status_of
 from kit.experiment.spec import Cell, Experiment, load_experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
-from kit.run.spec import RunSpec
-from kit.scenarios.custom import CustomScenario
 from kit.testbeds.base import LabLending, Lease, Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
 
@@ -109,21 +107,6 @@ def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     """The order parallel labs take cells in: a long run started last would keep the
     study waiting."""
     return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
-
-
-def cell_spec(cell: Cell, experiment: Experiment, directory: Path, testbed: dict | None,
-              engine: dict | None, base_image: str, lease: Lease | None = None) -> RunSpec:
-    """The run a cell is (``testbed``: its provider's to_json(); ``engine``: the shaping
-    chosen for its link), into ``directory``/runs/<cell id>."""
-    scenario = cell.run.scenario
-    return RunSpec(scenario.name, cell.variant, experiment.params, directory / "runs",
-                   tuple(cell.link.items()),
-                   scenario.spec if isinstance(scenario, CustomScenario) else None,
-                   base_image, testbed, lease.to_json() if lease else None, engine,
-                   directory_name=cell.id,
-                   experiment={"name": experiment.name, "cell": cell.id,
-                               "axes": dict(cell.axes), "repetition": cell.repetition,
-                               "run": cell.run.label})
 
 
 class ExperimentRunner:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 from kit.core.parameters import RunParameters
+from kit.experiment.cell import cell_spec
 from kit.experiment.cluster import cell_payload, shipped_mounts
 from kit.experiment.spec import load_experiment
-from kit.experiment.study import cell_spec
 from kit.experiment.worker import here
 from kit.run.spec import RunSpec
 from kit.scenarios.custom import CustomScenario, programs_from_options

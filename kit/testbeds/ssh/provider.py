@@ -9,7 +9,8 @@ from pathlib import Path
 from kit.core.errors import BadInput
 from kit.impair.apply import NetemProbe
 from kit.testbeds.docker.engine import client
-from kit.testbeds.docker.image import DEFAULT_BASE_IMAGE, LabImage, ensure_lab_image
+from kit.testbeds.docker.image import DEFAULT_BASE_IMAGE, LabImage
+from kit.testbeds.docker.provider import DockerProvider
 from kit.testbeds.ssh.clean import clean_machines
 from kit.testbeds.ssh.config import MachinesFile, read_machines
 from kit.testbeds.ssh.testbed import SshTestbed
@@ -28,14 +29,13 @@ class SshProvider:
         self.machines = machines
         self.base_image = base_image
         self.accept_new_host_keys = accept_new_host_keys
-        self._image = image
+        # The kit's programs for the machines come out of the lab image, made by the
+        # local engine as for a Docker lab.
+        self._images = DockerProvider(base_image, image=image)
 
     @property
     def image(self) -> LabImage:
-        if self._image is None:
-            self.prepare()
-        assert self._image is not None
-        return self._image
+        return self._images.image
 
     def check_options(self, keep: bool, mount: str | None) -> None:
         if keep:
@@ -46,11 +46,10 @@ class SshProvider:
                            "in the commands")
 
     def preflight(self) -> None:
-        client()     # the kit's programs for the machines come out of the lab image
+        client()     # the engine that makes the lab image (no Compose needed)
 
     def prepare(self) -> None:
-        if self._image is None:
-            self._image = ensure_lab_image(self.base_image)
+        self._images.prepare()
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
              shapes: bool = False) -> SshTestbed:
@@ -60,12 +59,8 @@ class SshProvider:
         return None      # two machines hold one run at a time: nothing to lend
 
     def to_json(self) -> dict:
-        image = self._image     # made ready here, or by the process that gets it
-        return {"kind": KIND, "machines": str(self.machines.path),
-                "accept_new_host_keys": self.accept_new_host_keys,
-                "base_image": self.base_image,
-                "image": {"name": image.name, "id": image.id, "base": image.base}
-                if image else None}
+        return {**self._images.to_json(), "kind": KIND, "machines": str(self.machines.path),
+                "accept_new_host_keys": self.accept_new_host_keys}
 
     @classmethod
     def from_json(cls, data: dict) -> SshProvider:
