@@ -1,21 +1,21 @@
 """Several runs at a time: ``invoke run --scenario all --parallel N``.
 
-The runs become a study (kit.experiment): the request is written as an experiment file,
-and the experiment runner runs it with its progress, its inconclusive-run retries and
-its resume. The same request always lands in the same directory, so running the command
-again after Ctrl-C resumes it; any other request gets a directory of its own.
+The runs become a study (kit.experiment): the request is made an experiment in memory
+(its file written in the study's directory), and the experiment runner runs it with its
+progress, its inconclusive-run retries and its resume. The same request always lands in
+the same directory, so running the command again after Ctrl-C resumes it; any other
+request gets a directory of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import yaml
 
 from kit.cli.request import ALL, RunRequest
 from kit.core.errors import BadInput
-from kit.core.results import atomic_write
+from kit.experiment.spec import Experiment, load_experiment
 
 
 def check_parallel(request: RunRequest, parallel: int) -> None:
@@ -55,10 +55,9 @@ def study_document(request: RunRequest) -> dict:
     return {**head, **body}
 
 
-def write_study_file(request: RunRequest) -> Path:
-    """The experiment file of ``request``, in the directory its study will use."""
+def study_of(request: RunRequest) -> Experiment:
+    """The study of ``request``, made in memory; it writes its experiment.yaml in the
+    directory it runs in (``out``/experiments/<its name>)."""
     document = study_document(request)
-    path = request.out / "experiments" / f"{document['name']}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, yaml.safe_dump(document, sort_keys=False).encode())
-    return path
+    path = request.out / "experiments" / document["name"] / "experiment.yaml"
+    return load_experiment(path, yaml.safe_dump(document, sort_keys=False))

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from kit.cli.catalog import check_parallel, write_study_file
+from kit.cli.catalog import check_parallel, study_of
 from kit.cli.request import ALL, RunRequest, build_request
 from kit.cli.studies import run_study
 from kit.core.checks import Verdict, why_inconclusive
@@ -64,7 +64,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
                        "hold one run at a time: leave out --parallel")
     check_parallel(request, labs)
     if labs > 1:
-        return run_study(str(write_study_file(request)), labs, str(request.out),
+        return run_study(study_of(request), labs, str(request.out),
                          request.base_image, request.junit, fresh_labs, None, request.where)
     outcomes = execute(request)
     return 0 if all(outcome.verdict == Verdict.PASS for outcome in outcomes) else 1

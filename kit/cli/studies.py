@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kit.core.errors import BadInput
 from kit.core.parameters import labs_at_once
@@ -16,6 +17,9 @@ from kit.core.results import writable_directory, writable_file
 from kit.core.units import image_name
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, provider_for
+
+if TYPE_CHECKING:
+    from kit.experiment.spec import Experiment
 
 
 def shipped_experiment(path: str) -> Path:
@@ -41,8 +45,8 @@ def experiment(path: str, parallel="1", out: str = "results",
     labs = labs_at_once(parallel)
     from kit.experiment.spec import load_experiment
 
-    path = str(shipped_experiment(path))
-    load_experiment(Path(path))   # a bad file is refused before Docker is even asked
+    # A bad file is refused before Docker is even asked.
+    study = load_experiment(shipped_experiment(path))
     writable_directory("--out", Path(out))
     junit_path = writable_file("--junit", Path(junit)) if junit else None
     image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
@@ -59,9 +63,9 @@ def experiment(path: str, parallel="1", out: str = "results",
             raise BadInput("--cluster runs as many labs as its workers offer, each a fresh "
                            "one: leave out --parallel and --fresh-labs")
         if not address.local_workers:
-            return run_study(path, 1, out, base_image, junit_path, False, cluster,
+            return run_study(study, 1, out, base_image, junit_path, False, cluster,
                              here=None)
-    return run_study(path, labs, out, base_image, junit_path, fresh_labs, cluster, provider)
+    return run_study(study, labs, out, base_image, junit_path, fresh_labs, cluster, provider)
 
 
 def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> int:
@@ -83,11 +87,11 @@ def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> in
     return subprocess.run(command, check=False).returncode
 
 
-def run_study(path: str, parallel: int, out: str, base_image: str, junit_path: Path | None,
-              fresh_labs: bool, cluster: str | None, here: Provider | None) -> int:
+def run_study(study: Experiment, parallel: int, out: str, base_image: str,
+              junit_path: Path | None, fresh_labs: bool, cluster: str | None,
+              here: Provider | None) -> int:
     """``here``: where this machine runs the labs (None: a cluster's workers run them
     all)."""
-    from kit.experiment.spec import load_experiment
     from kit.experiment.study import run_experiment
 
     if here is not None:
@@ -96,10 +100,9 @@ def run_study(path: str, parallel: int, out: str, base_image: str, junit_path: P
         if cluster is not None:
             from kit.experiment.cluster import run_on_cluster
 
-            directory, code = run_on_cluster(load_experiment(Path(path)), cluster, out,
-                                             base_image, junit_path)
+            directory, code = run_on_cluster(study, cluster, out, base_image, junit_path)
         else:
-            directory, code = run_experiment(path, parallel, out, base_image, junit_path,
+            directory, code = run_experiment(study, parallel, out, base_image, junit_path,
                                              fresh_labs, here)
     except KeyboardInterrupt:
         say("interrupted: the running labs were removed; finished runs are kept, and the "

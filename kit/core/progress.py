@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import re
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 
@@ -64,3 +68,40 @@ def show(renderable) -> None:
     results.print(renderable)
 
 
+
+
+_STYLES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class _Copied(io.TextIOBase):
+    """What the kit prints, shown as before and copied, without styles, to a file."""
+
+    def __init__(self, shown, kept):
+        self.shown, self.kept = shown, kept
+
+    def write(self, text: str) -> int:
+        self.shown.write(text)
+        self.kept.write(_STYLES.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.shown.flush()
+        self.kept.flush()
+
+    def isatty(self) -> bool:
+        return False        # plain lines while copied: a spinner would not copy
+
+
+@contextmanager
+def copied_to(path: Path) -> Iterator[None]:
+    """The kit's output (progress and results) also written to ``path`` for the block:
+    the log of a run a study runs in its own process."""
+    with path.open("w") as kept:
+        previous = [(each, getattr(each, "_file", None)) for each in (console, results)]
+        for each, _ in previous:
+            each.file = _Copied(each.file, kept)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            for each, file in previous:
+                each.file = file   # type: ignore[assignment]

@@ -47,6 +47,11 @@ def load(path: Path, kind: str = "experiment file") -> Source:
     except UnicodeDecodeError as error:
         raise BadInput(f"{path} is not a text file in UTF-8 (byte {error.start}: "
                        f"{error.reason}): give {kind_article(kind)} (YAML)") from None
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> Source:
+    """``text``, as the file ``path`` would hold it (named in errors)."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as error:

@@ -18,26 +18,19 @@ import re
 import secrets
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from kit.core.errors import BadInput, EnvironmentProblem
 from kit.core.progress import say
-from kit.experiment.cell import cell_spec
+from kit.experiment.executor import CellOutcome, RunningCells, StudyPlan
 from kit.experiment.spec import Cell, Experiment
-from kit.experiment.study import (
-    CellOutcome,
-    ExperimentRunner,
-    choose_engines,
-    exit_code_of,
-    experiment_directory,
-    run_inconclusive_again,
-    summarise,
-    write_experiment_file,
-)
+from kit.experiment.study import choose_engines, conduct, experiment_directory
 from kit.experiment.worker import PROGRESS_TOPIC, pack, unpack
 
 LAB = "lab"                       # the resource a worker offers per lab it can hold
@@ -136,11 +129,12 @@ def shipped_mounts(experiment: Experiment) -> dict[str, bytes]:
     return mounts
 
 
-def cell_payload(experiment: Experiment, cell: Cell, engine: dict | None, base_image: str,
-                 mounts: dict[str, bytes], stop_event: str) -> dict:
+def cell_payload(plan: StudyPlan, cell: Cell, mounts: dict[str, bytes],
+                 stop_event: str) -> dict:
     """What a worker needs to run ``cell``: its RunSpec (its programs' directory, if it
     mounts one, relative to the experiment file, and shipped packed beside it)."""
-    spec = cell_spec(cell, experiment, Path("."), None, engine, base_image)
+    experiment, base_image = plan.experiment, plan.base_image
+    spec = plan.spec_of(cell, None, directory=Path("."))
     shipped = {}
     if spec.programs is not None and spec.programs.mount is not None:
         relative = str(Path(spec.programs.mount).relative_to(
@@ -173,58 +167,80 @@ def land(result: dict, runs: Path, cell: Cell) -> bool:
     return True
 
 
-class ClusterRunner(ExperimentRunner):
-    """An ExperimentRunner whose cells are tasks of a Dask cluster, as many at once as
-    its workers hold labs; its progress says which workers are busy."""
+@dataclass
+class DaskCells:
+    """A study's cells as tasks of a Dask cluster, as many at once as its workers hold
+    labs (or ``at_most``); its progress says which workers are busy."""
 
-    def __init__(self, experiment: Experiment, directory: Path, engines: dict,
-                 client, base_image: str, labs: int | None = None):
-        self.client = client
-        self.slots = lab_slots(client)
-        super().__init__(experiment, directory, None, engines,
-                         labs or sum(self.slots.values()), base_image)
-        self.mounts = shipped_mounts(experiment)
-        self.stop_event = f"netkit-stop-{secrets.token_hex(6)}"
+    plan: StudyPlan
+    client: Any
+    slots: dict[str, int]               # worker -> labs it offers
+    limit: int | None = None
+    in_this_process = False
+    mounts: dict[str, bytes] = field(default_factory=dict, init=False)
+    stop_event: str = field(default_factory=lambda: f"netkit-stop-{secrets.token_hex(6)}")
+    _running: RunningCells = field(default_factory=RunningCells, init=False)
 
-    def running_text(self) -> str:
+    def __post_init__(self) -> None:
+        self.mounts = shipped_mounts(self.plan.experiment)
+
+    @property
+    def labs(self) -> int:
+        return self.limit or sum(self.slots.values())
+
+    def __enter__(self) -> DaskCells:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        pass              # the cluster's connection is the caller's
+
+    def at_most(self, labs: int) -> DaskCells:
+        return replace(self, limit=labs)
+
+    def no_more_cells(self) -> None:
+        pass              # a worker's labs are new each cell
+
+    def busy(self) -> str:
         try:
             busy = sum(1 for keys in self.client.processing().values() if keys)
         except Exception:        # the scheduler is gone: the cells say so
-            return f"running {len(self._children)}"
-        return f"running {len(self._children)} on {busy} of {len(self.slots)} workers"
+            return f"running {len(self._running)}"
+        return f"running {len(self._running)} on {busy} of {len(self.slots)} workers"
 
-    def _run_cell(self, cell: Cell) -> CellOutcome:
+    def run_cell(self, cell: Cell) -> CellOutcome:
         from distributed import CancelledError
 
-        from kit.experiment.worker import run_cell_task
-
         started = time.monotonic()
-        payload = cell_payload(self.experiment, cell, self.engine_of(cell), self.base_image,
-                               self.mounts, self.stop_event)
-        with self._lock:
-            if self._stopping:
-                return CellOutcome(cell, "interrupted")
-            future = self.client.submit(run_cell_task, payload, resources={LAB: 1},
-                                        key=f"netkit-{cell.id}-{secrets.token_hex(4)}",
-                                        pure=False, retries=0)
-            self._children[cell.id] = future
+        future = self._running.start(cell, lambda: self._submit(cell))
+        if future is None:
+            return CellOutcome(cell, "interrupted")
         try:
             result = future.result()
+        except KeyboardInterrupt:      # the study runs one cell at a time, in this thread
+            self.interrupt()
+            raise
         except CancelledError as error:     # by Ctrl-C, or by losing the scheduler
-            if self._stopping:
+            if self._running.stopping:
                 return CellOutcome(cell, "interrupted", time.monotonic() - started)
             return self._failed(cell, error, started)
         except Exception as error:
             return self._failed(cell, error, started)
         finally:
-            with self._lock:
-                self._children.pop(cell.id, None)
+            self._running.finished(cell)
             future.release()     # nothing holds it: the scheduler never runs it again
-        self._log(cell).write_text(result["log"])
-        landed = land(result, self.directory / "runs", cell)
+        self.plan.log(cell).write_text(result["log"])
+        landed = land(result, self.plan.directory / "runs", cell)
         outcome = CellOutcome(cell, result["status"], time.monotonic() - started)
         self._account(outcome, result, landed)
         return outcome
+
+    def _submit(self, cell: Cell):
+        from kit.experiment.worker import run_cell_task
+
+        payload = cell_payload(self.plan, cell, self.mounts, self.stop_event)
+        return self.client.submit(run_cell_task, payload, resources={LAB: 1},
+                                  key=f"netkit-{cell.id}-{secrets.token_hex(4)}",
+                                  pure=False, retries=0)
 
     def _account(self, outcome: CellOutcome, result: dict, landed: bool) -> None:
         """A line of logs/cluster.jsonl: where the cell ran, its time here and there
@@ -233,27 +249,31 @@ class ClusterRunner(ExperimentRunner):
                 "worker": result["where"]["worker"], "hostname": result["where"]["hostname"],
                 "seconds": round(outcome.seconds, 3), "cell_seconds": result["cell_seconds"],
                 "bytes": len(result["archive"] or b"")}
-        with self._lock, (self.directory / "logs" / "cluster.jsonl").open("a") as file:
+        with _ACCOUNTS, (self.plan.directory / "logs" / "cluster.jsonl").open("a") as file:
             file.write(json.dumps(line) + "\n")
 
     def _failed(self, cell: Cell, error: BaseException, started: float) -> CellOutcome:
-        if self.client.status not in ("running", "connecting") or self._scheduler_lost(error):
+        if self.client.status not in ("running", "connecting") or scheduler_lost(error):
             raise EnvironmentProblem(
                 "lost the Dask scheduler mid-study: the runs that came back are kept, and "
                 "the same command resumes with the rest") from None
         # KilledWorker: the scheduler ran it on workers that died each time.
-        self._log(cell).write_text(f"error: the cluster could not run it: {error!r}\n")
+        self.plan.log(cell).write_text(f"error: the cluster could not run it: {error!r}\n")
         return CellOutcome(cell, "error", time.monotonic() - started)
 
-    @staticmethod
-    def _scheduler_lost(error: BaseException) -> bool:
-        return "scheduler" in str(error).lower() and "lost" in str(error).lower()
-
-    def _interrupt_children(self) -> None:
+    def interrupt(self) -> None:
         """Each running cell removes its lab and stops (the study's stop event)."""
         from distributed import Event
 
+        self._running.stop()
         Event(self.stop_event, client=self.client).set()
+
+
+_ACCOUNTS = threading.Lock()
+
+
+def scheduler_lost(error: BaseException) -> bool:
+    return "scheduler" in str(error).lower() and "lost" in str(error).lower()
 
 
 def run_on_cluster(experiment: Experiment, address_text: str, out: str, base_image: str,
@@ -268,17 +288,8 @@ def run_on_cluster(experiment: Experiment, address_text: str, out: str, base_ima
         say(f"cluster {address}: {len(slots)} worker(s), {sum(slots.values())} labs at a time; "
             "each worker makes the lab image on its Docker host first if it lacks it")
         engines = choose_engines(experiment, lambda: probe_on_a_worker(client, base_image))
-        directory.mkdir(parents=True, exist_ok=True)
-        write_experiment_file(directory, experiment)
-        say(f"experiment {experiment.name}: {len(experiment.cells())} runs in {directory}")
-        try:
-            runner = ClusterRunner(experiment, directory, engines, client, base_image)
-            outcomes = runner.run(experiment.cells())
-            alone = ClusterRunner(experiment, directory, engines, client, base_image, labs=1)
-            outcomes = run_inconclusive_again(outcomes, directory, alone)
-        finally:
-            summarise(experiment, directory, junit)
-    return directory, exit_code_of(outcomes)
+        plan = StudyPlan(experiment, directory, engines, base_image)
+        return directory, conduct(plan, DaskCells(plan, client, slots), [1], junit)
 
 
 def probe_on_a_worker(client, base_image: str):

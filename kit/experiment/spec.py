@@ -13,7 +13,7 @@ from pathlib import Path
 from kit.core.errors import BadInput
 from kit.core.parameters import PARSERS, parse_parameter
 from kit.core.units import duration
-from kit.core.yamlsource import Source, load
+from kit.core.yamlsource import Source, load, parse
 from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.spec import parse_link, parse_values
 from kit.scenarios import CATALOG, RunParameters, Scenario
@@ -112,8 +112,10 @@ def _pinned(source: Source, where: tuple, function, *args, **kwargs):
         raise source.error(where, str(error)) from None
 
 
-def load_experiment(path: Path) -> Experiment:
-    source = load(path)
+def load_experiment(path: Path, text: str | None = None) -> Experiment:
+    """The experiment file ``path``; or ``text`` as that file would hold it (a study made
+    in memory, which writes it in its directory)."""
+    source = load(path) if text is None else parse(text, path)
     data = _mapping(source, (), source.data, TOP_LEVEL)
     name = str(data.get("name") or path.stem)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -150,7 +152,8 @@ def load_experiment(path: Path) -> Experiment:
             raise source.error(("measures", index), f"unknown measure {measure!r}: choose "
                                                     f"from {', '.join(MEASURES)}")
     experiment = Experiment(name, path, str(data.get("description", "")), runs, params, link,
-                            tuple(matrix), repetitions, measures, path.read_text())
+                            tuple(matrix), repetitions, measures,
+                            path.read_text() if text is None else text)
     # Every combination must make a valid link (--reorder needs --latency, and so on).
     for cell in experiment.cells():
         where = ("matrix",) if matrix else ("link",)

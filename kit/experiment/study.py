@@ -1,10 +1,10 @@
-"""Running an experiment: its cells N at a time, in a pool of labs, resumable.
+"""Running an experiment: its cells N at a time, resumable, the inconclusive ones again.
 
-Each cell runs in a child process (kit.experiment.cell, forked from a server that has
-imported the kit once), the same code path as ``invoke run``: a Ctrl-C reaches each
-child as SIGINT, and each stops its run and marks it incomplete, as a single run does.
-The children run in sessions of their own, so the terminal's Ctrl-C reaches the parent
-alone, which passes it on, waits for them, and removes the pool's labs.
+The study's logic is here once; an executor (kit.experiment.executor) runs its cells:
+child processes of this machine in a pool of labs (kit.experiment.forked), this process
+on two machines opened once (kit.experiment.in_process), or a Dask cluster's tasks
+(kit.experiment.cluster). A Ctrl-C stops the running cells, each marking its run
+incomplete, and the summary covers what was written.
 
 Layout: <out>/<experiment name>/ with experiment.yaml (the file as run), runs/<cell id>/
 (each a run directory), logs/<cell id>.log, interrupted/ (runs a resume had to redo),
@@ -14,19 +14,12 @@ and the summary files.
 from __future__ import annotations
 
 import functools
-import json
-import multiprocessing
 import os
 import shutil
-import signal
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from rich.progress import (
     BarColumn,
@@ -43,27 +36,17 @@ from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
-from kit.experiment.cell import EXIT_CODES, cell_spec, run_forked, status_of
-from kit.experiment.spec import Cell, Experiment, load_experiment
+from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan
+from kit.experiment.forked import ForkedCells
+from kit.experiment.in_process import InProcessCells
+from kit.experiment.spec import Cell, Experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
-from kit.testbeds.base import LabLending, Lease, Provider
+from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
-
-CHILD_TEARDOWN_SECONDS = 90
-# Cells are forked from a server that has imported the kit once (kit.experiment.cell).
-CELLS = multiprocessing.get_context("forkserver")
-CELLS.set_forkserver_preload(["kit.experiment.cell"])
-
-
-@dataclass
-class CellOutcome:
-    cell: Cell
-    status: str   # pass | fail | inconclusive | error | interrupted | skipped (done before)
-    seconds: float = 0.0
 
 
 def run_directory(directory: Path, cell: Cell) -> Path:
@@ -109,151 +92,103 @@ def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
 
 
-class ExperimentRunner:
-    """``provider``: where the cells run (None: elsewhere, a cluster's workers);
-    ``pool``: the labs it lends them (a new lab per cell without one)."""
+class Study:
+    """The study's own logic, whatever runs its cells: what is done already (resume),
+    the order, the progress, Ctrl-C. ``executor`` runs the cells (kit.experiment.executor)."""
 
-    def __init__(self, experiment: Experiment, directory: Path, provider: Provider | None,
-                 shaping_engines: dict[str, Shaping | None], parallel: int,
-                 base_image: str = DEFAULT_BASE_IMAGE, pool: LabLending[Any] | None = None):
-        self.experiment = experiment
-        self.base_image = base_image   # as asked for: recorded, for 'invoke rerun'
-        self.directory = directory
-        self.provider = provider
-        self.engines = shaping_engines      # cell id -> the shaping chosen up front
-        self.parallel = parallel
-        self.pool = pool
-        self._pending: list[Cell] = []      # cells not started yet
-        self._children: dict[str, Any] = {}   # cell id -> its process (or cluster task)
-        self._lock = threading.Lock()
-        self._stopping = False
+    def __init__(self, plan: StudyPlan, executor: CellExecutor):
+        self.plan = plan
+        self.executor = executor
+        self.counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, "interrupted": 0}
+        self.outcomes: list[CellOutcome] = []
+        self._live = console.is_terminal and not executor.in_this_process
+        self._progress = Progress(*PROGRESS_COLUMNS, console=console, transient=False,
+                                  disable=not self._live)
+        self._task = self._progress.add_task(plan.experiment.name, total=0, state="")
 
     def run(self, cells: list[Cell]) -> list[CellOutcome]:
-        outcomes = []
+        todo = self.resumed(cells)
+        if self.executor.labs > 1:
+            todo = longest_first(todo, self.plan.experiment)
+        self._progress.update(self._task, total=len(todo))
+        with self._progress:
+            if self.executor.labs == 1:
+                self.one_at_a_time(todo)
+            else:
+                self.side_by_side(todo)
+        return self.outcomes
+
+    def resumed(self, cells: list[Cell]) -> list[Cell]:
+        """The cells to run (a partial run set aside); those done before are skipped."""
         todo = []
         for cell in cells:
-            state = recorded_state(self.directory, cell)
+            state = recorded_state(self.plan.directory, cell)
             if state == "finished":
-                outcomes.append(CellOutcome(cell, "skipped"))
+                self.outcomes.append(CellOutcome(cell, "skipped"))
             else:
-                set_aside(self.directory, cell, state)
+                set_aside(self.plan.directory, cell, state)
                 todo.append(cell)
-        if outcomes:
-            say(f"{len(outcomes)} of {len(cells)} runs already done: resuming with the "
-                f"other {len(todo)}")
-        if self.parallel > 1:
-            todo = longest_first(todo, self.experiment)
-        counts = {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, "interrupted": 0}
-        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"),
-                   TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
-                   TextColumn("left"), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as progress, \
-                ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            task = progress.add_task(self.experiment.name, total=len(todo), state="")
+        if self.outcomes:
+            say(f"{len(self.outcomes)} of {len(cells)} runs already done: resuming with "
+                f"the other {len(todo)}")
+        return todo
 
-            def show() -> None:
-                progress.update(task, state=(
-                    f"passed {counts['pass']}, failed {counts['fail']}, inconclusive "
-                    f"{counts['inconclusive']}, errors {counts['error']}, "
-                    f"{self.running_text()}"))
+    def one_at_a_time(self, todo: list[Cell]) -> None:
+        """In this thread: a Ctrl-C reaches the executor running the cell, which stops it."""
+        try:
+            for index, cell in enumerate(todo):
+                if index == len(todo) - 1:
+                    self.executor.no_more_cells()
+                self.finished(self.executor.run_cell(cell), len(todo))
+        except KeyboardInterrupt:
+            self.stopping()
+            raise
 
-            futures: dict[Future, Cell] = {}
-            pending = self._pending = list(todo)
+    def side_by_side(self, todo: list[Cell]) -> None:
+        pending = list(todo)
+        futures: set[Future] = set()
+        with ThreadPoolExecutor(max_workers=self.executor.labs) as threads:
             try:
                 while pending or futures:
-                    while pending and len(futures) < self.parallel and not self._stopping:
-                        cell = pending.pop(0)
-                        futures[pool.submit(self._run_cell, cell)] = cell
-                    show()
-                    done, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                    while pending and len(futures) < self.executor.labs:
+                        futures.add(threads.submit(self.executor.run_cell, pending.pop(0)))
+                        if not pending:
+                            self.executor.no_more_cells()
+                    self.refresh()
+                    done, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in done:
-                        futures.pop(future)
-                        outcome = future.result()
-                        outcomes.append(outcome)
-                        counts[outcome.status] = counts.get(outcome.status, 0) + 1
-                        progress.advance(task)
-                        if not console.is_terminal:   # CI logs: a line per finished run
-                            say(f"  [{sum(counts.values())}/{len(todo)}] {outcome.cell.id}: "
-                                f"{outcome.status} ({outcome.seconds:.1f} s)")
-                    show()
+                        self.finished(future.result(), len(todo))
             except KeyboardInterrupt:
-                self._stopping = True
-                progress.update(task, description=f"{self.experiment.name}: interrupted, "
-                                                  "waiting for the running labs to go")
-                self._interrupt_children()
-                for future in list(futures):
-                    outcomes.append(future.result())
+                self.stopping()
+                self.executor.interrupt()
+                for future in futures:
+                    self.finished(future.result(), len(todo))
                 raise
-        return outcomes
 
-    def running_text(self) -> str:
-        return f"running {len(self._children)}"
+    def finished(self, outcome: CellOutcome, of: int) -> None:
+        self.outcomes.append(outcome)
+        self.counts[outcome.status] = self.counts.get(outcome.status, 0) + 1
+        self._progress.advance(self._task)
+        self.refresh()
+        if not self._live:   # CI logs, or runs printing here: a line per finished run
+            say(f"  [{sum(self.counts.values())}/{of}] {outcome.cell.id}: "
+                f"{outcome.status} ({outcome.seconds:.1f} s)")
 
-    def _run_cell(self, cell: Cell) -> CellOutcome:
-        if self.pool is None:
-            return self._run_child(cell, None)
-        started = time.monotonic()
-        try:
-            lease = self.pool.take(cell.run.mount)
-        except KitError as error:
-            self._log(cell).write_text(f"error: {error}\n")
-            return CellOutcome(cell, "error", time.monotonic() - started)
-        outcome = self._run_child(cell, lease)
-        # A lab whose run did not end in a verdict may hold anything: it goes; so does
-        # one no run waits for, while the last runs finish.
-        self.pool.give_back(lease, cell.run.mount,
-                            reusable=outcome.status in EXIT_CODES and bool(self._pending))
-        outcome.seconds = time.monotonic() - started
-        return outcome
+    def refresh(self) -> None:
+        counts = self.counts
+        self._progress.update(self._task, state=(
+            f"passed {counts['pass']}, failed {counts['fail']}, inconclusive "
+            f"{counts['inconclusive']}, errors {counts['error']}, {self.executor.busy()}"))
 
-    def _log(self, cell: Cell) -> Path:
-        log = self.directory / "logs" / f"{cell.id}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        return log
+    def stopping(self) -> None:
+        self._progress.update(self._task, description=f"{self.plan.experiment.name}: "
+                              "interrupted, waiting for the running labs to go")
 
-    def _run_child(self, cell: Cell, lease: Lease | None) -> CellOutcome:
-        assert self.provider is not None     # a study on this machine knows where it runs
-        spec = cell_spec(cell, self.experiment, self.directory, self.provider.to_json(),
-                         self.engine_of(cell), self.base_image, lease)
-        log = self._log(cell)
-        started = time.monotonic()
-        with self._lock:
-            if self._stopping:
-                return CellOutcome(cell, "interrupted")
-            child = CELLS.Process(target=run_forked,
-                                  args=(json.dumps(spec.to_json()), str(log)),
-                                 name=f"netkit-cell-{cell.id}")
-            child.start()
-            self._children[cell.id] = child
-        try:
-            child.join()
-        finally:
-            with self._lock:
-                self._children.pop(cell.id, None)
-        status = status_of(child.exitcode, run_directory(self.directory, cell), log)
-        return CellOutcome(cell, status, time.monotonic() - started)
 
-    def engine_of(self, cell: Cell) -> dict | None:
-        """The shaping chosen for ``cell``, as a cell's request carries it."""
-        shaping = self.engines.get(cell.id)
-        return None if shaping is None else {"engine": shaping.engine, "reason": shaping.reason}
-
-    def _interrupt_children(self) -> None:
-        """SIGINT to every running child; each removes its lab, then exits."""
-        with self._lock:
-            children = list(self._children.values())
-        for child in children:
-            if child.pid is not None:
-                try:
-                    os.kill(child.pid, signal.SIGINT)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + CHILD_TEARDOWN_SECONDS
-        for child in children:
-            child.join(max(0.1, deadline - time.monotonic()))
-            if child.exitcode is None:
-                child.kill()   # its lab stays labelled: 'invoke clean' removes it
+PROGRESS_COLUMNS = (TextColumn("[bold]{task.description}"), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"),
+                    TextColumn("{task.fields[state]}"), TimeElapsedColumn(),
+                    TextColumn("left"), TimeRemainingColumn())
 
 
 def write_experiment_file(directory: Path, experiment: Experiment) -> None:
@@ -321,57 +256,68 @@ def rerun_levels(parallel: int, holds: int) -> list[int]:
     return ([holds] if 1 < holds < parallel else []) + [1]
 
 
-def run_inconclusive_again(outcomes: list[CellOutcome], directory: Path,
-                           runner: ExperimentRunner, labs: int = 1) -> list[CellOutcome]:
-    """The runs the busy machine left inconclusive, once more, ``labs`` at a time
-    (``runner``: one with that many labs); the first attempts are kept in inconclusive/."""
+def run_inconclusive_again(outcomes: list[CellOutcome], plan: StudyPlan,
+                           executor: CellExecutor) -> list[CellOutcome]:
+    """The runs the busy machine left inconclusive, once more, ``executor.labs`` at a
+    time; the first attempts are kept in inconclusive/."""
     again = [o.cell for o in outcomes if o.status == "inconclusive"]
     if not again:
         return outcomes
-    how = "one at a time" if labs == 1 else f"{labs} at a time"
+    how = "one at a time" if executor.labs == 1 else f"{executor.labs} at a time"
     runs = "1 run was" if len(again) == 1 else f"{len(again)} runs were"
     say(f"{runs} inconclusive (their lab waited for the CPU): running them again {how}")
     for cell in again:
-        set_aside(directory, cell, "inconclusive")
-    return [o for o in outcomes if o.status != "inconclusive"] + runner.run(again)
+        set_aside(plan.directory, cell, "inconclusive")
+    return [o for o in outcomes if o.status != "inconclusive"] + \
+        Study(plan, executor).run(again)
 
 
-def run_experiment(path: str, parallel: int = 1, out: str = "results",
+def conduct(plan: StudyPlan, executor: CellExecutor, again_at: list[int],
+            junit: Path | None) -> int:
+    """Run (or resume) the study of ``plan`` with ``executor``, then the inconclusive runs
+    again at each number of labs of ``again_at``; the summary is written whatever
+    happens. 0 if every run passed, else 1."""
+    experiment = plan.experiment
+    plan.directory.mkdir(parents=True, exist_ok=True)
+    write_experiment_file(plan.directory, experiment)
+    say(f"experiment {experiment.name}: {len(experiment.cells())} runs, {executor.labs} at "
+        f"a time, in {plan.directory}")
+    try:
+        with executor:
+            outcomes = Study(plan, executor).run(experiment.cells())
+            for labs in again_at:
+                outcomes = run_inconclusive_again(outcomes, plan, executor.at_most(labs))
+    finally:
+        summarise(experiment, plan.directory, junit)
+    return exit_code_of(outcomes)
+
+
+def run_experiment(experiment: Experiment, parallel: int = 1, out: str = "results",
                    base_image: str = DEFAULT_BASE_IMAGE,
                    junit: Path | None = None, fresh_labs: bool = False,
                    provider: Provider | None = None) -> tuple[Path, int]:
-    """Run (or resume) the experiment in ``path`` on this machine; return its directory
-    and exit code: 0 if every run passed, 1 otherwise. ``junit``: also write a JUnit
-    report of every run the study holds; ``fresh_labs``: a new lab per run, not a pool
-    of labs; ``provider``: where the cells run (a Docker lab of ``base_image`` unless
-    told). kit.experiment.cluster runs one on a Dask cluster."""
+    """Run (or resume) ``experiment`` on this machine; return its directory and exit
+    code: 0 if every run passed, 1 otherwise. ``junit``: also write a JUnit report of
+    every run the study holds; ``fresh_labs``: a new lab per run, not a pool of labs;
+    ``provider``: where the cells run (a Docker lab of ``base_image`` unless told).
+    kit.experiment.cluster runs one on a Dask cluster."""
     parallel = labs_at_once(parallel)
-    experiment = load_experiment(Path(path))
-    cells = experiment.cells()
     provider = provider or provider_for(base_image=base_image)
     provider.prepare()
     # Probe once, here, so the per-cell link problems are refused before any lab starts.
     engines = choose_engines(experiment, provider.netem_probe)
-    directory = experiment_directory(Path(out), experiment)
-    directory.mkdir(parents=True, exist_ok=True)
-    write_experiment_file(directory, experiment)
-    say(f"experiment {experiment.name}: {len(cells)} runs, {parallel} at a time, "
-        f"in {directory}")
+    plan = StudyPlan(experiment, experiment_directory(Path(out), experiment), engines,
+                     base_image)
     warn_about_load(parallel, engines)
-    pool = None if fresh_labs else provider.lending(experiment.params.kernel_trace)
-    runner = ExperimentRunner(experiment, directory, provider, engines, parallel, base_image,
-                              pool)
-    try:
-        with closing(pool) if pool else nullcontext():
-            outcomes = runner.run(cells)
-            if parallel > 1:
-                for labs in rerun_levels(parallel, labs_the_machine_holds(engines)[0]):
-                    again = ExperimentRunner(experiment, directory, provider, engines, labs,
-                                             base_image, pool)
-                    outcomes = run_inconclusive_again(outcomes, directory, again, labs)
-    finally:
-        summarise(experiment, directory, junit)
-    return directory, exit_code_of(outcomes)
+    executor: CellExecutor
+    if provider.one_at_a_time:
+        executor = InProcessCells(plan, provider)
+    else:
+        pool = None if fresh_labs else provider.lending(experiment.params.kernel_trace)
+        executor = ForkedCells(plan, provider, parallel, pool)
+    holds = labs_the_machine_holds(engines)[0]
+    again_at = rerun_levels(parallel, holds) if parallel > 1 else []
+    return plan.directory, conduct(plan, executor, again_at, junit)
 
 
 def summarise(experiment: Experiment, directory: Path, junit: Path | None) -> None:

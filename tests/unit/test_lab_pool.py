@@ -4,15 +4,13 @@ verdict, and how several runs become a study (run --parallel)."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
-from kit.cli.catalog import check_parallel, study_text, write_study_file
+from kit.cli.catalog import check_parallel, study_of, study_text
 from kit.cli.request import build_request
 from kit.core.errors import BadInput, LabFailure
 from kit.core.parameters import labs_at_once
-from kit.experiment.spec import load_experiment
 from kit.experiment.study import longest_first, time_bound
 from kit.hosts.base import CommandResult
 from kit.impair.apply import PROBE_PORT
@@ -172,7 +170,7 @@ def request(**given):
 def test_a_request_becomes_an_experiment_with_the_same_runs_and_parameters(tmp_path):
     asked = request(server_delay="500ms", link_options={"latency": "20ms"},
                     link=parse_link(latency="20ms"), out=str(tmp_path))
-    experiment = load_experiment(write_study_file(asked))
+    experiment = study_of(asked)
     assert [(c.run.scenario.name, c.variant) for c in experiment.cells()] == list(asked.runs)
     assert experiment.params.server_delay == 0.5 and experiment.link == {"latency": "20ms"}
     assert experiment.name.startswith("catalog-")
@@ -203,13 +201,14 @@ def test_labs_at_once_is_a_whole_number_from_1_to_64(given, said):
 
 
 def test_the_longest_runs_are_scheduled_first(tmp_path):
-    experiment = load_experiment(write_study_file(request(out=str(tmp_path))))
+    experiment = study_of(request(out=str(tmp_path)))
     order = longest_first(experiment.cells(), experiment)
     longest = [cell.id for cell in order[:5]]
     assert all(cell.startswith(("linger-timeout", "lesson")) for cell in longest), longest
     bounds = [time_bound(cell, experiment) for cell in order]
     assert bounds == sorted(bounds, reverse=True)
-    assert Path(experiment.path).parent == tmp_path / "experiments"
+    assert experiment.path.parent.parent == tmp_path / "experiments"
+    assert not experiment.path.exists()     # made in memory: the study writes it
 
 
 @pytest.mark.parametrize("parallel,engines,said", [

@@ -10,6 +10,7 @@ import textwrap
 from kit.core.parameters import RunParameters
 from kit.experiment.cell import cell_spec
 from kit.experiment.cluster import cell_payload, shipped_mounts
+from kit.experiment.executor import StudyPlan
 from kit.experiment.spec import load_experiment
 from kit.experiment.worker import here
 from kit.run.spec import RunSpec
@@ -77,8 +78,8 @@ def test_a_worker_runs_the_same_spec_on_its_labs_with_the_programs_beside_it(tmp
         """))
     experiment = load_experiment(path)
     (cell,) = experiment.cells()
-    payload = cell_payload(experiment, cell, None, "debian:bookworm-slim",
-                           shipped_mounts(experiment), "stop")
+    plan = StudyPlan(experiment, tmp_path / "out", {}, "debian:bookworm-slim")
+    payload = cell_payload(plan, cell, shipped_mounts(experiment), "stop")
     assert list(payload["mounts"]) == ["programs"]
     sent = RunSpec.from_json(json.loads(json.dumps(payload["spec"])))
     assert sent.mount == "programs"
