@@ -30,7 +30,8 @@ from kit.report import render_comparison, write_reports
 from kit.report.index import write_index
 from kit.report.junit import write_junit
 from kit.report.summary import comparison_table, verdict_word, write_comparison
-from kit.run.session import RunOutcome, RunSession
+from kit.run.result import RunResult
+from kit.run.session import RunSession
 from kit.scenarios import CATALOG
 from kit.scenarios.custom import programs_from_options
 from kit.testbeds.base import Labs, Provider
@@ -71,7 +72,7 @@ def run(scenario: str | None = None, *, variant: str | None = None, server_delay
 
 
 def execute(request: RunRequest,
-            pools: Callable[[Provider, bool], Labs] | None = None) -> list[RunOutcome]:
+            pools: Callable[[Provider, bool], Labs] | None = None) -> list[RunResult]:
     """Run what ``request`` asks for and show the outcomes. ``pools``: where labs kept
     across calls come from (a pytest session's), given where the runs happen and whether
     they trace; else the runs of a request that has several share labs of their own."""
@@ -81,7 +82,7 @@ def execute(request: RunRequest,
     mount = request.custom.spec.mount if request.custom else None
     trace = request.params.kernel_trace
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
     written: list[Path] = []      # every run's directory, also of one that ended in an error
     labs = pools(provider, trace) if pools and request.may_share_labs else \
         provider.labs(trace=trace, shared=request.pooled, keep=request.keep,
@@ -113,7 +114,7 @@ def execute(request: RunRequest,
     return outcomes
 
 
-def show_outcomes(request: RunRequest, outcomes: list[RunOutcome], stamp: str) -> None:
+def show_outcomes(request: RunRequest, outcomes: list[RunResult], stamp: str) -> None:
     for scenario_name in dict.fromkeys(name for name, _ in request.runs):
         mine = [o for o in outcomes if o.record.scenario == scenario_name]
         show(comparison_table([(o.directory, o.record) for o in mine]))

@@ -9,6 +9,9 @@ installing the kit is enough). A test asks for the ``netkit`` fixture and runs w
         assert run.verdict == "pass"
         assert not run.packets.resets(from_="server")
 
+``netkit.run(..., check=True)`` raises RunFailed (an AssertionError carrying the
+result) unless the run passed, as subprocess.run(check=True) does for an exit status.
+
 The runs of a pytest session share labs (a pool per session, or per xdist worker), each
 reset between runs as a study's are, and all removed when the session ends, also on a
 failing test or Ctrl-C; 'invoke clean' removes what a killed pytest left.
@@ -29,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from kit.core.defaults import DEFAULT_BASE_IMAGE
 from kit.impair.options import LINK_OPTIONS
 
 if TYPE_CHECKING:
@@ -72,16 +76,16 @@ class Netkit:
             client_input: Iterable[str] = (), mount: str | None = None,
             expect_exit: Iterable[str] = (), expect_packet: Iterable[str] = (),
             server_delay: str = "1", sigpipe: str = "ignore", ss_interval: str = "0.04",
-            kernel_trace: bool = True, base_image: str = "debian:bookworm-slim",
-            **link: str) -> RunResult:
+            kernel_trace: bool = True, base_image: str = DEFAULT_BASE_IMAGE,
+            check: bool = False, **link: str) -> RunResult:
         """One run, as 'invoke run' takes it (link options by name: latency="50ms",
-        loss="1%" ...): a scenario's variant, or your own programs."""
+        loss="1%" ...): a scenario's variant, or your own programs. ``check``: raise
+        RunFailed unless it passed."""
         # Imported here: every pytest session loads the plugin, few use the fixture.
         from kit.cli.commands import execute
         from kit.cli.request import build_request
         from kit.core.errors import KitError
         from kit.impair.spec import parse_link
-        from kit.run.result import RunResult
         from kit.scenarios.custom import programs_from_options
 
         unknown = sorted(set(link) - LINK_NAMES)
@@ -101,14 +105,13 @@ class Netkit:
             if len(request.runs) != 1:
                 raise KitError(f"netkit.run() runs one variant of {scenario}: give variant= "
                                f"(one of {', '.join(v for _, v in request.runs)})")
-            (outcome,) = execute(request, pools=self.labs)
+            (result,) = execute(request, pools=self.labs)
         except KitError as error:
             problem = str(error)
         if problem is not None:   # out of the except: one line, no chained traceback
             pytest.fail(f"netkit: {problem}", pytrace=False)
-        result = RunResult.load(outcome.directory)
         self.runs.append(result)
-        return result
+        return result.check_passed() if check else result
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

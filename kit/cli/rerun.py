@@ -12,7 +12,7 @@ from kit.core.progress import say, show
 from kit.core.record import RunRecord
 from kit.report.compare import compare_runs, side_by_side
 from kit.report.junit import write_junit
-from kit.run.session import RunOutcome
+from kit.run.result import RunResult
 
 
 def run_directories(path: Path) -> list[Path]:
@@ -35,7 +35,7 @@ def rerun(directory: str, out: str = "results", junit: str | None = None,
     # Every request is checked before the first lab starts.
     requests = [rerun_request(record, source, out, junit, testbed, accept_new_host_keys)
                 for source, record in zip(sources, records)]
-    outcomes: list[RunOutcome] = []
+    outcomes: list[RunResult] = []
     try:
         for source, request in zip(sources, requests):
             say(f"running {source} again")

@@ -17,6 +17,7 @@ from invoke import Collection, task
 from invoke.exceptions import Exit
 
 from kit.core.command import command
+from kit.core.defaults import DEFAULT_BASE_IMAGE
 from kit.impair.options import LINK_HELP, LINK_OPTIONS
 
 
@@ -99,7 +100,7 @@ def with_link_options(function):
 @_boundary
 @with_link_options
 def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
-        out="results", keep=False, base_image="debian:bookworm-slim", kernel_trace=True,
+        out="results", keep=False, base_image=DEFAULT_BASE_IMAGE, kernel_trace=True,
         server_command=None, client_command=None, client_input=None, mount=None,
         expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, parallel="1",
         testbed=None, accept_new_host_keys=False, **link):
@@ -135,7 +136,7 @@ def scenarios(c):
 @task(help={"base_image": "base of the lab image (default debian:bookworm-slim)",
             "rebuild": "rebuild the lab image even if it is up to date"})
 @_boundary
-def build(c, base_image="debian:bookworm-slim", rebuild=False):
+def build(c, base_image=DEFAULT_BASE_IMAGE, rebuild=False):
     """Build the lab image (and, without a registry, its base image with debootstrap)."""
     from kit.cli import commands
 
@@ -144,7 +145,7 @@ def build(c, base_image="debian:bookworm-slim", rebuild=False):
 
 @task(help={"base_image": "base of the lab image (default debian:bookworm-slim)"})
 @_boundary
-def up(c, base_image="debian:bookworm-slim"):
+def up(c, base_image=DEFAULT_BASE_IMAGE):
     """Start a client and a server container to explore by hand."""
     from kit.cli import commands
 
@@ -177,7 +178,7 @@ def down(c, run=None, all=False):
             "accept_new_host_keys": "with --testbed: trust a machine's host key the first "
                                     "time it is seen, and record it"})
 @_boundary
-def experiment(c, file, parallel="1", out="results", base_image="debian:bookworm-slim",
+def experiment(c, file, parallel="1", out="results", base_image=DEFAULT_BASE_IMAGE,
                junit=None, fresh_labs=False, cluster=None, testbed=None,
                accept_new_host_keys=False):
     """Run an experiment file: its cells --parallel N at a time, in labs reset between
@@ -286,7 +287,7 @@ def clean(c, images=False, testbed=None, accept_new_host_keys=False):
                     "half a core busy, a shaped one a core)",
             "base_image": "base of the lab image (default debian:bookworm-slim)"})
 @_boundary
-def worker(c, scheduler, labs="1", base_image="debian:bookworm-slim"):
+def worker(c, scheduler, labs="1", base_image=DEFAULT_BASE_IMAGE):
     """Serve a Dask cluster's studies from this Docker host (invoke experiment --cluster):
     checks Docker and makes the lab image here first, then runs a Dask worker offering
     that many labs. Stop it with Ctrl-C."""

@@ -43,8 +43,22 @@ class Packets:
         return [s for s in self.segments if s["length"] and (from_ is None or s["from"] == from_)]
 
 
+class RunFailed(AssertionError):
+    """A run that did not pass, where passing was required (``netkit.run(...,
+    check=True)``, ``result.check_passed()``): it carries the run's ``result``, and says
+    what failed and where the report is."""
+
+    def __init__(self, result: RunResult):
+        super().__init__(result.describe())
+        self.result = result
+
+
 @dataclass(frozen=True)
 class RunResult:
+    """One finished run: what every front door gets back (RunSession.run, 'invoke run',
+    a study's run in its process, the pytest plugin), or what a run directory holds
+    (``load``)."""
+
     directory: Path
     record: RunRecord
     evidence: Evidence
@@ -57,6 +71,12 @@ class RunResult:
     @property
     def verdict(self) -> Verdict:
         return self.record.verdict
+
+    def check_passed(self) -> RunResult:
+        """This result if the run passed; else raise RunFailed carrying it."""
+        if self.verdict != Verdict.PASS:
+            raise RunFailed(self)
+        return self
 
     @property
     def checks(self) -> list[Check]:

@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from kit.core.checks import Check, Verdict, verdict_of
+from kit.core.checks import Check, verdict_of
 from kit.core.errors import KitError
 from kit.core.progress import say, step
 from kit.core.record import RunRecord, new_run_id, now
@@ -32,6 +32,7 @@ from kit.run.collect import collect, delay_line_figures
 from kit.run.cpu import CpuSample
 from kit.run.play import Play
 from kit.run.programs import command
+from kit.run.result import RunResult
 from kit.run.spec import RunSpec
 from kit.run.timings import Timings
 from kit.run.tracing import TracerSlot
@@ -39,16 +40,6 @@ from kit.scenarios import Evidence, Plan, RunParameters, Scenario
 from kit.scenarios.base import why_untraced
 from kit.scenarios.checks import run_checks
 from kit.testbeds.base import Endpoint, Lab, Testbed, Tracer
-
-
-@dataclass
-class RunOutcome:
-    directory: Path
-    record: RunRecord
-
-    @property
-    def verdict(self) -> Verdict:
-        return self.record.verdict
 
 
 @dataclass
@@ -82,7 +73,9 @@ class RunSession:
                    directory_name=spec.directory_name, mount=spec.mount,
                    experiment=spec.experiment, request=spec.recorded())
 
-    def run(self) -> RunOutcome:
+    def run(self) -> RunResult:
+        """Run it; its result (raises KitError for a run that ended without a verdict,
+        KeyboardInterrupt on Ctrl-C: its run.json says so either way)."""
         directory = RunDirectory.create(self.out, self.scenario.name, self.variant, self.stamp,
                                         name=self.directory_name)
         self.written_to = directory.root
@@ -117,7 +110,7 @@ class RunSession:
             record.finished_at = now()
             record.save(directory.root)
             write_reports(directory)
-        return RunOutcome(directory.root, record)
+        return RunResult(directory.root, record, evidence)
 
     def new_record(self) -> RunRecord:
         return RunRecord(scenario=self.scenario.name, variant=self.variant,

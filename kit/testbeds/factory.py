@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from kit.core.defaults import DEFAULT_BASE_IMAGE
 from kit.core.errors import BadInput
 from kit.testbeds.base import KeptLabs, Provider
 from kit.testbeds.docker.engine import close_tunnel
-from kit.testbeds.docker.image import DEFAULT_BASE_IMAGE
 from kit.testbeds.docker.provider import DockerKeptLabs, DockerProvider
 from kit.testbeds.ssh.config import read_machines
 from kit.testbeds.ssh.provider import SshProvider

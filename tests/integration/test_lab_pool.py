@@ -12,7 +12,8 @@ import pytest
 from kit.core.parameters import RunParameters
 from kit.impair.shaping import resolve_shaping
 from kit.impair.spec import parse_link
-from kit.run.session import RunOutcome, RunSession
+from kit.run.result import RunResult
+from kit.run.session import RunSession
 from kit.scenarios import CATALOG
 from kit.testbeds.docker.lab import running_hosts
 from kit.testbeds.docker.pool import LabPool, PooledTestbed
@@ -36,7 +37,7 @@ def look(host) -> dict[str, list[str]]:
     return sections
 
 
-def shaped_run(bed: PooledTestbed, out: Path) -> RunOutcome:
+def shaped_run(bed: PooledTestbed, out: Path) -> RunResult:
     link = parse_link(latency="20ms")
     params = RunParameters(server_delay=0.3, link_rtt=link.round_trip_bound())
     return RunSession(CATALOG["close"], "graceful", params, bed, out,

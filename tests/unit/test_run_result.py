@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.run.result import RunResult
+from kit.run.result import RunFailed, RunResult
 
 CATALOG = Path(__file__).resolve().parent.parent / "data" / "catalog"
 
@@ -38,3 +38,14 @@ def test_a_failed_run_describes_its_failed_checks_and_report():
     assert text.splitlines()[0] == "close/graceful: FAIL"
     assert f"FAIL {failed.name}: expected {failed.expected}; observed nothing" in text
     assert str(CATALOG / "close-graceful" / "report.html") in text
+
+
+def test_requiring_a_pass_raises_an_error_that_carries_the_failed_run():
+    run = RunResult.load(CATALOG / "close-graceful")
+    assert run.check_passed() is run
+    failed = dataclasses.replace(run, record=dataclasses.replace(run.record, verdict="fail"))
+    with pytest.raises(RunFailed) as raised:
+        failed.check_passed()
+    assert raised.value.result is failed
+    assert isinstance(raised.value, AssertionError)       # pytest shows it as a failure
+    assert str(raised.value) == failed.describe()

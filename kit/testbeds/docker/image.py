@@ -21,6 +21,7 @@ import docker.errors
 
 from kit import __version__
 from kit.core.command import command
+from kit.core.defaults import DEFAULT_BASE_IMAGE
 from kit.core.errors import BadInput, EnvironmentProblem, LabFailure
 from kit.core.paths import PROJECT_ROOT
 from kit.core.progress import say, step
@@ -30,7 +31,6 @@ from kit.testbeds.docker.engine import client, image_exists
 
 CONTAINERS_DIR = PROJECT_ROOT / "containers"
 PACKAGES_FILE = CONTAINERS_DIR / "packages.txt"
-DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
 LAB_IMAGE_REPOSITORY = "netkit/lab"
 BASE_IMAGE_REPOSITORY = "netkit/base"
 SUITE = "bookworm"
