@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from kit.bench.warm import bare_cycle, cold_setup, evidence_bench, spread, warm_run
 from kit.core.errors import KitError
+from kit.core.record import RunRecord
 from kit.testbeds.docker.compose import compose_cli, compose_v2
 from kit.testbeds.docker.engine import engine_url, versions
 from kit.testbeds.docker.image import ensure_lab_image
@@ -124,12 +124,12 @@ def warm_bench(runs: int) -> None:
         for _ in range(runs):
             wall, record = warm_run(Path(out))
             walls.append(wall)
-            scripted.append(record["timings_s"]["script"])
-            overheads.append(wall - record["timings_s"]["script"])
+            scripted.append(record.timings_s["script"])
+            overheads.append(wall - record.timings_s["script"])
             bare.append(bare_cycle(image.name))
             if v2 is not None:
                 bare_v2.append(bare_cycle(image.name, v2))
-        phases = {name: statistics.median(json.loads(p.read_text())["timings_s"][name]
+        phases = {name: statistics.median(RunRecord.load(p.parent).timings_s[name]
                                           for p in Path(out).glob("*/run.json"))
                   for name in ("lab_up", "tracer_start", "capture_start", "observers_stop",
                                "collect", "lab_down")}

@@ -7,7 +7,6 @@ each observer in the containers from the run's observers_cpu_s; the whole machin
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
+from kit.core.record import RunRecord
 from kit.run.cpu import machine_busy_seconds
 
 DAEMONS = ("dockerd", "containerd")
@@ -62,7 +62,7 @@ def one_run(out: Path) -> dict[str, float]:
     if result.returncode != 0:
         raise KitError(f"the warm run failed: {result.stderr.strip().splitlines()[-1]}")
     newest = max(out.glob("*/run.json"), key=lambda p: p.stat().st_mtime)
-    total = json.loads(newest.read_text())["cpu_s"]["total"]
+    total = RunRecord.load(newest.parent).cpu_s["total"]
     spent = {name: after[name] - before[name] for name in after}
     spent["the kit (its Python process)"] = total["kit"]
     spent["its children (docker-compose)"] = total["children"]
@@ -96,7 +96,7 @@ def study(out: Path, runs: int) -> dict[str, float]:
 
 
 def by_phase(out: Path) -> dict[str, dict[str, float]]:
-    records = [json.loads(p.read_text())["cpu_s"] for p in out.glob("*/run.json")]
+    records = [RunRecord.load(p.parent).cpu_s for p in out.glob("*/run.json")]
     return {phase: {who: statistics.median(r[phase][who] for r in records if phase in r)
                     for who in ("kit", "children", "machine")}
             for phase in PHASES if all(phase in r for r in records)}
@@ -104,7 +104,7 @@ def by_phase(out: Path) -> dict[str, dict[str, float]]:
 
 def by_observer(out: Path) -> dict[tuple[str, str], float]:
     """Median CPU-seconds of each observer over a run, by (host, observer)."""
-    records = [json.loads(p.read_text()).get("observers_cpu_s") or {}
+    records = [RunRecord.load(p.parent).observers_cpu_s or {}
                for p in out.glob("*/run.json")]
     keys = sorted({(host, name) for r in records for host, spent in r.items() for name in spent})
     return {(host, name): statistics.median(r.get(host, {}).get(name, 0.0) for r in records)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
-from kit.core.record import new_run_id
+from kit.core.record import RunRecord, new_run_id
 from kit.core.roles import ROLES
 from kit.impair.apply import (
     PROBE_PORT,
@@ -140,10 +140,10 @@ def run_cost(runs: int) -> dict[str, float]:
                 raise KitError("a shaped run failed: "
                                f"{result.stderr.strip().splitlines()[-1]}")
             timings["whole run"].append(time.monotonic() - started)
-            record = json.loads(max(Path(out).glob("*/run.json"),
-                                    key=lambda p: p.stat().st_mtime).read_text())
-            timings["apply"].append(record["link"]["apply_s"])
-            timings["rtt probe"].append(record["link"]["probe_s"])
+            link = RunRecord.load(max(Path(out).glob("*/run.json"),
+                                      key=lambda p: p.stat().st_mtime).parent).link or {}
+            timings["apply"].append(link["apply_s"])
+            timings["rtt probe"].append(link["probe_s"])
     return {name: statistics.median(values) for name, values in timings.items()}
 
 

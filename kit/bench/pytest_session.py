@@ -5,7 +5,6 @@ overhead, everything but its scripted part, against its target."""
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import time
 from pathlib import Path
 
 from kit.core.errors import KitError
+from kit.core.record import RunRecord
 from kit.run.cpu import machine_busy_seconds
 
 RUNS = 20
@@ -29,7 +29,7 @@ def test_graceful(netkit, n):
 """
 
 
-def session(directory: Path, *options: str) -> tuple[float, float, list[dict]]:
+def session(directory: Path, *options: str) -> tuple[float, float, list[RunRecord]]:
     """(wall seconds, machine CPU-seconds, the runs' records) of one pytest session."""
     (directory / "test_bench.py").write_text(SESSION)
     busy, started = machine_busy_seconds() or 0.0, time.monotonic()
@@ -40,13 +40,13 @@ def session(directory: Path, *options: str) -> tuple[float, float, list[dict]]:
     if result.returncode != 0:
         raise KitError("the benchmark's pytest session failed: "
                        + (result.stdout.strip().splitlines() or ["no output"])[-1])
-    records = [json.loads(p.read_text()) for p in directory.glob("runs/*/*/run.json")]
+    records = [RunRecord.load(p.parent) for p in directory.glob("runs/*/*/run.json")]
     return wall, cpu, records
 
 
-def own_overhead(record: dict) -> float:
+def own_overhead(record: RunRecord) -> float:
     """What a run spends beyond its scripted part: its total less the script."""
-    timings = record["timings_s"]
+    timings = record.timings_s
     return timings["total"] - timings["script"]
 
 

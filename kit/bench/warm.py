@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.paths import PROJECT_ROOT
-from kit.core.record import new_run_id
+from kit.core.record import RunRecord, new_run_id
 from kit.core.roles import ROLES
 from kit.testbeds.docker.compose import ComposeCli, compose_cli
 from kit.testbeds.docker.engine import client
@@ -68,7 +68,7 @@ def cold_setup() -> dict[str, float] | str:
     return timings
 
 
-def warm_run(out: Path) -> tuple[float, dict]:
+def warm_run(out: Path) -> tuple[float, RunRecord]:
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "invoke", "run", "--scenario", "close",
                              "--variant", "graceful", "--out", str(out)], cwd=ROOT,
@@ -77,7 +77,7 @@ def warm_run(out: Path) -> tuple[float, dict]:
     if result.returncode != 0:
         raise KitError(f"the warm run failed: {result.stderr.strip().splitlines()[-1]}")
     newest = max(out.glob("*/run.json"), key=lambda p: p.stat().st_mtime)
-    return wall, json.loads(newest.read_text())
+    return wall, RunRecord.load(newest.parent)
 
 
 def bare_cycle(image: str, cli: ComposeCli | None = None) -> float:
@@ -128,8 +128,7 @@ def evidence_bench(runs: int) -> None:
                         raise KitError(f"a {variant} run failed: "
                                        f"{result.stderr.strip().splitlines()[-1]}")
                     root = max(Path(out).glob("*/run.json"), key=lambda p: p.stat().st_mtime).parent
-                    record = json.loads((root / "run.json").read_text())
-                    for name, value in record["timings_s"].items():
+                    for name, value in RunRecord.load(root).timings_s.items():
                         timings.setdefault(f"{name} {'with' if trace else 'without'} trace",
                                            []).append(value)
                     if not trace:
