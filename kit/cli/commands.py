@@ -18,12 +18,13 @@ from kit.cli.studies import run_study
 from kit.core.checks import Verdict, why_inconclusive
 from kit.core.command import command
 from kit.core.errors import BadInput
-from kit.core.parameters import labs_at_once
 from kit.core.progress import say, show
 from kit.core.record import RunRecord, new_run_id
 from kit.core.results import RunDirectory, atomic_write
 from kit.core.roles import ROLES
+from kit.core.run_options import BY_NAME
 from kit.impair.apply import Place, clear_link, measure_rtt, rtt_summary, shaping_on
+from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.shaping import resolve_shaping, shape_lab
 from kit.impair.spec import parse_link
 from kit.report import render_comparison, write_reports
@@ -33,40 +34,26 @@ from kit.report.summary import comparison_table, verdict_word, write_comparison
 from kit.run.result import RunResult
 from kit.run.session import RunSession
 from kit.scenarios import CATALOG
-from kit.scenarios.custom import programs_from_options
 from kit.testbeds.base import Labs, Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, kept_labs, provider_for
 
 
-def run(scenario: str | None = None, *, variant: str | None = None, server_delay="1",
-        sigpipe="ignore",
-        ss_interval="0.04", out="results", keep=False, base_image=DEFAULT_BASE_IMAGE,
-        kernel_trace=True, link_options: dict | None = None,
-        program_options: dict | None = None, junit: str | None = None,
-        fresh_labs: bool = False, parallel="1", testbed: str | None = None,
-        accept_new_host_keys: bool = False) -> int:
-    """Run a scenario's variants; 0 if every check passed, else 1. Several runs share
-    labs reset between runs, unless ``fresh_labs``; ``parallel`` runs that many at once
-    (as a study: kit.cli.catalog).
-
-    ``link_options``: parse_link's keywords (the user's text), to shape the link;
-    ``program_options``: programs_from_options' keywords, for your own programs."""
-    link = parse_link(**(link_options or {}))
-    programs = programs_from_options(**(program_options or {}))
-    request = build_request(scenario, variant=variant, server_delay=server_delay,
-                            sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
-                            base_image=base_image, kernel_trace=kernel_trace, link=link,
-                            programs=programs, junit=junit, link_options=link_options,
-                            fresh_labs=fresh_labs, testbed=testbed,
-                            accept_new_host_keys=accept_new_host_keys)
-    labs = labs_at_once(parallel)
+def run(scenario: str | None = None, **options: Any) -> int:
+    """Run a scenario's variants; 0 if every check passed, else 1. ``options``: the run
+    options by name (kit.core.run_options) and the link options (kit.impair.options),
+    as the user gave them. Several runs share labs reset between runs, unless
+    ``fresh_labs``; ``parallel`` runs that many at once (as a study: kit.cli.catalog)."""
+    link = {name: value for name, value in options.items() if name in LINK_NAMES}
+    asked = {name: value for name, value in options.items() if name not in LINK_NAMES}
+    labs = BY_NAME["parallel"].check(asked.pop("parallel", "1"))
+    request = build_request(scenario, link_options=link, **asked)
     if labs > 1 and request.where.one_at_a_time:
         raise BadInput("--parallel runs several labs at once; the two machines of --testbed "
                        "hold one run at a time: leave out --parallel")
     check_parallel(request, labs)
     if labs > 1:
-        return run_study(study_of(request), labs, str(request.out),
-                         request.base_image, request.junit, fresh_labs, None, request.where)
+        return run_study(study_of(request), labs, str(request.out), request.base_image,
+                         request.junit, request.fresh_labs, None, request.where)
     outcomes = execute(request)
     return 0 if all(outcome.verdict == Verdict.PASS for outcome in outcomes) else 1
 

@@ -23,16 +23,17 @@ report path. Results go under the test's tmp_path, or under --netkit-out DIR.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from kit.core.defaults import DEFAULT_BASE_IMAGE
+from kit.core.run_options import IN_A_TEST
 from kit.impair.options import LINK_OPTIONS
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from kit.testbeds.base import Labs, Provider
 
 LINK_NAMES = {option.name for option in LINK_OPTIONS}
+# What netkit.run() takes besides scenario and variant.
+TAKEN = ({option.name for option in IN_A_TEST} | LINK_NAMES) - {"scenario", "variant"}
 
 
 class SessionLabs:
@@ -72,36 +75,26 @@ class Netkit:
         self.runs: list[RunResult] = []
 
     def run(self, scenario: str | None = None, variant: str | None = None, *,
-            server_command: str | None = None, client_command: str | None = None,
-            client_input: Iterable[str] = (), mount: str | None = None,
-            expect_exit: Iterable[str] = (), expect_packet: Iterable[str] = (),
-            server_delay: str = "1", sigpipe: str = "ignore", ss_interval: str = "0.04",
-            kernel_trace: bool = True, base_image: str = DEFAULT_BASE_IMAGE,
-            check: bool = False, **link: str) -> RunResult:
-        """One run, as 'invoke run' takes it (link options by name: latency="50ms",
-        loss="1%" ...): a scenario's variant, or your own programs. ``check``: raise
-        RunFailed unless it passed."""
+            check: bool = False, **options: Any) -> RunResult:
+        """One run, as 'invoke run' takes it: the run options a test may give
+        (kit.core.run_options: server_delay="500ms", server_command=..., client_input=[...]
+        ...) and the link options by name (latency="50ms", loss="1%" ...). ``check``:
+        raise RunFailed unless it passed."""
         # Imported here: every pytest session loads the plugin, few use the fixture.
         from kit.cli.commands import execute
         from kit.cli.request import build_request
         from kit.core.errors import KitError
-        from kit.impair.spec import parse_link
-        from kit.scenarios.custom import programs_from_options
 
-        unknown = sorted(set(link) - LINK_NAMES)
+        unknown = sorted(set(options) - TAKEN)
         if unknown:
-            raise TypeError(f"netkit.run() has no option {', '.join(unknown)}: the link "
-                            f"options are {', '.join(sorted(LINK_NAMES))}")
+            raise TypeError(f"netkit.run() has no option {', '.join(unknown)}: it takes "
+                            f"{', '.join(sorted(TAKEN))}")
+        link = {name: value for name, value in options.items() if name in LINK_NAMES}
+        asked = {name: value for name, value in options.items() if name not in LINK_NAMES}
         problem: str | None = None
         try:
-            programs = programs_from_options(server_command, client_command, list(client_input),
-                                             mount, expect_exit=list(expect_exit),
-                                             expect_packet=list(expect_packet))
-            request = build_request(scenario, variant=variant, server_delay=server_delay,
-                                    sigpipe=sigpipe, ss_interval=ss_interval,
-                                    out=str(self.out), base_image=base_image,
-                                    kernel_trace=kernel_trace, link=parse_link(**link),
-                                    programs=programs, link_options=dict(link))
+            request = build_request(scenario, variant=variant, out=str(self.out),
+                                    link_options=link, **asked)
             if len(request.runs) != 1:
                 raise KitError(f"netkit.run() runs one variant of {scenario}: give variant= "
                                f"(one of {', '.join(v for _, v in request.runs)})")
@@ -112,6 +105,21 @@ class Netkit:
             pytest.fail(f"netkit: {problem}", pytrace=False)
         self.runs.append(result)
         return result.check_passed() if check else result
+
+
+def _signature_of_run() -> inspect.Signature:
+    """netkit.run()'s keywords, as the tables declare them (for help() and editors)."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    signature = inspect.signature(Netkit.run)
+    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    declared = [(option.name, option.default) for option in IN_A_TEST] + \
+        [(option.name, option.default) for option in LINK_OPTIONS]
+    declared_parameters = [inspect.Parameter(name, keyword, default=default)
+                           for name, default in declared if name not in ("scenario", "variant")]
+    return signature.replace(parameters=own + declared_parameters)
+
+
+Netkit.run.__signature__ = _signature_of_run()  # type: ignore[attr-defined]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from kit.core.command import command
 from kit.core.errors import BadInput
 from kit.core.parameters import PARSERS, parse_parameters
 from kit.core.record import RunRecord
 from kit.core.results import writable_directory, writable_file
-from kit.core.units import image_name
+from kit.core.run_options import BY_NAME, PARAMETER, defaults, of_group
 from kit.impair.shaping import Shaping
 from kit.impair.spec import LinkRequest, parse_link
 from kit.run.spec import RunSpec
 from kit.scenarios import CATALOG, RunParameters, Scenario, get_scenario
-from kit.scenarios.custom import CustomScenario, ProgramsSpec
+from kit.scenarios.custom import CustomScenario, ProgramsSpec, programs_from_options
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, DOCKER, provider_for
 
@@ -77,16 +79,41 @@ class RunRequest:
             else CATALOG[name]
 
 
-def build_request(scenario: str | None, *, variant: str | None = None, server_delay="1",
-                  sigpipe: str = "ignore", ss_interval="0.04", out: str = "results",
-                  keep: bool = False, base_image: str = DEFAULT_BASE_IMAGE,
-                  kernel_trace: bool = True, link: LinkRequest = LinkRequest(),
-                  programs: ProgramsSpec | None = None, junit: str | None = None,
-                  link_options: dict[str, str | None] | None = None,
-                  fresh_labs: bool = False, testbed: str | None = None,
-                  accept_new_host_keys: bool = False) -> RunRequest:
-    """``link``: the parsed ``link_options`` (the text given, kept for run.json)."""
-    custom = None
+def build_request(scenario: str | None = None, *,
+                  link_options: Mapping[str, str | None] | None = None,
+                  **options: Any) -> RunRequest:
+    """What 'invoke run' or a test's netkit.run() asks for: the run options by name
+    (kit.core.run_options; each left out takes its default) and the link options as
+    given (text, kept for run.json), validated before anything starts."""
+    unknown = sorted(set(options) - set(BY_NAME))
+    if unknown:
+        raise TypeError(f"no run option {', '.join(unknown)}")
+    given = {**defaults(), **options, "scenario": scenario}
+    link = parse_link(**(link_options or {}))
+    programs = programs_from_options(
+        given["server_command"], given["client_command"], list(given["client_input"] or []),
+        given["mount"], expect_exit=list(given["expect_exit"] or []),
+        expect_packet=list(given["expect_packet"] or []))
+    custom, runs = chosen_runs(scenario, given["variant"], programs)
+    if given["keep"] and len(runs) > 1:
+        raise BadInput("--keep keeps one lab up: give --variant too")
+    params = replace(parse_parameters(**of_group(given, PARAMETER)),
+                     link_rtt=link.round_trip_bound())
+    base_image = BY_NAME["base_image"].check(given["base_image"])
+    out_path = BY_NAME["out"].check(given["out"])
+    junit_path = BY_NAME["junit"].check(given["junit"]) if given["junit"] else None
+    kept_link = tuple((name, str(value)) for name, value in (link_options or {}).items()
+                      if value is not None)
+    provider = where_to_run(given["testbed"], base_image, given["accept_new_host_keys"],
+                            keep=given["keep"], custom=custom)
+    return RunRequest(custom.name if custom else str(scenario), runs, params, out_path,
+                      given["keep"], base_image, link, custom, junit_path, kept_link,
+                      given["fresh_labs"], provider)
+
+
+def chosen_runs(scenario: str | None, variant: str | None, programs: ProgramsSpec | None
+                ) -> tuple[CustomScenario | None, tuple[tuple[str, str], ...]]:
+    """Your programs (if given) and the (scenario, variant) pairs to run, in order."""
     if programs is not None:
         if scenario not in (None, "", "custom"):
             raise BadInput("--server-command and --client-command replace the scenario: "
@@ -94,36 +121,19 @@ def build_request(scenario: str | None, *, variant: str | None = None, server_de
         if variant:
             raise BadInput("your own programs have no variants: leave out --variant")
         custom = CustomScenario(programs)
-    runs: tuple[tuple[str, str], ...]
-    if custom is not None:
-        scenario, runs = custom.name, ((custom.name, "custom"),)
-    elif not scenario:
+        return custom, ((custom.name, "custom"),)
+    if not scenario:
         raise BadInput(f"--scenario is required: choose one of {', '.join(sorted(CATALOG))} "
                        f"or all ('{command('scenarios')}' describes them)")
-    elif scenario == ALL:
+    if scenario == ALL:
         if variant:
             raise BadInput("--variant goes with one scenario, not with --scenario all")
-        runs = tuple((name, v) for name, s in CATALOG.items() for v in s.variants)
-    else:
-        chosen = get_scenario(scenario)
-        if variant and variant not in chosen.variants:
-            raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
-                           f"{', '.join(chosen.variants)}")
-        runs = tuple((scenario, v) for v in ([variant] if variant else chosen.variants))
-    if keep and len(runs) > 1:
-        raise BadInput("--keep keeps one lab up: give --variant too")
-    params = replace(parse_parameters(server_delay=server_delay, sigpipe=sigpipe,
-                                      ss_interval=ss_interval, kernel_trace=kernel_trace),
-                     link_rtt=link.round_trip_bound())
-    image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
-    out_path = writable_directory("--out", Path(out))
-    junit_path = writable_file("--junit", Path(junit)) if junit else None
-    given = tuple((name, str(value)) for name, value in (link_options or {}).items()
-                  if value is not None)
-    provider = where_to_run(testbed, base_image, accept_new_host_keys, keep=keep,
-                            custom=custom)
-    return RunRequest(scenario, runs, params, out_path, keep, base_image, link, custom,
-                      junit_path, given, fresh_labs, provider)
+        return None, tuple((name, v) for name, s in CATALOG.items() for v in s.variants)
+    chosen = get_scenario(scenario)
+    if variant and variant not in chosen.variants:
+        raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
+                       f"{', '.join(chosen.variants)}")
+    return None, tuple((scenario, v) for v in ([variant] if variant else chosen.variants))
 
 
 def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: bool, *,

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kit.core.errors import BadInput
-from kit.core.parameters import labs_at_once
 from kit.core.paths import EXPERIMENTS
 from kit.core.progress import say, show
 from kit.core.results import writable_directory, writable_file
-from kit.core.units import image_name
+from kit.core.units import image_name, labs_at_once
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, provider_for
 

@@ -16,8 +16,8 @@ import sys
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from kit.core.command import command
 from kit.core.defaults import DEFAULT_BASE_IMAGE
+from kit.core.run_options import RUN_OPTIONS, help_texts
 from kit.impair.options import LINK_HELP, LINK_OPTIONS
 
 
@@ -38,87 +38,38 @@ def _boundary(function):
     return wrapper
 
 
-def with_link_options(function):
-    """Add the link options (kit/impair/options.py, declared once) to a task: they reach
-    it as keyword arguments (the text given, or None), and --help lists them."""
-    signature = inspect.signature(function)
-    own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
-    added = [inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                               default=option.default) for option in LINK_OPTIONS]
-    function.__signature__ = signature.replace(parameters=own + added)
-    return function
+def with_options(*options):
+    """Add options declared in a table (kit/core/run_options.py, kit/impair/options.py:
+    each with a name and a default) to a task: they reach it as keyword arguments, and
+    --help lists them."""
+
+    def add(function):
+        signature = inspect.signature(function)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        added = [inspect.Parameter(option.name, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                   default=option.default) for option in options]
+        function.__signature__ = signature.replace(parameters=own + added)
+        return function
+
+    return add
 
 
 @task(
-    help={
-        "scenario": f"scenario to run ('{command('scenarios')}' lists them)",
-        "variant": "one variant only (default: every variant)",
-        "server_delay": "the server's processing time before each reply (0.1s to 60s; 500ms "
-                        "or 0.5s; a bare number is seconds; the lesson uses 5; default 1)",
-        "sigpipe": "the server's SIGPIPE disposition: ignore (the lesson's code), default "
-                   "(killed by the signal) or handler",
-        "ss_interval": "time between socket samples on each host (1ms to 1s; a bare number "
-                       "is seconds; default 0.04)",
-        "out": "directory for the results (default results/)",
-        "keep": "leave the lab up after the run, to look around (needs --variant)",
-        "fresh_labs": "a new lab for every run (default: several runs share labs, each "
-                      "reset between runs; run.json's environment.lab says which)",
-        "parallel": "runs at a time, for several variants or --scenario all (default 1): "
-                    "run as a study in <out>/experiments/, which the same command resumes",
-        "base_image": "base of the lab image (default debian:bookworm-slim; built here "
-                      "with debootstrap when no registry has it)",
-        "kernel_trace": "record the kernel's TCP tracepoints (default on; --no-kernel-trace "
-                        "turns it off; where tracefs cannot be reached the run goes on "
-                        "without it and run.json says why)",
-        **LINK_HELP,
-        "server_command": "your own server instead of the kit's scenario: a command line, "
-                          "{port} for the port (e.g. 'socat TCP-LISTEN:{port} SYSTEM:cat')",
-        "client_command": "your own client: {server} and {port} for where to connect "
-                          "(e.g. 'socat - TCP:{server}:{port}')",
-        "client_input": "a line typed into your client (repeat it: 0.5 s apart; then the "
-                        "client's input ends)",
-        "mount": "a directory with your own programs, mounted read-only at /opt/netkit/user",
-        "expect_exit": "with your own programs: ROLE=STATUS, the exit a program must have "
-                       "(repeat it). Without --expect-... your programs are judged on: a "
-                       "connection established and not refused, both exiting 0 by "
-                       "themselves in time",
-        "expect_packet": "with your own programs: 'ROLE FLAG' (that host sends one) or "
-                         "'ROLE no FLAG' (it never does), e.g. 'client RST' (repeat it)",
-        "junit": "also write a JUnit XML report there: a test suite per run, a test case "
-                 "per check (for CI systems' test views)",
-        "testbed": "a testbed file: run between two machines over SSH instead of two "
-                   "containers (docs/testbeds.md)",
-        "accept_new_host_keys": "with --testbed: trust a machine's host key the first time "
-                                "it is seen and record it in the kit's own known_hosts "
-                                "(default: refuse unknown keys; a changed key is always "
-                                "refused)",
-    },
-    iterable=["client_input", "expect_exit", "expect_packet"],
+    help={**help_texts(), **LINK_HELP},
+    iterable=[option.name for option in RUN_OPTIONS if option.repeatable],
     # Thirty options leave no meaningful one-letter flags (invoke even made '--=' one).
     auto_shortflags=False,
 )
 @_boundary
-@with_link_options
-def run(c, scenario=None, variant=None, server_delay="1", sigpipe="ignore", ss_interval="0.04",
-        out="results", keep=False, base_image=DEFAULT_BASE_IMAGE, kernel_trace=True,
-        server_command=None, client_command=None, client_input=None, mount=None,
-        expect_exit=None, expect_packet=None, junit=None, fresh_labs=False, parallel="1",
-        testbed=None, accept_new_host_keys=False, **link):
+@with_options(*RUN_OPTIONS, *LINK_OPTIONS)
+def run(c, **options):
     """Run a scenario between a client and a server container; exit 0 if every check passed.
 
     The link between them can be impaired (--latency 100ms --loss 1% ...), and your own
     programs can replace the kit's (--server-command, --client-command)."""
     from kit.cli import commands
 
-    programs = {"server_command": server_command, "client_command": client_command,
-                "inputs": list(client_input or []), "mount": mount,
-                "expect_exit": list(expect_exit or []), "expect_packet": list(expect_packet or [])}
-    code = commands.run(scenario=scenario, variant=variant, server_delay=server_delay,
-                        sigpipe=sigpipe, ss_interval=ss_interval, out=out, keep=keep,
-                        base_image=base_image, kernel_trace=kernel_trace, link_options=link,
-                        program_options=programs, junit=junit, fresh_labs=fresh_labs,
-                        parallel=parallel, testbed=testbed,
-                        accept_new_host_keys=accept_new_host_keys)
+    code = commands.run(**options)
     if code:
         raise Exit(code=code)
 
@@ -229,7 +180,7 @@ def diff(c, first, second):
             "clear": "remove the kit's shaping from both hosts", **LINK_HELP},
       auto_shortflags=False)
 @_boundary
-@with_link_options
+@with_options(*LINK_OPTIONS)
 def impair(c, run=None, clear=False, **link):
     """Impair the link of a lab that is up (replacing any earlier shaping), or --clear it;
     then measure the round trip it delivers."""

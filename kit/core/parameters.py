@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kit.core.errors import BadInput
-from kit.core.units import choice, duration, flag
-
-SIGPIPE_CHOICES = ("ignore", "default", "handler")
+from kit.core.run_options import PARAMETER, RUN_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -26,13 +23,10 @@ class RunParameters:
     link_rtt: float = 0.0
 
 
-# What the user may set (as options or under 'parameters:' in a file), and how each is read.
+# What the user may set (as options or under 'parameters:' in a file), and how each is
+# read: the parameters of the run options' table.
 PARSERS: dict[str, Callable[[str, Any], Any]] = {
-    "server_delay": lambda option, value: duration(option, value, 0.1, 60),
-    "ss_interval": lambda option, value: duration(option, value, 0.001, 1.0),
-    "sigpipe": lambda option, value: choice(option, value, SIGPIPE_CHOICES),
-    "kernel_trace": flag,
-}
+    option.name: option.parse for option in RUN_OPTIONS if option.group == PARAMETER}
 
 
 def parse_parameter(name: str, value: Any) -> Any:
@@ -44,14 +38,3 @@ def parse_parameters(**values: Any) -> RunParameters:
     """RunParameters from the given values (None: the default)."""
     return RunParameters(**{name: parse_parameter(name, value)
                             for name, value in values.items() if value is not None})
-
-
-def labs_at_once(value: Any, option: str = "--parallel") -> int:
-    """--parallel (or ``option``): a whole number of labs, 1 to 64."""
-    try:
-        labs = int(str(value))
-    except ValueError:
-        raise BadInput(f"{option} must be a whole number of labs: got {value!r}") from None
-    if not 1 <= labs <= 64:
-        raise BadInput(f"{option} must be between 1 and 64: got {labs}")
-    return labs

@@ -8,6 +8,7 @@ number is seconds (``--server-delay 1``, ``--latency 0.1``, ``at: 0.5`` in a fil
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from kit.core.errors import BadInput
 
@@ -89,3 +90,14 @@ def flag(option: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise BadInput(f"{option} must be true or false: got {value!r}")
     return value
+
+
+def labs_at_once(value: Any, option: str = "--parallel") -> int:
+    """--parallel (or ``option``): a whole number of labs, 1 to 64."""
+    try:
+        labs = int(str(value))
+    except ValueError:
+        raise BadInput(f"{option} must be a whole number of labs: got {value!r}") from None
+    if not 1 <= labs <= 64:
+        raise BadInput(f"{option} must be between 1 and 64: got {labs}")
+    return labs

@@ -32,10 +32,10 @@ from rich.progress import (
 from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
-from kit.core.parameters import labs_at_once
 from kit.core.progress import console, say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
+from kit.core.units import labs_at_once
 from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan
 from kit.experiment.forked import ForkedCells
 from kit.experiment.in_process import InProcessCells

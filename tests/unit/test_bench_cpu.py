@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from kit.bench.cpu import by_observer, pids_named, process_seconds
+
+# A real run's record: the benchmark reads run.json through the typed record.
+RECORDED = json.loads((Path(__file__).parents[1] / "data" / "catalog" / "close-graceful"
+                       / "run.json").read_text())
 
 # /proc/1/stat and /proc/1432/stat of this project's machine, 2026-11-27 (shortened after
 # the fields the benchmark reads)
@@ -51,7 +56,7 @@ def test_each_observer_is_the_median_of_the_runs_per_host(tmp_path):
     for index, observers in enumerate(spent):
         (tmp_path / f"run{index}").mkdir()
         (tmp_path / f"run{index}" / "run.json").write_text(
-            json.dumps({"observers_cpu_s": observers}))
+            json.dumps({**RECORDED, "observers_cpu_s": observers}))
     assert by_observer(tmp_path) == {("client", "netkit-ss"): 0.03,
                                      ("client", "tcpdump"): 0.006,
                                      ("server", "netkit-ss"): 0.04}

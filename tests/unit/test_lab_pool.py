@@ -10,12 +10,11 @@ import pytest
 from kit.cli.catalog import check_parallel, study_of, study_text
 from kit.cli.request import build_request
 from kit.core.errors import BadInput, LabFailure
-from kit.core.parameters import labs_at_once
+from kit.core.units import labs_at_once
 from kit.experiment.study import longest_first, time_bound
 from kit.hosts.base import CommandResult
 from kit.impair.apply import PROBE_PORT
 from kit.impair.spec import parse_link
-from kit.scenarios.custom import ProgramsSpec
 from kit.testbeds.docker import pool as pools
 from kit.testbeds.docker.image import LabImage
 from kit.testbeds.docker.pool import LabPool, Lease, PooledTestbed, reset
@@ -169,7 +168,7 @@ def request(**given):
 
 def test_a_request_becomes_an_experiment_with_the_same_runs_and_parameters(tmp_path):
     asked = request(server_delay="500ms", link_options={"latency": "20ms"},
-                    link=parse_link(latency="20ms"), out=str(tmp_path))
+                    out=str(tmp_path))
     experiment = study_of(asked)
     assert [(c.run.scenario.name, c.variant) for c in experiment.cells()] == list(asked.runs)
     assert experiment.params.server_delay == 0.5 and experiment.link == {"latency": "20ms"}
@@ -185,7 +184,7 @@ def test_the_same_request_names_the_same_study_and_another_one_another():
 
 @pytest.mark.parametrize("given,parallel,said", [
     ({"scenario": "close", "variant": "graceful"}, 2, "leave out --variant"),
-    ({"scenario": None, "programs": ProgramsSpec("custom", ("true",), ("true",))}, 2, "your own"),
+    ({"scenario": None, "server_command": "true", "client_command": "true"}, 2, "your own"),
 ])
 def test_parallel_refuses_what_it_cannot_run(given, parallel, said):
     with pytest.raises(BadInput, match=said):
