@@ -47,7 +47,8 @@ def lab_image(docker_client):
 
 def kit_resources(engine) -> list[str]:
     filters = labels.managed_filter()
-    return ([f"container {c.name}" for c in engine.containers.list(all=True, filters=filters)]
+    return ([f"container {c.name}"
+             for c in engine.containers.list(all=True, filters=filters, ignore_removed=True)]
             + [f"network {n.name}" for n in engine.networks.list(filters=filters)])
 
 

@@ -143,7 +143,10 @@ def running_hosts(run_id: str, timeout: float = 30.0,
     an agent; without, an exec per command)."""
     deadline = time.monotonic() + timeout
     while True:
-        found = client().containers.list(all=True, filters=labels.managed_filter(run_id))
+        # A container may go between the listing and its inspection (a Compose stopped
+        # mid-way removes what it made): it is simply not there.
+        found = client().containers.list(all=True, filters=labels.managed_filter(run_id),
+                                         ignore_removed=True)
         by_role = {c.labels.get(labels.ROLE): c for c in found}
         if all(role in by_role and by_role[role].status == "running" for role in ROLES):
             return {role: DockerHost(by_role[role], role, use_agent) for role in ROLES}
@@ -162,7 +165,7 @@ def remove_by_label(run_id: str | None = None) -> tuple[int, int]:
     The containers go side by side: each removal is mostly the engine waiting for a kill."""
     engine = client()
     filters = labels.managed_filter(run_id)
-    containers = engine.containers.list(all=True, filters=filters)
+    containers = engine.containers.list(all=True, filters=filters, ignore_removed=True)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(containers)))) as removing:
         list(removing.map(_remove_container, containers))
     networks = engine.networks.list(filters=filters)
@@ -195,5 +198,5 @@ def remove_latecomers(run_id: str, quiet_for: float = 0.6, at_most: float = 5.0)
 
 def _leftovers(run_id: str) -> bool:
     filters = labels.managed_filter(run_id)
-    return bool(client().containers.list(all=True, filters=filters)
+    return bool(client().containers.list(all=True, filters=filters, ignore_removed=True)
                 or client().networks.list(filters=filters))

@@ -180,7 +180,8 @@ class DockerKeptLabs:
             pass   # keep=True: leaving the block leaves the lab up (and says how to use it)
 
     def running(self) -> list[str]:
-        found = client().containers.list(filters=labels.managed_filter(kept=True))
+        found = client().containers.list(filters=labels.managed_filter(kept=True),
+                                       ignore_removed=True)
         return sorted({c.labels.get(labels.RUN_ID) for c in found
                        if c.labels.get(labels.RUN_ID)})
 

@@ -143,7 +143,8 @@ def start_helper(image: str, run_id: str):
         except docker.errors.APIError as error:
             reasons.append((error.explanation or str(error)).splitlines()[0])
             for leftover in client().containers.list(
-                    all=True, filters={"label": f"{labels.TRACER_OF}={run_id}"}):
+                    all=True, filters={"label": f"{labels.TRACER_OF}={run_id}"},
+                    ignore_removed=True):
                 remove_quietly(leftover.name)
     raise TraceUnavailable("cannot start a tracing helper container: " + "; ".join(reasons))
 
