@@ -315,8 +315,9 @@ def run_experiment(experiment: Experiment, parallel: int = 1, out: str = "result
     else:
         pool = None if fresh_labs else provider.lending(experiment.params.kernel_trace)
         executor = ForkedCells(plan, provider, parallel, pool)
-    holds = labs_the_machine_holds(engines)[0]
-    again_at = rerun_levels(parallel, holds) if parallel > 1 else []
+    # A run one lab at a time can be left inconclusive too (a moment's load elsewhere on
+    # the machine): it runs again, once, as on a cluster.
+    again_at = rerun_levels(parallel, labs_the_machine_holds(engines)[0])
     return plan.directory, conduct(plan, executor, again_at, junit)
 
 

@@ -239,6 +239,7 @@ def test_the_study_says_when_the_machine_cannot_hold_its_labs(monkeypatch, paral
     (4, 4, [1]),        # the first attempts were at what it holds: again alone
     (2, 4, [1]),
     (8, 1, [1]),
+    (1, 4, [1]),        # one lab at a time: a moment's load elsewhere, again once
 ])
 def test_inconclusive_runs_go_again_at_what_the_machine_holds_then_alone(parallel, holds,
                                                                         levels):
