@@ -105,7 +105,7 @@ def build_request(scenario: str | None = None, *,
     kept_link = tuple((name, str(value)) for name, value in (link_options or {}).items()
                       if value is not None)
     provider = where_to_run(given["testbed"], base_image, given["accept_new_host_keys"],
-                            keep=given["keep"], custom=custom)
+                            keep=given["keep"], custom=custom, kernel=given["kernel"])
     return RunRequest(custom.name if custom else str(scenario), runs, params, out_path,
                       given["keep"], base_image, link, custom, junit_path, kept_link,
                       given["fresh_labs"], provider)
@@ -137,11 +137,12 @@ def chosen_runs(scenario: str | None, variant: str | None, programs: ProgramsSpe
 
 
 def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: bool, *,
-                 keep: bool, custom: CustomScenario | None) -> Provider:
-    """The testbed (a Docker lab, or a file's machines), checked against what else was
-    asked."""
+                 keep: bool, custom: CustomScenario | None,
+                 kernel: str | None = None) -> Provider:
+    """The testbed (a Docker lab, a file's machines, a kernel's VM), checked against
+    what else was asked."""
     provider = provider_for(testbed, base_image=base_image,
-                            accept_new_host_keys=accept_new_host_keys)
+                            accept_new_host_keys=accept_new_host_keys, kernel=kernel)
     provider.check_options(keep, custom.spec.mount if custom else None)
     return provider
 
@@ -184,6 +185,9 @@ def rerun_request(record: RunRecord, source: Path, out: str, junit: str | None =
 
 def recorded_testbed(record: RunRecord, source: Path) -> str:
     """Where the run ran: its testbed file (still there), or a Docker lab."""
+    if record.testbed == "kernel":
+        raise BadInput(f"{source} ran in a VM of one of Debian's kernels: run it again with "
+                       f"'{command('run')} --kernel ...', or give --testbed docker")
     if record.testbed != "ssh":
         return DOCKER
     recorded = record.environment.get("testbed_file")

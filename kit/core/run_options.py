@@ -97,6 +97,9 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               "resumes", "1", parse=lambda option, value: labs_at_once(value, option)),
     RunOption("testbed", WHERE, "a testbed file: run between two machines over SSH instead "
               "of two containers (docs/testbeds.md)"),
+    RunOption("kernel", WHERE, "run on one of Debian's own kernels instead of this machine's: "
+              "5.10, 6.1 or 6.12, booted under qemu in a container, its two machines "
+              "network namespaces of that kernel (docs/testbeds.md)"),
     RunOption("accept_new_host_keys", WHERE, "with --testbed: trust a machine's host key "
               "the first time it is seen and record it in the kit's own known_hosts "
               "(default: refuse unknown keys; a changed key is always refused)", False),

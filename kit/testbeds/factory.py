@@ -12,6 +12,7 @@ from kit.core.errors import BadInput
 from kit.testbeds.base import KeptLabs, Provider
 from kit.testbeds.docker.engine import close_tunnel
 from kit.testbeds.docker.provider import DockerKeptLabs, DockerProvider
+from kit.testbeds.kernel.provider import KernelProvider
 from kit.testbeds.ssh.config import read_machines
 from kit.testbeds.ssh.provider import SshProvider
 
@@ -21,6 +22,7 @@ DOCKER = "docker"     # --testbed docker (rerun): a Docker lab, whatever the run
 KINDS: dict[str, Callable[[dict], Provider]] = {
     "docker": DockerProvider.from_json,
     "ssh": SshProvider.from_json,
+    "kernel": KernelProvider.from_json,
 }
 
 __all__ = ["DEFAULT_BASE_IMAGE", "DOCKER", "build_images", "close_connections", "kept_labs",
@@ -28,9 +30,15 @@ __all__ = ["DEFAULT_BASE_IMAGE", "DOCKER", "build_images", "close_connections", 
 
 
 def provider_for(testbed: str | None = None, *, base_image: str = DEFAULT_BASE_IMAGE,
-                 accept_new_host_keys: bool = False) -> Provider:
-    """Where runs happen: a Docker lab (no ``testbed``, or 'docker'), or the two machines
-    of the testbed file ``testbed``, read and checked now (BadInput names what is wrong)."""
+                 accept_new_host_keys: bool = False, kernel: str | None = None) -> Provider:
+    """Where runs happen: a Docker lab (no ``testbed``, or 'docker'), the two machines
+    of the testbed file ``testbed``, read and checked now (BadInput names what is wrong),
+    or the two machines of a VM of Debian's kernel ``kernel``."""
+    if kernel is not None:
+        if testbed not in (None, ""):
+            raise BadInput("--kernel runs in a VM of that kernel, --testbed between your "
+                           "machines: give one of them")
+        return KernelProvider(kernel, base_image)
     if testbed in (None, "", DOCKER):
         return DockerProvider(base_image, accept_new_host_keys)
     return SshProvider(read_machines(Path(testbed)), base_image, accept_new_host_keys)

@@ -45,10 +45,11 @@ class SshTestbed:
     refused host key or a missing tool is an error before anything is written); the
     connections serve every run of the block, and close with it."""
 
-    name = "ssh"
 
     def __init__(self, machines: MachinesFile, image: LabImage, accept_new: bool = False,
-                 shapes: bool = False):
+                 shapes: bool = False, name: str = "ssh", described: dict | None = None):
+        self.name = name          # run.json's testbed: "ssh", or the kind that made them
+        self.described = described    # what run.json says of them, in place of their file
         self.machines = machines
         self.image = image
         self.shapes = shapes      # some run shapes the link: checked for, and cleared after
@@ -105,9 +106,10 @@ class SshTestbed:
             host.client.close()
 
     def facts(self) -> dict:
+        where = self.described or {"testbed_file": str(self.machines.path)}
         return {"kit_version": __version__, "python": platform.python_version(),
                 "controller_kernel": platform.release(), "image": self.image.name,
-                "image_id": self.image.id, "testbed_file": str(self.machines.path)}
+                "image_id": self.image.id, **where}
 
     def port_for(self, asked: int) -> int:
         """``asked``, or the first port after it that no socket on either machine uses:

@@ -1,0 +1,130 @@
+"""One of Debian's kernels booted under qemu in a container of the kit's
+(containers/kernel-vm), holding the two machines of a run: each a network namespace of
+that one kernel with an sshd of its own, reached through the container's ports 2201
+and 2202. The SSH testbed drives them as it drives any two machines."""
+
+from __future__ import annotations
+
+import io
+import secrets
+import shutil
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import docker
+import yaml
+
+from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.progress import step
+from kit.testbeds.docker import labels
+from kit.testbeds.docker.engine import client, throwaway_container, translated
+from kit.testbeds.docker.image import CONTAINERS_DIR, LabImage, build_image, context_hash
+
+VM_CONTEXT = CONTAINERS_DIR / "kernel-vm"
+REPOSITORY = "netkit/kernel-vm"
+VM_FILES = "/usr/local/lib/netkit-vm"
+# Each kernel the kit boots: Debian's own, from the suite that ships it.
+KERNELS = {"5.10": "bullseye", "6.1": "bookworm", "6.12": "trixie"}
+PORTS = {"client": 2201, "server": 2202}
+ADDRESSES = {"client": ("192.168.77.1", "lab0"), "server": ("192.168.77.2", "lab1")}
+BOOT_TIMEOUT = 300.0      # under software emulation; about 20 s on this project's machine
+READY = "### machines up"
+
+
+def ensure_vm_image(kernel: str, lab: LabImage) -> str:
+    """The VM image of ``kernel`` for this lab image, built when missing (apt fetches
+    qemu and the kernel: a few minutes the first time)."""
+    suite = KERNELS[kernel]
+    wanted = context_hash(VM_CONTEXT, f"{lab.id} {suite}")
+    name = f"{REPOSITORY}:{suite}-{wanted}"
+    try:
+        client().images.get(name)
+        return name
+    except docker.errors.ImageNotFound:
+        pass
+    build_image(name, VM_CONTEXT, {"LAB_IMAGE": lab.id, "SUITE": suite}, "kernel-vm", wanted,
+                f"building {name} (qemu and Debian {suite}'s kernel {kernel})")
+    return name
+
+
+@contextmanager
+def booted(image: str, kernel: str) -> Iterator[Path]:
+    """The VM up, for the block: a testbed file of its two machines (in a directory of
+    its own, with the login key and host key out of the image); removed afterwards,
+    whatever happens."""
+    name = f"netkit-kernel-{secrets.token_hex(3)}"
+    with throwaway_container(image, None, "kernel-vm", name=name) as container, \
+            _scratch() as directory:
+        with translated(f"start the VM of kernel {kernel}"):
+            container.start()
+        _wait_until_up(container, kernel)
+        yield _testbed_file(container, directory)
+
+
+@contextmanager
+def _scratch() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="netkit-kernel-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _wait_until_up(container, kernel: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    with step(f"booting Debian's kernel {kernel} under qemu") as progress:
+        while True:
+            console = container.logs().decode(errors="replace")
+            if READY in console:
+                return
+            container.reload()
+            if container.status != "running" or time.monotonic() > deadline:
+                tail = " | ".join(console.strip().splitlines()[-3:])
+                why = "stopped" if container.status != "running" else \
+                    f"was not up within {BOOT_TIMEOUT:.0f} s"
+                raise LabFailure(f"the VM of kernel {kernel} {why}; its console ended: {tail}")
+            progress.update("waiting for its two machines")
+            time.sleep(0.5)
+
+
+def _testbed_file(container, directory: Path) -> Path:
+    """The two machines as a testbed file: the container's address, the kit's login key
+    and the VM's host key (so the host key is checked, as for any machine)."""
+    container.reload()
+    address = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+    if not address:
+        raise EnvironmentProblem("the VM's container has no address this machine reaches: "
+                                 "--kernel needs a local Docker engine on Linux")
+    key = directory / "key"
+    key.write_bytes(_file_of(container, f"{VM_FILES}/key"))
+    key.chmod(0o600)
+    host_key = _file_of(container, f"{VM_FILES}/host_key.pub").decode().split()
+    known = directory / "known_hosts"
+    known.write_text("".join(f"[{address}]:{port} {host_key[0]} {host_key[1]}\n"
+                             for port in PORTS.values()))
+    testbed: dict[str, object] = {"known_hosts": str(known)}
+    for role, port in PORTS.items():
+        ip, interface = ADDRESSES[role]
+        testbed[role] = {"ssh": f"lab@{address}:{port}", "address": ip,
+                         "interface": interface, "sudo": True, "identity": str(key)}
+    path = directory / "testbed.yaml"
+    path.write_text(yaml.safe_dump(testbed))
+    return path
+
+
+def _file_of(container, path: str) -> bytes:
+    with translated(f"read {path} out of the VM's image"):
+        chunks, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            member = archive.extractfile(archive.getmembers()[0])
+            assert member is not None
+            return member.read()
+
+
+def labelled_vms() -> list:
+    return client().containers.list(all=True, ignore_removed=True,
+                                    filters={"label": [f"{labels.ROLE}=kernel-vm"]})
