@@ -309,6 +309,26 @@ def build_image(name: str, context: Path, buildargs: dict, kind: str, wanted_has
     return image_id or image.id
 
 
+def ensure_built(name: str, context: Path, buildargs: dict, kind: str, wanted_hash: str,
+                 title: str, replaces: str) -> str:
+    """``name``, built from ``context`` unless the engine has it. Once it is built, the
+    images it replaces go (tags starting with ``replaces``: a VM image is over a
+    gigabyte); one in use stays for 'invoke clean --images'."""
+    try:
+        client().images.get(name)
+        return name
+    except docker.errors.ImageNotFound:
+        pass
+    build_image(name, context, buildargs, kind, wanted_hash, title)
+    for old in client().images.list(name=replaces.split(":")[0]):
+        if name not in old.tags and all(tag.startswith(replaces) for tag in old.tags):
+            try:
+                client().images.remove(old.id, force=True)
+            except docker.errors.APIError:
+                pass
+    return name
+
+
 def _remove_if_untagged(image_id: str) -> None:
     """Drop the lab image a rebuild replaced, unless something still uses it."""
     try:

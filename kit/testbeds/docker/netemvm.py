@@ -26,13 +26,8 @@ from kit.core.roles import ROLES
 from kit.impair.apply import PROBE_PORT, command_script
 from kit.impair.engines import HANDLE, apply_commands, clear_commands
 from kit.impair.spec import Impairment
-from kit.testbeds.docker.engine import client, throwaway_container
-from kit.testbeds.docker.image import (
-    CONTAINERS_DIR,
-    LabImage,
-    build_image,
-    context_hash,
-)
+from kit.testbeds.docker.engine import throwaway_container
+from kit.testbeds.docker.image import CONTAINERS_DIR, LabImage, context_hash, ensure_built
 
 VM_CONTEXT = CONTAINERS_DIR / "netem-vm"
 VM_REPOSITORY = "netkit/netem-vm"
@@ -62,24 +57,11 @@ class VmResult:
 
 def ensure_vm_image(lab: LabImage) -> str:
     """The VM image for this lab image, built when missing (apt inside the build fetches
-    qemu and the kernel: a few minutes the first time)."""
+    qemu and the kernel: a few minutes the first time); only that one is kept."""
     wanted = context_hash(VM_CONTEXT, lab.id)
-    name = f"{VM_REPOSITORY}:{wanted}"
-    try:
-        client().images.get(name)
-        return name
-    except docker.errors.ImageNotFound:
-        pass
-    build_image(name, VM_CONTEXT, {"LAB_IMAGE": lab.id}, "netem-vm", wanted,
-                f"building {name} (qemu and Debian's kernel, for netem)")
-    # Each is over a gigabyte: keep only the one that matches the current lab image.
-    for old in client().images.list(name=VM_REPOSITORY):
-        if name not in old.tags:
-            try:
-                client().images.remove(old.id, force=True)
-            except docker.errors.APIError:
-                pass   # in use: 'invoke clean --images' removes it later
-    return name
+    return ensure_built(f"{VM_REPOSITORY}:{wanted}", VM_CONTEXT, {"LAB_IMAGE": lab.id},
+                        "netem-vm", wanted, "building the netem VM image (qemu and Debian's "
+                        "kernel, for netem)", replaces=f"{VM_REPOSITORY}:")
 
 
 def _in(namespace: str, command: str) -> str:

@@ -15,14 +15,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import docker
 import yaml
 
 from kit.core.errors import EnvironmentProblem, LabFailure
 from kit.core.progress import step
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client, throwaway_container, translated
-from kit.testbeds.docker.image import CONTAINERS_DIR, LabImage, build_image, context_hash
+from kit.testbeds.docker.image import (
+    CONTAINERS_DIR,
+    LabImage,
+    context_hash,
+    ensure_built,
+)
 
 VM_CONTEXT = CONTAINERS_DIR / "kernel-vm"
 REPOSITORY = "netkit/kernel-vm"
@@ -37,18 +41,13 @@ READY = "### machines up"
 
 def ensure_vm_image(kernel: str, lab: LabImage) -> str:
     """The VM image of ``kernel`` for this lab image, built when missing (apt fetches
-    qemu and the kernel: a few minutes the first time)."""
+    qemu and the kernel: a few minutes the first time); one is kept per kernel."""
     suite = KERNELS[kernel]
     wanted = context_hash(VM_CONTEXT, f"{lab.id} {suite}")
-    name = f"{REPOSITORY}:{suite}-{wanted}"
-    try:
-        client().images.get(name)
-        return name
-    except docker.errors.ImageNotFound:
-        pass
-    build_image(name, VM_CONTEXT, {"LAB_IMAGE": lab.id, "SUITE": suite}, "kernel-vm", wanted,
-                f"building {name} (qemu and Debian {suite}'s kernel {kernel})")
-    return name
+    return ensure_built(f"{REPOSITORY}:{suite}-{wanted}", VM_CONTEXT,
+                        {"LAB_IMAGE": lab.id, "SUITE": suite}, "kernel-vm", wanted,
+                        f"building the VM image of Debian {suite}'s kernel {kernel} (qemu "
+                        "and the kernel's package)", replaces=f"{REPOSITORY}:{suite}-")
 
 
 @contextmanager
