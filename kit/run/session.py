@@ -216,12 +216,7 @@ class RunSession:
                 found.server_address = endpoints["server"].address
                 if setup.shaping is not None:
                     progress.update(f"shaping the link ({setup.shaping.engine})")
-                    # What was asked stays on record if applying it fails.
-                    found.link = {"engine": setup.shaping.engine,
-                                  **setup.shaping.link.to_json()}
-                    found.link = self.shape(lab, endpoints, setup.shaping)
-                    evidence.egress = {role: setup.shaping.link.added_delay(role)
-                                       for role in ROLES}
+                    self.shape(lab, endpoints, setup.shaping, found, evidence)
                 tracer = tracer_ready.result()
                 found.kernel_trace = tracer_slot.status
                 # Closed alongside the lab's teardown (a tracer is not the lab's), and
@@ -255,10 +250,14 @@ class RunSession:
             self.timings.count_cpu("lab_down", cpu)
         return evidence
 
-    def shape(self, lab: Lab, endpoints: Mapping[Role, Endpoint], shaping: Shaping) -> dict:
-        """The link as applied (run.json's link)."""
+    def shape(self, lab: Lab, endpoints: Mapping[Role, Endpoint], shaping: Shaping,
+              found: Found, evidence: Evidence) -> None:
+        """Shape the link; what was asked stays on record if applying it fails, else the
+        link as applied."""
+        found.link = {"engine": shaping.engine, **shaping.link.to_json()}
         with self.timings.measure("shaping"):
-            return shape_lab(lab.hosts, shaping, endpoints)
+            found.link = shape_lab(lab.hosts, shaping, endpoints)
+        evidence.egress = {role: shaping.link.added_delay(role) for role in ROLES}
 
     def collect(self, lab: Lab, endpoints: Mapping[Role, Endpoint], setup: Setup,
                 tracer_slot: TracerSlot, tracer: Tracer | None, evidence: Evidence, t0: float,
