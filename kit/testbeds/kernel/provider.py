@@ -78,8 +78,13 @@ class KernelProvider:
         image = LabImage(**data["image"]) if data["image"] else None
         return cls(data["kernel"], data["base_image"], image)
 
-    def cell_testbed(self, lease: dict | None, user_dir: str | None, shapes: bool = False):
-        return self._machines(shapes)
+    @contextmanager
+    def cell_testbed(self, lease: dict | None, user_dir: str | None,
+                     shapes: bool = False) -> Iterator[SshTestbed]:
+        """The VM booted for one run in a process of its own (a study runs this kind's
+        cells in its own process instead, the VM booted once)."""
+        with self._machines(shapes) as labs, labs.lease(user_dir) as testbed:
+            yield testbed
 
     def netem_probe(self) -> NetemProbe:
         with self._machines(shapes=True) as machines:
