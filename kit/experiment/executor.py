@@ -31,6 +31,11 @@ class CellOutcome:
     seconds: float = 0.0
 
 
+def run_directory(directory: Path, cell: Cell) -> Path:
+    """Where the run of ``cell`` goes in the study's ``directory``."""
+    return directory / "runs" / cell.id
+
+
 @dataclass(frozen=True)
 class StudyPlan:
     """What every executor of a study shares: the experiment, its directory, the shaping
@@ -42,7 +47,7 @@ class StudyPlan:
     base_image: str
 
     def run_directory(self, cell: Cell) -> Path:
-        return self.directory / "runs" / cell.id
+        return run_directory(self.directory, cell)
 
     def log(self, cell: Cell) -> Path:
         log = self.directory / "logs" / f"{cell.id}.log"

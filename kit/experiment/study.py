@@ -36,7 +36,7 @@ from kit.core.progress import console, say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
 from kit.core.units import labs_at_once
-from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan
+from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan, run_directory
 from kit.experiment.forked import ForkedCells
 from kit.experiment.in_process import InProcessCells
 from kit.experiment.spec import Cell, Experiment
@@ -47,10 +47,6 @@ from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
-
-
-def run_directory(directory: Path, cell: Cell) -> Path:
-    return directory / "runs" / cell.id
 
 
 def recorded_state(directory: Path, cell: Cell) -> str:

@@ -19,8 +19,7 @@ import yaml
 
 from kit.core.errors import EnvironmentProblem, LabFailure
 from kit.core.progress import step
-from kit.testbeds.docker import labels
-from kit.testbeds.docker.engine import client, throwaway_container, translated
+from kit.testbeds.docker.engine import throwaway_container, translated
 from kit.testbeds.docker.image import (
     CONTAINERS_DIR,
     LabImage,
@@ -122,8 +121,3 @@ def _file_of(container, path: str) -> bytes:
             member = archive.extractfile(archive.getmembers()[0])
             assert member is not None
             return member.read()
-
-
-def labelled_vms() -> list:
-    return client().containers.list(all=True, ignore_removed=True,
-                                    filters={"label": [f"{labels.ROLE}=kernel-vm"]})
