@@ -260,3 +260,60 @@ def test_a_run_without_its_packets_or_events_still_fails(version, name):
         changed = dataclasses.replace(evidence, **missing)
         assert any(c.failed for c in judged(version, name, changed)), \
             f"{name} passes on {version} with {missing} taken away"
+
+
+def viewed_on(tmp_path, version: str, name: str):
+    """The recorded catalog run as ``version`` would have given it: its checks judged on
+    that kernel's view, its kernel.jsonl that view, its kernel_trace that kernel's probe."""
+    import json
+
+    _, _, _, evidence = on_kernel(version, name)
+    trace = {"recorded": True, "hosts": dict.fromkeys(ROLES, probe(version).to_json())}
+    root = written_back(tmp_path / version, name, judged(version, name), trace)
+    (root / "kernel.jsonl").write_text("".join(json.dumps(r) + "\n" for r in evidence.kernel))
+    return root
+
+
+def test_the_claims_by_kernels_table_says_what_each_kernel_did(tmp_path):
+    from kit.report.kernels import KernelColumn, write_kernel_table
+
+    names = ["close-abrupt", "close-graceful"]
+    columns = [KernelColumn(version, [viewed_on(tmp_path, version, name) for name in names])
+               for version in OLDER]
+    columns.append(KernelColumn("host", [CATALOG_DATA / name for name in names]))
+    page = write_kernel_table(tmp_path, columns, "20261207-000000")
+    lines = page.with_suffix(".md").read_text().splitlines()
+    assert lines[0] == "# Every claim, on each kernel"
+    head = next(line for line in lines if line.startswith("| claim |"))
+    assert "| 5.10 (5.10.0-32-amd64) | 6.1 (6.1.0-50-amd64) | 6.12 (" in head
+    assert head.endswith("| host (6.18.44-fc-v657) |"), head   # the catalog's recording
+    c4 = next(line for line in lines if line.startswith("| C4 |")).split(" | ")[2:]
+    assert all(cell.startswith("pass (1 check)") for cell in c4), c4
+    for old in c4[:2]:     # before 6.10: the RST is not traced, the capture decides
+        assert "capture and the counter decided" in old and "RST traced" not in old
+    for new in c4[2:]:
+        assert "RST traced (client in TIME-WAIT, TCP_TIMEWAIT_SOCKET)" in new, new
+        assert "this kernel (" not in new
+    html = page.read_text()
+    rows = lines[lines.index(head) + 2:]
+    claims = [row.split(" | ")[0][2:] for row in rows]
+    assert claims == ["C1", "C3", "C4", "C5", "C7", "C10", "C11", "C13", "C15", "evidence"], claims
+    assert html.count("<tr>") == len(rows) + 1 and "TCP_TIMEWAIT_SOCKET" in html
+
+
+def test_the_claims_by_kernels_table_shows_a_failure_on_its_own_kernel(tmp_path):
+    from kit.core.checks import Check
+    from kit.report.kernels import KernelColumn, write_kernel_table
+
+    good = viewed_on(tmp_path, "6.12", "close-abrupt")
+    checks = [dataclasses.replace(c, passed=False, observed="no RST seen")
+              if c.name == "client-kernel-sent-rst" else c for c in judged("6.1", "close-abrupt")]
+    assert any(isinstance(c, Check) and c.failed for c in checks)
+    bad = written_back(tmp_path / "bad", "close-abrupt", checks, {"recorded": True, "hosts": {
+        role: probe("6.1").to_json() for role in ROLES}})
+    page = write_kernel_table(tmp_path, [KernelColumn("6.12", [good]),
+                                         KernelColumn("6.1", [bad])], "20261207-000000")
+    c4 = next(line for line in page.with_suffix(".md").read_text().splitlines()
+              if line.startswith("| C4 |")).split(" | ")[2:]
+    assert c4[0].startswith("pass") and c4[1].startswith("**FAIL** (1 check)")
+    assert "close/abrupt: client-kernel-sent-rst: no RST seen" in c4[1]
