@@ -13,6 +13,7 @@ from typing import Any
 from rich.table import Table
 
 from kit.cli.catalog import check_parallel, study_of
+from kit.cli.kernels import kernels_asked, run_on_kernels
 from kit.cli.request import ALL, RunRequest, build_request
 from kit.cli.studies import run_study
 from kit.core.checks import Verdict, why_inconclusive
@@ -46,10 +47,17 @@ def run(scenario: str | None = None, **options: Any) -> int:
     link = {name: value for name, value in options.items() if name in LINK_NAMES}
     asked = {name: value for name, value in options.items() if name not in LINK_NAMES}
     labs = BY_NAME["parallel"].check(asked.pop("parallel", "1"))
-    request = build_request(scenario, link_options=link, **asked)
+    kernels = kernels_asked(asked.pop("kernel", None))
+    if len(kernels) > 1:
+        if labs > 1:
+            raise BadInput("--parallel with several --kernel: a kernel's VM holds one run "
+                           "at a time, and the kernels take turns; leave out --parallel")
+        return run_on_kernels(scenario, kernels, lambda request, written: execute(
+            request, written=written), link, asked)
+    request = build_request(scenario, link_options=link, kernel=kernels, **asked)
     if labs > 1 and request.where.one_at_a_time:
-        raise BadInput("--parallel runs several labs at once; the two machines of --testbed "
-                       "hold one run at a time: leave out --parallel")
+        raise BadInput(f"--parallel runs several labs at once; {request.where.where()} "
+                       "holds one run at a time: leave out --parallel")
     check_parallel(request, labs)
     if labs > 1:
         return run_study(study_of(request), labs, str(request.out), request.base_image,
@@ -59,10 +67,13 @@ def run(scenario: str | None = None, **options: Any) -> int:
 
 
 def execute(request: RunRequest,
-            pools: Callable[[Provider, bool], Labs] | None = None) -> list[RunResult]:
+            pools: Callable[[Provider, bool], Labs] | None = None,
+            written: list[Path] | None = None) -> list[RunResult]:
     """Run what ``request`` asks for and show the outcomes. ``pools``: where labs kept
     across calls come from (a pytest session's), given where the runs happen and whether
-    they trace; else the runs of a request that has several share labs of their own."""
+    they trace; else the runs of a request that has several share labs of their own.
+    ``written``: where each run's directory is added, also of a run that ended in an
+    error (for a JUnit report over several requests)."""
     provider = request.where
     provider.preflight()
     provider.prepare()
@@ -70,7 +81,7 @@ def execute(request: RunRequest,
     trace = request.params.kernel_trace
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outcomes: list[RunResult] = []
-    written: list[Path] = []      # every run's directory, also of one that ended in an error
+    written = [] if written is None else written
     labs = pools(provider, trace) if pools and request.may_share_labs else \
         provider.labs(trace=trace, shared=request.pooled, keep=request.keep,
                       shapes=request.shapes_a_link())

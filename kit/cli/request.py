@@ -22,6 +22,7 @@ from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, DOCKER, provider_for
 
 ALL = "all"   # --scenario all: the whole catalog
+HOST = "host"  # --kernel host: this machine's own kernel, a Docker lab
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def build_request(scenario: str | None = None, *,
     kept_link = tuple((name, str(value)) for name, value in (link_options or {}).items()
                       if value is not None)
     provider = where_to_run(given["testbed"], base_image, given["accept_new_host_keys"],
-                            keep=given["keep"], custom=custom, kernel=given["kernel"])
+                            keep=given["keep"], custom=custom, kernel=one_kernel(given["kernel"]))
     return RunRequest(custom.name if custom else str(scenario), runs, params, out_path,
                       given["keep"], base_image, link, custom, junit_path, kept_link,
                       given["fresh_labs"], provider)
@@ -134,6 +135,15 @@ def chosen_runs(scenario: str | None, variant: str | None, programs: ProgramsSpe
         raise BadInput(f"scenario {scenario!r} has no variant {variant!r}: choose one of "
                        f"{', '.join(chosen.variants)}")
     return None, tuple((scenario, v) for v in ([variant] if variant else chosen.variants))
+
+
+def one_kernel(value: str | list[str] | tuple[str, ...] | None) -> str | None:
+    """The VM's kernel asked for, or None for this machine's (no --kernel, or host)."""
+    kernels = list(dict.fromkeys([value] if isinstance(value, str) else value or []))
+    if len(kernels) > 1:
+        raise BadInput(f"one run request, one kernel: '{command('run')} --kernel "
+                       f"{' --kernel '.join(kernels)}' runs the kernels in turn")
+    return None if not kernels or kernels[0] == HOST else kernels[0]
 
 
 def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: bool, *,

@@ -99,7 +99,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               "of two containers (docs/testbeds.md)"),
     RunOption("kernel", WHERE, "run on one of Debian's own kernels instead of this machine's: "
               "5.10, 6.1 or 6.12, booted under qemu in a container, its two machines "
-              "network namespaces of that kernel (docs/testbeds.md)"),
+              "network namespaces of that kernel (docs/testbeds.md); give it again for "
+              "more kernels (host: a Docker lab on this machine's): the runs on each in "
+              "turn, in <out>/kernel-<kernel>/, and a claims x kernels table",
+              repeatable=True),
     RunOption("accept_new_host_keys", WHERE, "with --testbed: trust a machine's host key "
               "the first time it is seen and record it in the kit's own known_hosts "
               "(default: refuse unknown keys; a changed key is always refused)", False),

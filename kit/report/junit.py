@@ -49,6 +49,8 @@ def suite(directory: Path, record: RunRecord, hostname: str) -> ET.Element:
     name = f"{record.scenario}/{record.variant}"
     if record.experiment:   # a study's cells share scenario and variant: the cell tells
         name = f"{record.experiment.get('name')}/{record.experiment.get('cell')}"
+    if record.testbed == "kernel":   # the same runs on several kernels: which one
+        name += f" on Linux {', '.join(record.kernels())}"
     element = ET.Element("testsuite", {
         "name": name,
         "tests": str(len(record.checks) + int(errored)),

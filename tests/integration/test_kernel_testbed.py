@@ -31,3 +31,31 @@ def test_the_lessons_close_on_debians_6_1_kernel(tmp_path, lab_image):
     assert sent_rst["passed"] and "not traced" in sent_rst["observed"]
     assert "RST from client" in sent_rst["observed"]
     assert set(Path(tempfile.gettempdir()).glob("netkit-kernel-*")) == scratch
+
+
+def test_fin_timeout_on_6_1_and_on_this_machine_side_by_side(tmp_path, lab_image):
+    """fin-timeout's RSTs come from no socket (expired) or a TIME-WAIT one (alive): before
+    6.10 neither is traced, and ss tells the variants apart. Run on 6.1 and on this
+    machine's kernel in turn, with the claims x kernels table and one JUnit report."""
+    junit = tmp_path / "fin-timeout.xml"
+    result = invoke("run", "--scenario", "fin-timeout", "--kernel", "6.1", "--kernel", "host",
+                    "--out", str(tmp_path), "--junit", str(junit), timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for label in ("6.1", "host"):
+        records = [json.loads(p.read_text()) for p in (tmp_path / f"kernel-{label}").glob(
+            "*/run.json")]
+        assert sorted(r["variant"] for r in records) == ["alive", "expired"]
+        assert all(r["verdict"] == "pass" for r in records)
+        assert all((r["testbed"] == "kernel") == (label == "6.1") for r in records)
+    old = {r["variant"]: next(c for c in r["checks"] if c["name"] == "reset-from")
+           for r in map(json.loads, (p.read_text() for p in tmp_path.glob(
+               "kernel-6.1/*/run.json")))}
+    assert all("19822a980e19" in check["observed"] and "ss saw" in check["observed"]
+               for check in old.values()), old
+    table = next(tmp_path.glob("*-kernels.md")).read_text()
+    head = next(line for line in table.splitlines() if line.startswith("| claim |"))
+    assert "| 6.1 (6.1.0-" in head and "| host (" in head
+    c20 = next(line for line in table.splitlines() if line.startswith("| C20 |"))
+    assert c20.count("pass (") == 2 and "NO_SOCKET" in c20, c20
+    suites = junit.read_text()
+    assert suites.count("<testsuite ") == 4 and suites.count(" on Linux 6.1.") == 2

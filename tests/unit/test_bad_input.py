@@ -112,6 +112,12 @@ SWEEP = [
     ("run --scenario close --kernel 4.9", "--kernel 4.9: choose one of 5.10, 6.1, 6.12"),
     ("run --scenario close --kernel 6.1 --testbed {f}/testbed-ok.yaml", "give one of them"),
     ("run --scenario close --kernel 6.1 --variant abrupt --keep", "--keep is for Docker"),
+    ("run --scenario close --kernel 6.1 --kernel 5.9", "--kernel 5.9: choose one of"),
+    ("run --scenario close --variant abrupt --kernel 6.1 --kernel host --keep",
+     "--keep keeps one lab up: give one --kernel"),
+    ("run --scenario all --kernel 6.1 --kernel 6.12 --parallel 2",
+     "several --kernel: a kernel's VM holds one run at a time"),
+    ("run --scenario nope --kernel 6.1 --kernel host", "unknown scenario 'nope'"),
     ("run --scenario all --parallel many", "--parallel must be a whole number of labs"),
     ("run --scenario close --variant graceful --parallel 2", "leave out --variant"),
     ("run --scenario all --parallel 65", "--parallel must be between 1 and 64"),
@@ -180,7 +186,7 @@ NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("run", "fresh_labs"), ("experiment
                     ("bench", "runs"), ("bench", "cold"),
                     ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
                     ("bench", "parallel"), ("bench", "cpu"), ("bench", "cluster"),
-                    ("bench", "pytest")}
+                    ("bench", "pytest"), ("bench", "kernels")}
 
 
 def invoke(line: str, files: Path) -> subprocess.CompletedProcess:

@@ -146,3 +146,16 @@ def test_a_check_not_judged_is_a_skipped_case_and_the_run_still_passes(tmp_path)
     assert [c.get("name") for c in skipped] == [cases[-1].get("name")]
     assert "6.1.0-50-amd64" in skipped[0].find("skipped").get("message")
     assert all(c.find("failure") is None for c in cases)
+
+
+def on_a_kernel_vm(record: dict) -> None:
+    record["testbed"] = "kernel"
+    record["kernel_trace"]["hosts"] = {role: {"kernel": "6.1.0-50-amd64"}
+                                       for role in ("client", "server")}
+
+
+def test_the_same_run_on_several_kernels_names_each_suite_s_kernel(tmp_path):
+    root = parsed([recorded(tmp_path / "host", "close-abrupt"),
+                   recorded(tmp_path / "vm", "close-abrupt", on_a_kernel_vm)])
+    assert [suite.get("name") for suite in root] == [
+        "close/abrupt", "close/abrupt on Linux 6.1.0-50-amd64"]
