@@ -85,17 +85,20 @@ def test(c, unit=False, k=None):
                        "against --parallel (what Dask adds per cell; about 15 min)",
             "pytest": "only a pytest session of 20 graceful runs through the netkit fixture, "
                       "labs shared (the default) against fresh: wall time, CPU-seconds, a "
-                      "pooled run's own overhead (about 3 min)"})
+                      "pooled run's own overhead (about 3 min)",
+            "kernels": "only Debian's kernels 5.10, 6.1 and 6.12 under qemu (--kernel): the "
+                       "VM image, the boot, and --runs runs of each close variant in one VM "
+                       "(about 5 min with the images built; each missing image about 3 more)"})
 def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False,
-          cpu=False, testbed=None, cluster=False, pytest=False):
+          cpu=False, testbed=None, cluster=False, pytest=False, kernels=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead, CPU-seconds), a bare
     Compose cycle; --link: how exact the link impairments are, per engine; --parallel: how
     experiments scale with parallel labs; --cpu: only the CPU-seconds; --pytest: a pytest
-    session of 20 runs, labs shared against fresh."""
+    session of 20 runs, labs shared against fresh; --kernels: Debian's kernels under qemu."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else "") + (" --cpu" if cpu else "")
-             + (" --pytest" if pytest else "")
+             + (" --pytest" if pytest else "") + (" --kernels" if kernels else "")
              + (f" --testbed {shlex.quote(testbed)}" if testbed else "")
              + (" --cluster" if cluster else ""))
     c.run(f"{sys.executable} -m kit.bench --runs {shlex.quote(str(runs))}{extra}",

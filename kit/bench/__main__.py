@@ -1,5 +1,6 @@
 """invoke bench: python -m kit.bench [--runs N] [--no-cold]
-[--evidence | --link | --parallel | --cpu | --pytest | --cluster | --testbed FILE]."""
+[--evidence | --link | --parallel | --cpu | --pytest | --cluster | --kernels |
+--testbed FILE]."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--pytest", action="store_true",
                         help="only a pytest session of 20 graceful runs, labs shared against "
                              "fresh")
+    parser.add_argument("--kernels", action="store_true",
+                        help="only Debian's kernels under qemu (--kernel): image, boot, runs")
     parser.add_argument("--testbed", default=None,
                         help="only a run on this testbed file's machines against a Docker lab")
     return parser
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         except KitError as error:
             print(f"error: {error}", file=sys.stderr)
             return error.exit_code
+    if options.kernels:
+        from kit.bench import kernels as bench_kernels
+
+        return bench_kernels.main(options.runs)
     if options.pytest:
         from kit.bench import pytest_session
 
