@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kit.core.kernels import KERNELS
 from kit.core.parameters import RunParameters
 from kit.run.session import RunSession
 from kit.scenarios import CATALOG
 from kit.testbeds.kernel.provider import KernelProvider
-from kit.testbeds.kernel.vm import KERNELS
 
 PHASES = ("lab_up", "tracer_start", "scenario", "collect", "lab_down", "total")
 ACCEL = "software emulation (qemu -accel tcg; the kit does not use KVM)"

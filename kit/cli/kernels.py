@@ -9,15 +9,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from kit.cli.request import HOST, RunRequest, build_request
+from kit.cli.request import RunRequest, build_request
 from kit.core.checks import Verdict
 from kit.core.errors import BadInput
+from kit.core.kernels import HOST, check_kernel
 from kit.core.progress import say, show
 from kit.core.run_options import BY_NAME
 from kit.report.junit import write_junit
 from kit.report.kernels import KernelColumn, write_kernel_table
 from kit.run.result import RunResult
-from kit.testbeds.kernel.provider import check_kernel
 
 Execute = Callable[[RunRequest, list[Path]], list[RunResult]]
 
@@ -26,8 +26,7 @@ def kernels_asked(values: str | Sequence[str] | None) -> list[str]:
     """The kernels asked for, each once, in the order given; [] for none."""
     given = [values] if isinstance(values, str) else list(values or [])
     for value in given:
-        if value != HOST:
-            check_kernel(value)
+        check_kernel(value, host=True)
     return list(dict.fromkeys(given))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from kit.core.command import command
 from kit.core.errors import BadInput
+from kit.core.kernels import HOST
 from kit.core.parameters import PARSERS, parse_parameters
 from kit.core.record import RunRecord
 from kit.core.results import writable_directory, writable_file
@@ -22,7 +23,6 @@ from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, DOCKER, provider_for
 
 ALL = "all"   # --scenario all: the whole catalog
-HOST = "host"  # --kernel host: this machine's own kernel, a Docker lab
 
 
 @dataclass(frozen=True)

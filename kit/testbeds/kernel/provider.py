@@ -9,22 +9,16 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from kit.core.errors import BadInput, EnvironmentProblem
+from kit.core.kernels import KERNELS, check_kernel
 from kit.impair.apply import NetemProbe
 from kit.testbeds.docker.engine import client, is_remote
 from kit.testbeds.docker.image import DEFAULT_BASE_IMAGE, LabImage
 from kit.testbeds.docker.provider import DockerProvider
-from kit.testbeds.kernel.vm import KERNELS, booted, ensure_vm_image
+from kit.testbeds.kernel.vm import booted, ensure_vm_image
 from kit.testbeds.ssh.config import read_machines
 from kit.testbeds.ssh.testbed import SshTestbed
 
 KIND = "kernel"
-
-
-def check_kernel(kernel: str) -> str:
-    if kernel not in KERNELS:
-        raise BadInput(f"--kernel {kernel}: choose one of {', '.join(KERNELS)} (Debian "
-                       f"{', '.join(KERNELS.values())}'s own kernels)")
-    return kernel
 
 
 class KernelProvider:

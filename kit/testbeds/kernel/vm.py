@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from kit.core.errors import EnvironmentProblem, LabFailure
+from kit.core.kernels import KERNELS
 from kit.core.progress import step
 from kit.testbeds.docker.engine import throwaway_container, translated
 from kit.testbeds.docker.image import (
@@ -30,8 +31,6 @@ from kit.testbeds.docker.image import (
 VM_CONTEXT = CONTAINERS_DIR / "kernel-vm"
 REPOSITORY = "netkit/kernel-vm"
 VM_FILES = "/usr/local/lib/netkit-vm"
-# Each kernel the kit boots: Debian's own, from the suite that ships it.
-KERNELS = {"5.10": "bullseye", "6.1": "bookworm", "6.12": "trixie"}
 PORTS = {"client": 2201, "server": 2202}
 ADDRESSES = {"client": ("192.168.77.1", "lab0"), "server": ("192.168.77.2", "lab1")}
 BOOT_TIMEOUT = 300.0      # under software emulation; about 20 s on this project's machine
