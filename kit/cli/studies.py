@@ -51,6 +51,8 @@ def experiment(path: str, parallel="1", out: str = "results",
     image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
     provider = provider_for(testbed, base_image=base_image,
                             accept_new_host_keys=accept_new_host_keys)
+    if study.kernels:
+        check_kernel_axis(study, labs, cluster, testbed)
     if provider.one_at_a_time and (labs > 1 or cluster is not None):
         raise BadInput("the two machines of --testbed hold one run at a time: leave out "
                        + ("--cluster" if cluster is not None else "--parallel"))
@@ -65,6 +67,21 @@ def experiment(path: str, parallel="1", out: str = "results",
             return run_study(study, 1, out, base_image, junit_path, False, cluster,
                              here=None)
     return run_study(study, labs, out, base_image, junit_path, fresh_labs, cluster, provider)
+
+
+def check_kernel_axis(study: Experiment, labs: int, cluster: str | None,
+                      testbed: str | None) -> None:
+    """A kernel axis runs each kernel's cells in turn here, one at a time, each on that
+    kernel's VM (or a Docker lab for host): what it cannot go with is refused."""
+    if labs > 1 or cluster is not None or testbed:
+        given = "--parallel" if labs > 1 else "--cluster" if cluster is not None else \
+            "--testbed"
+        raise BadInput(f"{study.path}: its matrix has a kernel axis, whose cells run one at "
+                       f"a time on each kernel's VM here: leave out {given}")
+    if any(cell.link for cell in study.cells()):
+        raise BadInput(f"{study.path}: a kernel axis with a shaped link is not supported "
+                       "yet (each kernel would need its own netem probe): leave out the "
+                       "link options, or the kernel axis")
 
 
 def worker(scheduler: str, labs="1", base_image: str = DEFAULT_BASE_IMAGE) -> int:

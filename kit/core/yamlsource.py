@@ -18,6 +18,8 @@ class Source:
     path: Path
     data: object
     lines: dict[tuple, int] = field(default_factory=dict)   # field path -> line (1-based)
+    # Each scalar as written: a version 5.10 stays 5.10, where YAML reads the float 5.1.
+    texts: dict[tuple, str] = field(default_factory=dict)
 
     def line(self, where: tuple) -> int:
         """The line of ``where``, or of the nearest enclosing field that has one."""
@@ -84,4 +86,5 @@ def _convert(node, where: tuple, source: Source, scalars: yaml.SafeLoader):
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, where + (index,), source, scalars)
                 for index, item in enumerate(node.value)]
+    source.texts[where] = node.value
     return scalars.construct_object(node, deep=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.core.errors import BadInput
+from kit.core.kernels import check_kernel
 from kit.core.parameters import PARSERS, parse_parameter
 from kit.core.units import duration
 from kit.core.yamlsource import Source, load, parse
@@ -26,6 +27,8 @@ PARAMETERS = tuple(PARSERS)
 MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations", "retransmissions",
             "script_time")
 DEFAULT_MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations")
+KERNEL = "kernel"     # the matrix axis that is not a link option: the kernel each cell runs on
+AXES = (*LINK_NAMES, KERNEL)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ class Cell:
     repetition: int
     link: dict                           # every link option of the cell (text values)
 
+    @property
+    def kernel(self) -> str | None:
+        """The kernel axis's value (a Debian kernel, or host), if the matrix has one."""
+        return dict(self.axes).get(KERNEL)
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -63,6 +71,11 @@ class Experiment:
     measures: tuple[str, ...]
     text: str = field(default="", repr=False)
 
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        """The kernel axis's values, in the file's order; () without one."""
+        return dict(self.matrix).get(KERNEL, ())
+
     def cells(self) -> list[Cell]:
         axes = [name for name, _ in self.matrix]
         combinations = list(itertools.product(*(values for _, values in self.matrix))) or [()]
@@ -71,10 +84,10 @@ class Experiment:
             for variant in run.variants:
                 for values in combinations:
                     pairs = tuple(zip(axes, values))
+                    link = {**self.link, **{a: v for a, v in pairs if a != KERNEL}}
                     for repetition in range(1, self.repetitions + 1):
                         cells.append(Cell(cell_id(run.label, variant, pairs, repetition), run,
-                                          variant, pairs, repetition,
-                                          {**self.link, **dict(pairs)}))
+                                          variant, pairs, repetition, link))
         return cells
 
 
@@ -134,11 +147,20 @@ def load_experiment(path: Path, text: str | None = None) -> Experiment:
         _pinned(source, ("link", key), parse_values, **{key: value})
     matrix = []
     raw_matrix = data.get("matrix", {})
-    for axis, values in _mapping(source, ("matrix",), raw_matrix, LINK_NAMES).items():
+    for axis, values in _mapping(source, ("matrix",), raw_matrix, AXES).items():
         key = next(k for k in raw_matrix if k.replace("-", "_") == axis)
         values = _list(source, ("matrix", key), values)
+        if axis == KERNEL:     # as written: 5.10 is a version here, not the number 5.1
+            values = [source.texts.get(("matrix", key, index), str(value))
+                      for index, value in enumerate(values)]
         for index, value in enumerate(values):
-            _pinned(source, ("matrix", key, index), parse_values, **{axis: str(value)})
+            if axis == KERNEL:
+                _pinned(source, ("matrix", key, index), check_kernel, str(value), KERNEL,
+                        host=True)
+            else:
+                _pinned(source, ("matrix", key, index), parse_values, **{axis: str(value)})
+        if len(set(map(str, values))) != len(values):
+            raise source.error(("matrix", key), f"gives a value twice: {values}")
         if axis in link:
             raise source.error(("matrix", key), "is also under 'link': give it in one place")
         matrix.append((axis, tuple(str(v) for v in values)))

@@ -32,6 +32,7 @@ from rich.progress import (
 from kit.core.checks import Verdict
 from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
+from kit.core.kernels import HOST
 from kit.core.progress import console, say
 from kit.core.record import RunRecord
 from kit.core.results import atomic_write
@@ -39,12 +40,14 @@ from kit.core.units import labs_at_once
 from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan, run_directory
 from kit.experiment.forked import ForkedCells
 from kit.experiment.in_process import InProcessCells
+from kit.experiment.kernels import KernelCells
 from kit.experiment.spec import Cell, Experiment
 from kit.experiment.summary import study_runs, write_study_summary
 from kit.impair.apply import NetemProbe
 from kit.impair.shaping import Shaping, resolve_shaping
 from kit.impair.spec import parse_link
 from kit.report.junit import write_junit
+from kit.report.kernels import KernelColumn, write_kernel_table
 from kit.testbeds.base import Provider
 from kit.testbeds.factory import DEFAULT_BASE_IMAGE, provider_for
 
@@ -88,6 +91,14 @@ def longest_first(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     return sorted(cells, key=lambda cell: -time_bound(cell, experiment))
 
 
+def kernel_by_kernel(cells: list[Cell], experiment: Experiment) -> list[Cell]:
+    """Each kernel's cells together, in the file's order of kernels (each kernel's VM
+    boots once); cells without a kernel axis stay as they are."""
+    order = experiment.kernels
+    return sorted(cells, key=lambda cell: order.index(cell.kernel)) \
+        if order and all(cell.kernel in order for cell in cells) else cells
+
+
 class Study:
     """The study's own logic, whatever runs its cells: what is done already (resume),
     the order, the progress, Ctrl-C. ``executor`` runs the cells (kit.experiment.executor)."""
@@ -106,6 +117,7 @@ class Study:
         todo = self.resumed(cells)
         if self.executor.labs > 1:
             todo = longest_first(todo, self.plan.experiment)
+        todo = kernel_by_kernel(todo, self.plan.experiment)
         self._progress.update(self._task, total=len(todo))
         with self._progress:
             if self.executor.labs == 1:
@@ -306,7 +318,10 @@ def run_experiment(experiment: Experiment, parallel: int = 1, out: str = "result
                      base_image)
     warn_about_load(parallel, engines)
     executor: CellExecutor
-    if provider.one_at_a_time:
+    if experiment.kernels:
+        executor = KernelCells(plan, lambda kernel: provider_for(
+            base_image=base_image, kernel=None if kernel == HOST else kernel))
+    elif provider.one_at_a_time:
         executor = InProcessCells(plan, provider)
     else:
         pool = None if fresh_labs else provider.lending(experiment.params.kernel_trace)
@@ -324,8 +339,20 @@ def summarise(experiment: Experiment, directory: Path, junit: Path | None) -> No
         written = write_study_summary(experiment, directory)
     say(f"summary: {written['markdown']}, {written['csv']}, plots in {written['plots']}")
     say(f"index: {written['index']}")
+    if experiment.kernels:
+        say(f"every claim on each kernel: {write_kernels_of(experiment, directory)}")
     if junit:
         write_junit(junit, study_runs(experiment, directory))
+
+
+def write_kernels_of(experiment: Experiment, directory: Path) -> Path:
+    """The claims x kernels table of a study with a kernel axis, of the runs so far."""
+    runs = set(study_runs(experiment, directory))
+    columns = [KernelColumn(kernel, [run_directory(directory, cell) for cell in
+                                     experiment.cells() if cell.kernel == kernel
+                                     and run_directory(directory, cell) in runs])
+               for kernel in experiment.kernels]
+    return write_kernel_table(directory, [c for c in columns if c.roots], experiment.name)
 
 
 def exit_code_of(outcomes: list[CellOutcome]) -> int:

@@ -59,3 +59,22 @@ def test_fin_timeout_on_6_1_and_on_this_machine_side_by_side(tmp_path, lab_image
     assert c20.count("pass (") == 2 and "NO_SOCKET" in c20, c20
     suites = junit.read_text()
     assert suites.count("<testsuite ") == 4 and suites.count(" on Linux 6.1.") == 2
+
+
+def test_an_experiment_with_a_kernel_axis_runs_each_kernels_cells_in_turn(tmp_path, lab_image):
+    study = tmp_path / "kernels.yaml"
+    study.write_text("name: kernels\nruns:\n  - scenario: close\n    variants: [abrupt]\n"
+                     "matrix:\n  kernel: [6.1, host]\n")
+    result = invoke("experiment", str(study), "--out", str(tmp_path / "out"), timeout=1500)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    directory = tmp_path / "out" / "experiments" / "kernels"
+    records = {path.parent.name: json.loads(path.read_text())
+               for path in directory.glob("runs/*/run.json")}
+    assert set(records) == {"close_abrupt_kernel-6.1_r1", "close_abrupt_kernel-host_r1"}
+    vm, host = records["close_abrupt_kernel-6.1_r1"], records["close_abrupt_kernel-host_r1"]
+    assert vm["verdict"] == host["verdict"] == "pass"
+    assert vm["testbed"] == "kernel" and host["testbed"] == "docker-compose"
+    assert vm["hosts"]["client"]["kernel"].startswith("Linux 6.1.")
+    table = (directory / "kernels-kernels.md").read_text()
+    c4 = next(line for line in table.splitlines() if line.startswith("| C4 |"))
+    assert "capture and the counter decided" in c4 and "TCP_TIMEWAIT_SOCKET" in c4, c4

@@ -15,6 +15,7 @@ from kit.experiment.cluster import DaskCells
 from kit.experiment.executor import CellExecutor, CellOutcome, StudyPlan
 from kit.experiment.forked import ForkedCells
 from kit.experiment.in_process import InProcessCells
+from kit.experiment.kernels import KernelCells
 from kit.experiment.spec import Cell, load_experiment
 from kit.experiment.study import Study, conduct, longest_first, run_inconclusive_again
 
@@ -157,7 +158,7 @@ def test_a_study_exits_1_unless_every_run_passed(plan):
     assert conduct(fresh, ScriptedCells(fresh, {failing: ["fail"]}), [], junit=None) == 1
 
 
-@pytest.mark.parametrize("kind", [ForkedCells, InProcessCells, DaskCells])
+@pytest.mark.parametrize("kind", [ForkedCells, InProcessCells, KernelCells, DaskCells])
 def test_the_kits_executors_keep_to_the_protocol(kind):
     needed = [name for name in dir(CellExecutor) if not name.startswith("_")] + \
         ["__enter__", "__exit__"]
