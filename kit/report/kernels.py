@@ -73,7 +73,9 @@ def resets_traced(root: Path) -> list[str]:
         event = json.loads(line)
         if event.get("event") == "tcp_send_reset":
             why = event.get("reason") or "no reason traced"
-            found.append(f"{event.get('host')} in {event.get('state') or '?'}, {why}")
+            state = event.get("state")
+            where = f"in {state}" if state and state != "UNKNOWN" else "with no socket"
+            found.append(f"{event.get('host')} {where}, {why}")
     return list(dict.fromkeys(found))
 
 
