@@ -149,21 +149,10 @@ def load_experiment(path: Path, text: str | None = None) -> Experiment:
     raw_matrix = data.get("matrix", {})
     for axis, values in _mapping(source, ("matrix",), raw_matrix, AXES).items():
         key = next(k for k in raw_matrix if k.replace("-", "_") == axis)
-        values = _list(source, ("matrix", key), values)
-        if axis == KERNEL:     # as written: 5.10 is a version here, not the number 5.1
-            values = [source.texts.get(("matrix", key, index), str(value))
-                      for index, value in enumerate(values)]
-        for index, value in enumerate(values):
-            if axis == KERNEL:
-                _pinned(source, ("matrix", key, index), check_kernel, str(value), KERNEL,
-                        host=True)
-            else:
-                _pinned(source, ("matrix", key, index), parse_values, **{axis: str(value)})
-        if len(set(map(str, values))) != len(values):
-            raise source.error(("matrix", key), f"gives a value twice: {values}")
+        values = _axis_values(source, key, axis, _list(source, ("matrix", key), values))
         if axis in link:
             raise source.error(("matrix", key), "is also under 'link': give it in one place")
-        matrix.append((axis, tuple(str(v) for v in values)))
+        matrix.append((axis, values))
     repetitions = data.get("repetitions", 1)
     if not isinstance(repetitions, int) or not 1 <= repetitions <= 1000:
         raise source.error(("repetitions",), f"must be a whole number from 1 to 1000: "
@@ -181,6 +170,21 @@ def load_experiment(path: Path, text: str | None = None) -> Experiment:
         where = ("matrix",) if matrix else ("link",)
         _pinned(source, where, parse_link, **cell.link)
     return experiment
+
+
+def _axis_values(source: Source, key: str, axis: str, values: list) -> tuple[str, ...]:
+    """A matrix axis's values, each checked, as text: a link option's as the link's
+    options take them, a kernel's as written (5.10 is a version, not the number 5.1)."""
+    texts = [source.texts.get(("matrix", key, index), str(value)) if axis == KERNEL
+             else str(value) for index, value in enumerate(values)]
+    for index, text in enumerate(texts):
+        if axis == KERNEL:
+            _pinned(source, ("matrix", key, index), check_kernel, text, KERNEL, host=True)
+        else:
+            _pinned(source, ("matrix", key, index), parse_values, **{axis: text})
+    if len(set(texts)) != len(texts):
+        raise source.error(("matrix", key), f"gives a value twice: {texts}")
+    return tuple(texts)
 
 
 def _parameters(source: Source, raw) -> RunParameters:
