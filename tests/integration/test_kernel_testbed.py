@@ -40,13 +40,22 @@ def test_fin_timeout_on_6_1_and_on_this_machine_side_by_side(tmp_path, lab_image
     junit = tmp_path / "fin-timeout.xml"
     result = invoke("run", "--scenario", "fin-timeout", "--kernel", "6.1", "--kernel", "host",
                     "--out", str(tmp_path), "--junit", str(junit), timeout=1500)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    said = result.stdout[-3000:] + result.stderr[-3000:]
     for label in ("6.1", "host"):
         records = [json.loads(p.read_text()) for p in (tmp_path / f"kernel-{label}").glob(
             "*/run.json")]
         assert sorted(r["variant"] for r in records) == ["alive", "expired"]
-        assert all(r["verdict"] == "pass" for r in records)
-        assert all((r["testbed"] == "kernel") == (label == "6.1") for r in records)
+        for record in records:
+            # Every claim held. Under emulation on a loaded machine a run can come out
+            # inconclusive on the lab's own checks (a capture that missed its last
+            # packet, a program kept waiting for the CPU): the kit's honest answer,
+            # and then the command exits 1.
+            assert [c["name"] for c in record["checks"] if not c["passed"]
+                    and c["claim"] != "evidence"] == [], record["checks"]
+            assert record["verdict"] in ("pass", "inconclusive"), said
+            assert (record["testbed"] == "kernel") == (label == "6.1")
+    verdicts = [json.loads(p.read_text())["verdict"] for p in tmp_path.glob("*/*/run.json")]
+    assert result.returncode == (0 if set(verdicts) == {"pass"} else 1), said
     old = {r["variant"]: next(c for c in r["checks"] if c["name"] == "reset-from")
            for r in map(json.loads, (p.read_text() for p in tmp_path.glob(
                "kernel-6.1/*/run.json")))}
@@ -56,7 +65,7 @@ def test_fin_timeout_on_6_1_and_on_this_machine_side_by_side(tmp_path, lab_image
     head = next(line for line in table.splitlines() if line.startswith("| claim |"))
     assert "| 6.1 (6.1.0-" in head and "| host (" in head
     c20 = next(line for line in table.splitlines() if line.startswith("| C20 |"))
-    assert c20.count("pass (") == 2 and "NO_SOCKET" in c20, c20
+    assert c20.count("pass (") == 2 and "NO_SOCKET" in c20, c20   # C20's checks all held
     suites = junit.read_text()
     assert suites.count("<testsuite ") == 4 and suites.count(" on Linux 6.1.") == 2
 
