@@ -95,8 +95,7 @@ def kernel_by_kernel(cells: list[Cell], experiment: Experiment) -> list[Cell]:
     """Each kernel's cells together, in the file's order of kernels (each kernel's VM
     boots once); cells without a kernel axis stay as they are."""
     order = experiment.kernels
-    return sorted(cells, key=lambda cell: order.index(cell.kernel)) \
-        if order and all(cell.kernel in order for cell in cells) else cells
+    return sorted(cells, key=lambda cell: order.index(cell.kernel)) if order else cells
 
 
 class Study:
