@@ -326,7 +326,7 @@ static int handle_line(int *sock, char *line, double after_close, double *deadli
 
 int main(int argc, char **argv)
 {
-    const char *port = "43211", *sigpipe = "default", *events_path = NULL;
+    const char *port = "13211", *sigpipe = "default", *events_path = NULL;
     int events_fd = -1;
     double after_close = 6.0; /* the lesson's client sleeps 6 s after close() */
     static const struct option options[] = {

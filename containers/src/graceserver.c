@@ -51,7 +51,7 @@ static void fail(const char *what, int err)
 
 int main(int argc, char **argv)
 {
-    int port = 43211, events_fd = -1;
+    int port = 13211, events_fd = -1;
     double delay = 5.0;
     const char *sigpipe = "ignore", *events_path = NULL, *shut_after_read = NULL;
     const char *exit_how = "exit";

@@ -16,7 +16,9 @@ class RunParameters:
     server_delay: float = 1.0
     sigpipe: str = "ignore"
     ss_interval: float = 0.04
-    port: int = 43211
+    # Below the ephemeral range (32768-60999): Docker's DNS resolver listens on a port of
+    # that range in every container, and once drew the run's port.
+    port: int = 13211
     kernel_trace: bool = True
     # What a shaped link adds to a round trip at most (latency and jitter, both ways):
     # plans that wait for a reply to arrive wait that much longer.

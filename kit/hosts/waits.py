@@ -35,7 +35,7 @@ def command_prints(command: str) -> str:
 class Wait:
     """Wait up to ``timeout`` s for the first of ``tests`` (shell tests, by name) to hold."""
 
-    what: str                  # for the error: "the server to listen on port 43211"
+    what: str                  # for the error: "the server to listen on port 13211"
     tests: dict[str, str]
     timeout: float
     interval: float = 0.005    # between tries on the host

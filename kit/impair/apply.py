@@ -30,7 +30,7 @@ from kit.impair.engines import (
 )
 from kit.impair.spec import LinkRequest
 
-PROBE_PORT = 43299
+PROBE_PORT = 13299   # as the run's port, outside the ephemeral range
 NETEM_FIX = ("load it on the Docker host with 'modprobe sch_netem' (Ubuntu: apt install "
              "linux-modules-extra-$(uname -r); WSL2: a kernel built with "
              "CONFIG_NET_SCH_NETEM)")

@@ -17,7 +17,7 @@ from kit.impair.apply import PROBE_PORT
 from kit.impair.spec import parse_link
 from kit.testbeds.docker import pool as pools
 from kit.testbeds.docker.image import LabImage
-from kit.testbeds.docker.pool import LabPool, Lease, PooledTestbed, reset
+from kit.testbeds.docker.pool import PORTS, LabPool, Lease, PooledTestbed, reset
 
 IMAGE = LabImage("netkit/lab:test", "sha256:0", "debian:bookworm-slim")
 
@@ -135,9 +135,16 @@ def test_a_lab_that_comes_up_after_the_pool_closed_is_removed_too(pool, monkeypa
 
 
 def test_each_run_of_a_lab_has_a_port_of_its_own_and_never_the_probes():
-    ports = [PooledTestbed(IMAGE, Lease("l", n, None)).port_for(43211) for n in range(100)]
-    assert ports[0] == 43211 and len(set(ports)) == 100
-    assert PROBE_PORT not in ports and ports[-1] == 43211 + 100
+    ports = [PooledTestbed(IMAGE, Lease("l", n, None)).port_for(13211) for n in range(100)]
+    assert ports[0] == 13211 and len(set(ports)) == 100
+    assert PROBE_PORT not in ports and ports[-1] == 13211 + 100
+
+
+def test_a_lab_s_ports_stay_below_the_range_docker_s_resolver_draws_from():
+    # Docker's DNS resolver listens in each container on a port of 32768-60999.
+    ports = {PooledTestbed(IMAGE, Lease("l", n, None)).port_for(13211)
+             for n in range(0, 10 * PORTS, 7)}
+    assert min(ports) == 13211 and max(ports) < 32768
 
 
 class ResetHost:

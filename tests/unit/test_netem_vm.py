@@ -19,7 +19,7 @@ def test_the_script_runs_the_kits_own_netem_command_in_the_senders_namespace():
     assert netem_apply(impairment)[0] in shaped
     cleared = command_script(clear_commands()) + " && echo applied"
     assert f"ip netns exec client sh -c {shlex.quote(cleared)}" in script
-    assert "netkit-probe connect 10.99.0.2 43299 21" in script
+    assert "netkit-probe connect 10.99.0.2 13299 21" in script
 
 
 def test_each_kind_of_measure_has_its_tool():
@@ -28,7 +28,7 @@ def test_each_kind_of_measure_has_its_tool():
                            Measure("r", parse_link(rate="8mbit").impairment, kind="rate"),
                            Measure("c", imp, kind="clear")])
     assert "ping -q -c 300 -i 0.01" in script
-    assert "netkit-probe send 10.99.0.2 43299 3" in script
+    assert "netkit-probe send 10.99.0.2 13299 3" in script
     assert "c:clear" in script
 
 

@@ -41,7 +41,9 @@ from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import DockerKernelTracer, remove_shared_helper, start_helper
 
 RESET_TIMEOUT = 20.0
-PORTS = 20000    # the ports a lab's runs take in turn, from the one asked for (43211)
+# The ports a lab's runs take in turn from the one asked for (13211): all below the
+# ephemeral range, where Docker's DNS resolver takes one in each container.
+PORTS = 19000
 
 
 @dataclass(frozen=True)
