@@ -76,7 +76,7 @@ def execute(request: RunRequest,
     error (for a JUnit report over several requests)."""
     provider = request.where
     provider.preflight()
-    provider.prepare()
+    provider.prepare(request.custom.spec.images() if request.custom else ())
     mount = request.custom.spec.mount if request.custom else None
     trace = request.params.kernel_trace
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -52,8 +52,10 @@ class RunRequest:
 
     @property
     def may_share_labs(self) -> bool:
-        """Its runs may use labs that other runs used (reset in between)."""
-        return not self.keep and not self.fresh_labs and not self.where.one_at_a_time
+        """Its runs may use labs that other runs used (reset in between): not on a port
+        you fixed, where a reused lab may still hold an earlier run's TIME-WAIT."""
+        fixed_port = self.custom is not None and self.custom.spec.port is not None
+        return not (self.keep or self.fresh_labs or fixed_port or self.where.one_at_a_time)
 
     @property
     def pooled(self) -> bool:
@@ -94,12 +96,14 @@ def build_request(scenario: str | None = None, *,
     programs = programs_from_options(
         given["server_command"], given["client_command"], list(given["client_input"] or []),
         given["mount"], expect_exit=list(given["expect_exit"] or []),
-        expect_packet=list(given["expect_packet"] or []))
+        expect_packet=list(given["expect_packet"] or []),
+        server_image=given["server_image"], client_image=given["client_image"],
+        port=BY_NAME["port"].check(given["port"]) if given["port"] is not None else None)
     custom, runs = chosen_runs(scenario, given["variant"], programs)
     if given["keep"] and len(runs) > 1:
         raise BadInput("--keep keeps one lab up: give --variant too")
-    params = replace(parse_parameters(**of_group(given, PARAMETER)),
-                     link_rtt=link.round_trip_bound())
+    params = on_its_port(replace(parse_parameters(**of_group(given, PARAMETER)),
+                                 link_rtt=link.round_trip_bound()), custom)
     base_image = BY_NAME["base_image"].check(given["base_image"])
     out_path = BY_NAME["out"].check(given["out"])
     junit_path = BY_NAME["junit"].check(given["junit"]) if given["junit"] else None
@@ -112,12 +116,19 @@ def build_request(scenario: str | None = None, *,
                       given["fresh_labs"], provider)
 
 
+def on_its_port(params: RunParameters, custom: CustomScenario | None) -> RunParameters:
+    """The parameters on the port your server listens on, if you gave one."""
+    port = custom.spec.port if custom is not None else None
+    return params if port is None else replace(params, port=port)
+
+
 def chosen_runs(scenario: str | None, variant: str | None, programs: ProgramsSpec | None
                 ) -> tuple[CustomScenario | None, tuple[tuple[str, str], ...]]:
     """Your programs (if given) and the (scenario, variant) pairs to run, in order."""
     if programs is not None:
         if scenario not in (None, "", "custom"):
-            raise BadInput("--server-command and --client-command replace the scenario: "
+            raise BadInput("your own programs (--server-command/--server-image, "
+                           "--client-command/--client-image) replace the scenario: "
                            f"leave out --scenario {scenario}")
         if variant:
             raise BadInput("your own programs have no variants: leave out --variant")
@@ -153,7 +164,8 @@ def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: boo
     what else was asked."""
     provider = provider_for(testbed, base_image=base_image,
                             accept_new_host_keys=accept_new_host_keys, kernel=kernel)
-    provider.check_options(keep, custom.spec.mount if custom else None)
+    provider.check_options(keep, custom.spec.mount if custom else None,
+                           images=bool(custom and custom.spec.images()))
     return provider
 
 
@@ -186,7 +198,7 @@ def rerun_request(record: RunRecord, source: Path, out: str, junit: str | None =
     provider = where_to_run(testbed or recorded_testbed(record, source), base_image,
                             accept_new_host_keys, keep=False, custom=custom)
     return RunRequest(record.scenario, ((record.scenario, record.variant),),
-                      replace(params, link_rtt=link.round_trip_bound()),
+                      on_its_port(replace(params, link_rtt=link.round_trip_bound()), custom),
                       writable_directory("--out", Path(out)), base_image=base_image,
                       link=link, custom=custom,
                       junit=writable_file("--junit", Path(junit)) if junit else None,

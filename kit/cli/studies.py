@@ -51,6 +51,10 @@ def experiment(path: str, parallel="1", out: str = "results",
     image_name("--base-image", base_image, DEFAULT_BASE_IMAGE)
     provider = provider_for(testbed, base_image=base_image,
                             accept_new_host_keys=accept_new_host_keys)
+    provider.check_options(False, None, images=bool(study.images))
+    if study.images and (cluster is not None or study.kernels):
+        raise BadInput(f"{study.path}: your images run in this machine's Docker labs: "
+                       f"leave out {'--cluster' if cluster is not None else 'the kernel axis'}")
     if study.kernels:
         check_kernel_axis(study, labs, cluster, testbed)
     if provider.one_at_a_time and (labs > 1 or cluster is not None):

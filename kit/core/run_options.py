@@ -15,7 +15,7 @@ from typing import Any
 from kit.core.command import command
 from kit.core.defaults import DEFAULT_BASE_IMAGE
 from kit.core.results import writable_directory, writable_file
-from kit.core.units import choice, duration, flag, image_name, labs_at_once
+from kit.core.units import choice, duration, flag, image_name, labs_at_once, whole_number
 
 SIGPIPE_CHOICES = ("ignore", "default", "handler")
 
@@ -76,6 +76,18 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               "command line, {port} for the port (e.g. 'socat TCP-LISTEN:{port} SYSTEM:cat')"),
     RunOption("client_command", PROGRAM, "your own client: {server} and {port} for where to "
               "connect (e.g. 'socat - TCP:{server}:{port}')"),
+    RunOption("server_image", PROGRAM, "your server as an image, run unchanged in the "
+              "server's network namespace (its own entrypoint, or --server-command as its "
+              "command); pulled if the engine lacks it. Alone it is judged as a "
+              "long-running server: still serving when the client is done, then stopped",
+              parse=lambda option, value: image_name(option, value, "nginx:1.27")),
+    RunOption("client_image", PROGRAM, "your client as an image, likewise (with "
+              "--client-command as its command: {server} and {port} filled in)",
+              parse=lambda option, value: image_name(option, value, "curlimages/curl")),
+    RunOption("port", PROGRAM, "with your own programs: the port your server listens on, "
+              "e.g. 80 for an image that listens where it likes (default: the kit's, 13211, "
+              "which {port} gives your commands); a run on a port you give gets a lab of "
+              "its own", parse=lambda option, value: whole_number(option, value, 1, 65535)),
     RunOption("client_input", PROGRAM, "a line typed into your client (repeat it: 0.5 s "
               "apart; then the client's input ends)", repeatable=True),
     RunOption("mount", PROGRAM, "a directory with your own programs, mounted read-only at "

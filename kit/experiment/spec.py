@@ -13,7 +13,7 @@ from pathlib import Path
 from kit.core.errors import BadInput
 from kit.core.kernels import check_kernel
 from kit.core.parameters import PARSERS, parse_parameter
-from kit.core.units import duration
+from kit.core.units import duration, image_name
 from kit.core.yamlsource import Source, load, parse
 from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.spec import parse_link, parse_values
@@ -70,6 +70,13 @@ class Experiment:
     repetitions: int
     measures: tuple[str, ...]
     text: str = field(default="", repr=False)
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Your programs' images, each once."""
+        return tuple(dict.fromkeys(image for run in self.runs
+                                   if isinstance(run.scenario, CustomScenario)
+                                   for image in run.scenario.spec.images()))
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -196,7 +203,8 @@ def _parameters(source: Source, raw) -> RunParameters:
 
 
 RUN_FIELDS = ("scenario", "variants")
-PROGRAM_FIELDS = ("name", "server", "client", "input", "finish_timeout", "mount", "checks")
+PROGRAM_FIELDS = ("name", "server", "client", "server_image", "client_image", "input",
+                  "finish_timeout", "mount", "checks")
 
 
 def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunEntry:
@@ -215,11 +223,17 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunEntry:
                                    f"from {', '.join(scenario.variants)}")
         return RunEntry(name, scenario, tuple(variants))
     values = _mapping(source, where, entry, PROGRAM_FIELDS)
-    for needed in ("name", "server", "client"):
-        if needed not in values:
-            raise source.error(where, f"needs '{needed}' (or 'scenario' for one of the kit's)")
-    commands = {role: _command(source, where + (role,), values[role])
-                for role in ("server", "client")}
+    if "name" not in values:
+        raise source.error(where, "needs 'name' (or 'scenario' for one of the kit's)")
+    images = {role: _pinned(source, where + (f"{role}_image",), image_name,
+                            f"{role}_image", values[f"{role}_image"], "nginx:1.27")
+              for role in ("server", "client") if values.get(f"{role}_image") is not None}
+    for role in ("server", "client"):
+        if role not in values and role not in images:
+            raise source.error(where, f"needs '{role}' (a command) or '{role}_image' (or "
+                                      "'scenario' for one of the kit's)")
+    commands = {role: _command(source, where + (role,), values[role]) if role in values
+                else () for role in ("server", "client")}
     script = tuple(_input(source, where + ("input", index), step)
                    for index, step in enumerate(values.get("input", []) or []))
     finish = _pinned(source, where + ("finish_timeout",), duration, "finish_timeout",
@@ -242,7 +256,7 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunEntry:
             raise source.error(where + ("mount",), f"{mount_path} is not a directory")
         mount = str(mount_path)
     spec = ProgramsSpec(str(values["name"]), commands["server"], commands["client"], script,
-                        finish, tuple(checks), mount)
+                        finish, tuple(checks), mount, images.get("server"), images.get("client"))
     return RunEntry(spec.name, CustomScenario(spec), ("custom",), mount)
 
 

@@ -122,6 +122,19 @@ class Host(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class ImageHost(Protocol):
+    """A host that can run an image as its program (a Docker lab's): a container in the
+    host's network namespace, so that the host's observers see its traffic."""
+
+    name: str
+
+    def start_image(self, image: str, command: list[str], stdin: bool = False,
+                    output: str | None = None) -> Process:
+        """Start ``image`` (``command`` as its command, if not empty); its output goes to
+        the file ``output`` on the host once it ends."""
+
+
 class PolledProcess:
     """``wait`` and ``kill`` for a backend's process that can only be polled: it gives
     ``poll``, ``signal``, ``host_name`` and ``command``."""

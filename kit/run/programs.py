@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kit.core.errors import LabFailure
 from kit.core.roles import Role
 from kit.hosts import CommandTimedOut, Host, Process, describe_exit
+from kit.hosts.base import ImageHost
 from kit.hosts.waits import ENDED, Wait, WaitTimedOut, command_prints, line_matches
 from kit.scenarios import Evidence, Plan, RunParameters
 
@@ -32,7 +33,13 @@ def command(plan: Plan, role: Role, server_address: str | None = None) -> list[s
     return [KIT_PROGRAMS[role], *args, *([server_address] if server_address else [])]
 
 
+def image_of(plan: Plan, role: Role) -> str | None:
+    return plan.server_image if role == "server" else plan.client_image
+
+
 def program_kind(plan: Plan, params: RunParameters) -> Programs:
+    if plan.server_image is not None or plan.client_image is not None:
+        return ImagePrograms(plan, params)
     return OwnPrograms(plan, params) if plan.server_command is not None \
         else KitPrograms(plan, params)
 
@@ -42,6 +49,8 @@ class Programs:
     plan: Plan
     params: RunParameters
     ending_is_ready = False   # may a program that ended count as ready?
+    # Programs that never got ready but are judged anyway (ImagePrograms): what was waited for.
+    unready: dict[Role, str] = field(default_factory=dict)
 
     @property
     def slack(self) -> float:
@@ -57,8 +66,7 @@ class Programs:
     def start(self, host: Host, role: Role, server_address: str, workdir: str) -> Process:
         """Start ``role``'s program, its output going to its log; return once it is ready
         (listening, or connected), or fail with what it said."""
-        process = host.start(self.argv(role, server_address, workdir), stdin=role == "client",
-                             output=f"{workdir}/{LOG}")
+        process = self.launch(host, role, server_address, workdir)
         wait = self.ready(role, workdir)
         try:
             seen = wait.on(host, process)
@@ -67,6 +75,10 @@ class Programs:
         if seen == "done" or (seen == ENDED and self.ending_is_ready):
             return process
         raise self.failure(host, process, wait, workdir)
+
+    def launch(self, host: Host, role: Role, server_address: str, workdir: str) -> Process:
+        return host.start(self.argv(role, server_address, workdir), stdin=role == "client",
+                          output=f"{workdir}/{LOG}")
 
     def failure(self, host: Host, process: Process, wait: Wait, workdir: str) -> LabFailure:
         output = host.run(["cat", f"{workdir}/{LOG}"], check=False).stdout.strip()
@@ -137,3 +149,57 @@ class OwnPrograms(Programs):
                 process.close_stdin()
                 evidence.exit_status[role] = process.kill()
                 evidence.stopped.append(role)
+
+
+class ImagePrograms(OwnPrograms):
+    """Your images (and, on a side without one, your command in the kit's image). A
+    server from an image serves until it is stopped: once the client is done, the kit
+    stops it. One whose port never opens is judged, not an error: the client still
+    tries, and the checks say what happened."""
+
+    def launch(self, host: Host, role: Role, server_address: str, workdir: str) -> Process:
+        image = image_of(self.plan, role)
+        if image is None:
+            return super().launch(host, role, server_address, workdir)
+        if not isinstance(host, ImageHost):
+            raise LabFailure(f"the {host.name} cannot run an image (only a Docker lab can)")
+        return host.start_image(image, self.argv(role, server_address, workdir),
+                                stdin=role == "client", output=f"{workdir}/{LOG}")
+
+    def start(self, host: Host, role: Role, server_address: str, workdir: str) -> Process:
+        if role != "server" or image_of(self.plan, role) is None:
+            return super().start(host, role, server_address, workdir)
+        process = self.launch(host, role, server_address, workdir)
+        wait = self.ready(role, workdir)
+        try:
+            seen = wait.on(host, process)
+        except WaitTimedOut:
+            seen = "timed out"
+        if seen == ENDED:
+            self.unready[role] = (f"ended ({describe_exit(process.poll())}) before it would "
+                                  f"{wait.what}")
+        elif seen != "done":
+            self.unready[role] = (f"did not {wait.what} within {wait.timeout:g} s "
+                                  f"({describe_exit(process.poll())})")
+        return process
+
+    def finish(self, hosts: Mapping[Role, Host], processes: Mapping[Role, Process],
+               evidence: Evidence, workdir: str) -> None:
+        """The client first, within ``finish_timeout``; then a server from an image is
+        stopped if it still serves, as a long-running server is."""
+        evidence.unready.update(self.unready)
+        if image_of(self.plan, "server") is None:
+            return super().finish(hosts, processes, evidence, workdir)
+        client = processes["client"]
+        try:
+            evidence.exit_status["client"] = client.wait(self.plan.server_finish_timeout
+                                                         + self.slack)
+        except CommandTimedOut:
+            client.close_stdin()
+            evidence.exit_status["client"] = client.kill()
+            evidence.stopped.append("client")
+        server = processes["server"]
+        if server.poll() is None:
+            evidence.stopped.append("server")
+        evidence.exit_status["server"] = server.kill()
+

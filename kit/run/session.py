@@ -31,7 +31,7 @@ from kit.run.clock import Clock, SystemClock
 from kit.run.collect import collect, delay_line_figures
 from kit.run.cpu import CpuSample
 from kit.run.play import Play
-from kit.run.programs import command
+from kit.run.programs import command, image_of
 from kit.run.result import RunResult
 from kit.run.spec import RunSpec
 from kit.run.timings import Timings
@@ -178,7 +178,8 @@ class RunSession:
         if setup is not None:
             # The client's command names the server's address once the lab has one.
             record.programs = {role: {"command": command(
-                setup.plan, role, found.server_address if role == "client" else None)}
+                setup.plan, role, found.server_address if role == "client" else None),
+                **({"image": image} if (image := image_of(setup.plan, role)) else {})}
                 for role in ROLES}
         judged = found.judged
         if judged is not None:

@@ -56,6 +56,10 @@ class Plan:
     # runner waits on their sockets instead, and stops them once the time is up.
     server_command: list[str] | None = None
     client_command: list[str] | None = None
+    # Your images: that host's program is a container of the image in the host's network
+    # namespace (its command, if empty, the image's own).
+    server_image: str | None = None
+    client_image: str | None = None
     # A link the scenario needs (link options as text, kit.impair.options): the run
     # shapes it in place of any link asked for on the command line.
     link: dict[str, str] | None = None
@@ -103,6 +107,9 @@ class Evidence:
     # sees packets as they leave) then shows a call's segment that much later.
     egress: dict[str, float] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)   # programs the kit had to stop
+    # Programs that never got ready (an image's server whose port never opened): what
+    # was waited for, for the checks to say.
+    unready: dict[str, str] = field(default_factory=dict)
     sysctls: dict[str, dict[str, str]] = field(default_factory=dict)   # per host, as read
     # Per host, how far its times may be off the controller's clock (two machines: the
     # clock offset's uncertainty, run.json's environment.clocks; one machine: none).

@@ -4,7 +4,9 @@ command line). The same captures, ss samples, kernel trace and report apply.
 
 Commands may use {port} (the experiment's port) and {server} (the server's address).
 Stock tools in the image: socat, nc (OpenBSD), python3; your own programs come from a
-directory mounted read-only at /opt/netkit/user in both containers.
+directory mounted read-only at /opt/netkit/user in both containers, or from your own
+images (--server-image, --client-image), which run unchanged in the host's network
+namespace, its observers in the kit's container beside them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from kit.core.errors import BadInput
 from kit.core.roles import ROLES
+from kit.core.units import image_name
 from kit.hosts.base import describe_exit
 from kit.scenarios.base import (
     Check,
@@ -44,6 +47,8 @@ class CheckSpec:
     refused {expect}                the server answered the SYN with an RST (expect:
                                     false, the default, for "never")
     in_time {role}                  the program ended by itself, before the kit stopped it
+    serving {role}                  a long-running server (an image's) still ran when the
+                                    client was done, and the kit stopped it then
     """
 
     name: str
@@ -123,6 +128,21 @@ class CheckSpec:
                      f"the {role} was stopped by the kit ({status})" if stopped
                      else f"the {role}: {status}")
 
+    def _serving(self, ev: Evidence) -> Check:
+        role = self.options["role"]
+        status = describe_exit(ev.exit_status.get(role))
+        stopped = role in ev.stopped
+        if role in ev.unready:
+            observed = f"the {role} {ev.unready[role]}"
+        elif stopped:
+            observed = f"the {role} ran until the kit stopped it ({status})"
+        else:
+            observed = (f"the {role} ended by itself ({status}) instead of serving until the "
+                        "kit stopped it")
+        return Check(self.name, "custom", stopped and role not in ev.unready,
+                     f"the {role} serves (listens) until the client is done, then the kit "
+                     "stops it", observed)
+
     def _output(self, ev: Evidence) -> Check:
         role, text = self.options["role"], str(self.options["contains"])
         output = ev.logs.get(role, "")
@@ -133,7 +153,7 @@ class CheckSpec:
 
 CHECK_KINDS = {"exit": ("role", "status"), "packet": ("from", "flag"), "bytes": ("from", "to"),
                "state": ("role", "reached"), "output": ("role", "contains"),
-               "connected": (), "refused": (), "in_time": ("role",)}
+               "connected": (), "refused": (), "in_time": ("role",), "serving": ("role",)}
 
 # What a run of your own programs is judged on when it states no checks: a run in which
 # nothing happened must never pass.
@@ -144,6 +164,12 @@ DEFAULT_CHECKS = (
     CheckSpec("server-exits-0", "exit", {"role": "server", "status": 0}),
     CheckSpec("client-in-time", "in_time", {"role": "client"}),
     CheckSpec("server-in-time", "in_time", {"role": "server"}),
+)
+# A server from an image serves until it is stopped: it must still be serving when the
+# client is done, and its exit on the kit's SIGTERM is not judged.
+IMAGE_SERVER_CHECKS = (
+    *(check for check in DEFAULT_CHECKS if check.options.get("role") != "server"),
+    CheckSpec("server-serves-until-stopped", "serving", {"role": "server"}),
 )
 
 
@@ -176,9 +202,26 @@ class ProgramsSpec:
     finish_timeout: float = 10.0        # after the script, before the kit stops them
     checks: tuple[CheckSpec, ...] = ()
     mount: str | None = None            # a host directory, mounted at USER_DIR
+    # Your images, run as the hosts' programs (a command left empty: the image's own).
+    server_image: str | None = None
+    client_image: str | None = None
+    port: int | None = None              # the server's own port (None: the kit's)
+
+    def image(self, role: str) -> str | None:
+        return self.server_image if role == "server" else self.client_image
+
+    def images(self) -> tuple[str, ...]:
+        """Your images, each once."""
+        return tuple(dict.fromkeys(image for role in ROLES if (image := self.image(role))))
+
+    @property
+    def default_checks(self) -> tuple[CheckSpec, ...]:
+        return IMAGE_SERVER_CHECKS if self.server_image else DEFAULT_CHECKS
 
     def to_json(self) -> dict:
+        images = {f"{role}_image": self.image(role) for role in ROLES if self.image(role)}
         return {"server": list(self.server_command), "client": list(self.client_command),
+                **images, **({"port": self.port} if self.port else {}),
                 "input": [{"at": s.at, "line": s.line} if not s.close_stdin
                           else {"at": s.at, "close_stdin": True} for s in self.script],
                 "finish_timeout": self.finish_timeout, "mount": self.mount,
@@ -194,7 +237,9 @@ class ProgramsSpec:
         checks = tuple(check_spec(str(c["name"]), kind, c[kind])
                        for c in data.get("checks", []) for kind in c if kind != "name")
         return cls(name, tuple(data["server"]), tuple(data["client"]), script,
-                   float(data.get("finish_timeout", 10.0)), checks, data.get("mount"))
+                   float(data.get("finish_timeout", 10.0)), checks, data.get("mount"),
+                   data.get("server_image"), data.get("client_image"),
+                   int(data["port"]) if data.get("port") else None)
 
 
 class CustomScenario(Scenario):
@@ -206,18 +251,28 @@ class CustomScenario(Scenario):
         self.spec = spec
         self.name = spec.name
         self.summary = "your own client and server commands"
-        self.variants = {"custom": f"server: {' '.join(spec.server_command)}; client: "
-                                   f"{' '.join(spec.client_command)}"}
+        self.variants = {"custom": f"server: {described(spec, 'server')}; "
+                                   f"client: {described(spec, 'client')}"}
 
     def plan(self, variant: str, params: RunParameters) -> Plan:
         port = str(params.port)
         return Plan([], [], list(self.spec.script),
                     server_finish_timeout=self.spec.finish_timeout,
                     server_command=[a.replace("{port}", port) for a in self.spec.server_command],
-                    client_command=[a.replace("{port}", port) for a in self.spec.client_command])
+                    client_command=[a.replace("{port}", port) for a in self.spec.client_command],
+                    server_image=self.spec.server_image, client_image=self.spec.client_image)
 
     def judge(self, variant: str, params: RunParameters, evidence: Evidence) -> list[Check]:
-        return [check.judge(evidence) for check in self.spec.checks or DEFAULT_CHECKS]
+        return [check.judge(evidence) for check in self.spec.checks or self.spec.default_checks]
+
+
+def described(spec: ProgramsSpec, role: str) -> str:
+    """'socat ...', or 'image nginx-local' (with its command, if one is given)."""
+    command = " ".join(spec.server_command if role == "server" else spec.client_command)
+    image = spec.image(role)
+    if image is None:
+        return command
+    return f"image {image}" + (f" ({command})" if command else "")
 
 
 TYPING_GAP = 0.5   # seconds between the lines given on the command line
@@ -247,28 +302,42 @@ def expected_packet(text: str) -> CheckSpec:
 def programs_from_options(server_command: str | None = None, client_command: str | None = None,
                           inputs: list[str] | None = None, mount: str | None = None,
                           finish_timeout: float = 10.0, expect_exit: list[str] | None = None,
-                          expect_packet: list[str] | None = None) -> ProgramsSpec | None:
-    """``invoke run --server-command ... --client-command ...``: each input line typed
-    half a second after the last, then the client's input ends. Checks given with
-    --expect-exit and --expect-packet replace the default ones (DEFAULT_CHECKS)."""
-    if server_command is None and client_command is None:
-        if inputs or mount or expect_exit or expect_packet:
-            raise BadInput("--client-input, --mount and --expect-... go with "
-                           "--server-command and --client-command")
+                          expect_packet: list[str] | None = None, server_image: str | None = None,
+                          client_image: str | None = None,
+                          port: int | None = None) -> ProgramsSpec | None:
+    """``invoke run --server-command ... --client-command ...`` (or ``--server-image``,
+    ``--client-image``: a side given by an image runs it, with its own command unless one
+    is given): each input line typed half a second after the last, then the client's
+    input ends. Checks given with --expect-exit and --expect-packet replace the default
+    ones (DEFAULT_CHECKS; IMAGE_SERVER_CHECKS for a server from an image)."""
+    if not any((server_command, client_command, server_image, client_image)):
+        if inputs or mount or expect_exit or expect_packet or port:
+            raise BadInput("--client-input, --mount, --port and --expect-... go with your own "
+                           "programs (--server-command/--server-image and --client-command/"
+                           "--client-image)")
         return None
-    if not server_command or not client_command:
-        raise BadInput("give both --server-command and --client-command (your own programs "
-                       "replace both of the kit's)")
+    for role, command_text, image in (("server", server_command, server_image),
+                                      ("client", client_command, client_image)):
+        if not command_text and not image:
+            raise BadInput(f"give your {role} too: --{role}-command or --{role}-image (your "
+                           "own programs replace both of the kit's)")
     script = [ScriptStep(TYPING_GAP * index, line) for index, line in enumerate(inputs or [])]
     script.append(ScriptStep(TYPING_GAP * len(script), "", close_stdin=True))
-    mounted = None
-    if mount:
-        path = Path(mount).resolve()
-        if not path.is_dir():
-            raise BadInput(f"--mount must be a directory: {mount} is not one")
-        mounted = str(path)
     checks = (*map(expected_exit, expect_exit or []),
               *map(expected_packet, expect_packet or []))
-    return ProgramsSpec("custom", tuple(shlex.split(server_command)),
-                        tuple(shlex.split(client_command)), tuple(script), finish_timeout,
-                        checks, mounted)
+    return ProgramsSpec("custom", tuple(shlex.split(server_command or "")),
+                        tuple(shlex.split(client_command or "")), tuple(script), finish_timeout,
+                        checks, mounted_directory(mount),
+                        image_name("--server-image", server_image, "nginx:1.27")
+                        if server_image else None,
+                        image_name("--client-image", client_image, "curlimages/curl")
+                        if client_image else None, port)
+
+
+def mounted_directory(mount: str | None) -> str | None:
+    if not mount:
+        return None
+    path = Path(mount).resolve()
+    if not path.is_dir():
+        raise BadInput(f"--mount must be a directory: {mount} is not one")
+    return str(path)

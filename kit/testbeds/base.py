@@ -131,15 +131,17 @@ class Provider(Protocol):
 
     name: str
 
-    def check_options(self, keep: bool, mount: str | None) -> None:
-        """Refuse (BadInput) what this kind cannot do: keep a lab up, mount programs."""
+    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+        """Refuse (BadInput) what this kind cannot do: keep a lab up, mount programs, run
+        your images."""
 
     def preflight(self) -> None:
         """Fail at once, before anything is built or written, if what this kind needs
         is missing (an engine, Compose, the machines' file)."""
 
-    def prepare(self) -> None:
-        """Make its images ready (may take minutes the first time)."""
+    def prepare(self, images: tuple[str, ...] = ()) -> None:
+        """Make its images ready (may take minutes the first time), and your programs'
+        ``images`` (pulled if missing; BadInput where one cannot be had)."""
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
              shapes: bool = False) -> Labs:

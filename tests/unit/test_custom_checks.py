@@ -73,7 +73,7 @@ def test_a_bad_expected_packet_is_one_line(text):
 
 
 def test_expectations_need_your_own_programs():
-    with pytest.raises(BadInput, match="go with --server-command and --client-command"):
+    with pytest.raises(BadInput, match="go with your own programs"):
         programs_from_options(expect_exit=["server=1"])
 
 
@@ -101,7 +101,7 @@ def test_the_spec_from_the_command_line_and_its_plan():
 
 @pytest.mark.parametrize("kind, options, message", [
     ("speed", {}, "unknown check kind 'speed': choose one of exit, packet, bytes, state, "
-                  "output, connected, refused, in_time"),
+                  "output, connected, refused, in_time, serving"),
     ("exit", {"role": "client"}, "a exit check needs role, status: status missing"),
     ("bytes", {}, "a bytes check needs from, to: from, to missing"),
     ("exit", {"role": "router", "status": 0}, "role must be client or server: got 'router'"),
@@ -121,15 +121,18 @@ def test_a_bad_check_is_refused_with_what_is_allowed(kind, options, message):
 
 
 def test_bad_program_options_are_refused_with_what_to_do(tmp_path):
-    both = ("give both --server-command and --client-command (your own programs replace "
-            "both of the kit's)")
-    for given in ({"server_command": "s"}, {"client_command": "c"},
-                  {"server_command": "", "client_command": "c"}):
+    for given, missing in (({"server_command": "s"}, "client"),
+                           ({"client_command": "c"}, "server"),
+                           ({"server_command": "", "client_command": "c"}, "server"),
+                           ({"server_image": "nginx"}, "client")):
         with pytest.raises(BadInput) as raised:
             programs_from_options(**given)
-        assert str(raised.value) == both
-    for alone in ({"inputs": ["x"]}, {"mount": str(tmp_path)}, {"expect_packet": ["client FIN"]}):
-        with pytest.raises(BadInput, match="go with --server-command and --client-command"):
+        assert str(raised.value) == (f"give your {missing} too: --{missing}-command or "
+                                     f"--{missing}-image (your own programs replace both of "
+                                     "the kit's)")
+    for alone in ({"inputs": ["x"]}, {"mount": str(tmp_path)}, {"expect_packet": ["client FIN"]},
+                  {"port": 80}):
+        with pytest.raises(BadInput, match="go with your own programs"):
             programs_from_options(**alone)
     with pytest.raises(BadInput) as raised:
         programs_from_options("s", "c", mount=str(tmp_path / "none"))

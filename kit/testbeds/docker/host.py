@@ -26,6 +26,7 @@ from docker.models.containers import Container
 from kit.core.errors import LabFailure
 from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, PolledProcess
 from kit.testbeds.docker.agent import HostAgent
+from kit.testbeds.docker.apps import AppProcess, start_app
 from kit.testbeds.docker.engine import translated
 
 # $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
@@ -130,6 +131,7 @@ class DockerHost:
         self._agent: HostAgent | None = None
         self._agent_start = threading.Lock()
         self._processes: list[DockerProcess] = []
+        self._apps: list[AppProcess] = []
 
     @property
     def api(self) -> Any:
@@ -223,6 +225,14 @@ class DockerHost:
         self._processes.append(process)
         return process
 
+    def start_image(self, image: str, command: list[str], stdin: bool = False,
+                    output: str | None = None) -> AppProcess:
+        """``image`` run as this host's program, in this container's network namespace
+        (kit.testbeds.docker.apps); removed when the host is closed."""
+        process = start_app(self, self.container, image, command, stdin, output)
+        self._apps.append(process)
+        return process
+
     def put_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
         target = PurePosixPath(path)
         archive = io.BytesIO()
@@ -266,6 +276,9 @@ class DockerHost:
         for process in self._processes:
             process.release()
         self._processes.clear()
+        apps, self._apps = self._apps, []
+        for app in apps:
+            app.release()
         with self._agent_start:
             if self._agent is not None:
                 self._agent.close()

@@ -16,6 +16,7 @@ from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.roles import Role
 from kit.impair.apply import NetemProbe
 from kit.testbeds.docker import labels
+from kit.testbeds.docker.apps import ensure_images
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import (
     NEW_HOST_KEYS_WITHOUT_SSH,
@@ -81,8 +82,8 @@ class DockerProvider:
         assert self._image is not None
         return self._image
 
-    def check_options(self, keep: bool, mount: str | None) -> None:
-        pass     # a Docker lab can be kept up, and mounts a directory of programs
+    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+        pass     # a Docker lab can be kept up, mounts programs and runs your images
 
     def preflight(self) -> None:
         self._trust_new_host_keys()
@@ -94,9 +95,10 @@ class DockerProvider:
         if self.accept_new_host_keys:
             trust_new_host_keys()
 
-    def prepare(self) -> None:
+    def prepare(self, images: tuple[str, ...] = ()) -> None:
         if self._image is None:
             self._image = ensure_lab_image(self.base_image)
+        ensure_images(images)
 
     def build(self, rebuild: bool = False) -> str:
         """Make the lab image ready (``rebuild``: from scratch); which one it is."""

@@ -34,7 +34,10 @@ class KernelProvider:
         self._images = DockerProvider(base_image, image=image)
         self._vm_image: str | None = None
 
-    def check_options(self, keep: bool, mount: str | None) -> None:
+    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+        if images:
+            raise BadInput("--server-image and --client-image run in a Docker lab: leave "
+                           "out --kernel")
         if keep:
             raise BadInput("--keep is for Docker labs: leave it out with --kernel")
         if mount:
@@ -47,8 +50,8 @@ class KernelProvider:
             raise EnvironmentProblem("--kernel needs a local Docker engine: the VM's SSH "
                                      "ports are reached at its container's address")
 
-    def prepare(self) -> None:
-        self._images.prepare()
+    def prepare(self, images: tuple[str, ...] = ()) -> None:
+        self._images.prepare()     # your images are refused here (check_options)
         self._vm_image = ensure_vm_image(self.kernel, self._images.image)
 
     def _machines(self, shapes: bool) -> KernelLabs:

@@ -37,7 +37,10 @@ class SshProvider:
     def image(self) -> LabImage:
         return self._images.image
 
-    def check_options(self, keep: bool, mount: str | None) -> None:
+    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+        if images:
+            raise BadInput("--server-image and --client-image run in a Docker lab: leave "
+                           "out --testbed")
         if keep:
             raise BadInput("--keep is for Docker labs: leave it out with --testbed")
         if mount:
@@ -48,8 +51,8 @@ class SshProvider:
     def preflight(self) -> None:
         client()     # the engine that makes the lab image (no Compose needed)
 
-    def prepare(self) -> None:
-        self._images.prepare()
+    def prepare(self, images: tuple[str, ...] = ()) -> None:
+        self._images.prepare()     # your images are refused here (check_options)
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
              shapes: bool = False) -> SshTestbed:
