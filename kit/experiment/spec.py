@@ -21,8 +21,8 @@ from kit.scenarios import CATALOG, RunParameters, Scenario
 from kit.scenarios.base import ScriptStep
 from kit.scenarios.custom import CustomScenario, ProgramsSpec, check_spec
 
-TOP_LEVEL = ("name", "description", "runs", "parameters", "link", "matrix", "repetitions",
-             "measures")
+TOP_LEVEL = ("name", "description", "images", "runs", "parameters", "link", "matrix",
+             "repetitions", "measures")
 PARAMETERS = tuple(PARSERS)
 MEASURES = ("close_to_peer_end", "handshake_rtt", "state_durations", "retransmissions",
             "script_time")
@@ -70,6 +70,8 @@ class Experiment:
     repetitions: int
     measures: tuple[str, ...]
     text: str = field(default="", repr=False)
+    # Images built here before the study: (name, a directory with a Dockerfile).
+    builds: tuple[tuple[str, str], ...] = ()
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -171,12 +173,30 @@ def load_experiment(path: Path, text: str | None = None) -> Experiment:
                                                     f"from {', '.join(MEASURES)}")
     experiment = Experiment(name, path, str(data.get("description", "")), runs, params, link,
                             tuple(matrix), repetitions, measures,
-                            path.read_text() if text is None else text)
+                            path.read_text() if text is None else text,
+                            _builds(source, data.get("images", {}), path.parent))
     # Every combination must make a valid link (--reorder needs --latency, and so on).
     for cell in experiment.cells():
         where = ("matrix",) if matrix else ("link",)
         _pinned(source, where, parse_link, **cell.link)
     return experiment
+
+
+def _builds(source: Source, images, base_dir: Path) -> tuple[tuple[str, str], ...]:
+    """'images: {NAME: DIRECTORY}': images the kit builds before the study, each from a
+    directory (beside the file) with a Dockerfile."""
+    if not isinstance(images, dict):
+        raise source.error(("images",), "must map an image's name to the directory it is "
+                                        "built from (with a Dockerfile)")
+    builds = []
+    for name, directory in images.items():
+        where = ("images", name)
+        _pinned(source, where, image_name, "an image's name", str(name), "my-app:1")
+        context = (base_dir / str(directory)).resolve()
+        if not (context / "Dockerfile").is_file():
+            raise source.error(where, f"{context} has no Dockerfile to build {name} from")
+        builds.append((str(name), str(context)))
+    return tuple(builds)
 
 
 def _axis_values(source: Source, key: str, axis: str, values: list) -> tuple[str, ...]:

@@ -310,7 +310,7 @@ def run_experiment(experiment: Experiment, parallel: int = 1, out: str = "result
     kit.experiment.cluster runs one on a Dask cluster."""
     parallel = labs_at_once(parallel)
     provider = provider or provider_for(base_image=base_image)
-    provider.prepare(experiment.images)
+    provider.prepare(experiment.images, experiment.builds)
     # Probe once, here, so the per-cell link problems are refused before any lab starts.
     engines = choose_engines(experiment, provider.netem_probe)
     plan = StudyPlan(experiment, experiment_directory(Path(out), experiment), engines,

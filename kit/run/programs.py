@@ -151,6 +151,12 @@ class OwnPrograms(Programs):
                 evidence.stopped.append(role)
 
 
+# Connection states that are still closing (or not yet closed): not LISTEN, TIME-WAIT,
+# FIN-WAIT-2 (whose peer is in CLOSE-WAIT, which is here).
+CLOSING_STATES = ("syn-sent", "syn-recv", "established", "fin-wait-1", "close-wait",
+                  "last-ack", "closing")
+
+
 class ImagePrograms(OwnPrograms):
     """Your images (and, on a side without one, your command in the kit's image). A
     server from an image serves until it is stopped: once the client is done, the kit
@@ -183,6 +189,13 @@ class ImagePrograms(OwnPrograms):
                                   f"({describe_exit(process.poll())})")
         return process
 
+    def settled(self, timeout: float) -> Wait:
+        port = self.params.port
+        states = " ".join(f"state {state}" for state in CLOSING_STATES)
+        query = f"ss -Htan {states} '( sport = :{port} or dport = :{port} )'"
+        return Wait(f"the connections on port {port} to close",
+                    {"done": f'[ -z "$({query})" ]'}, timeout, interval=0.01)
+
     def finish(self, hosts: Mapping[Role, Host], processes: Mapping[Role, Process],
                evidence: Evidence, workdir: str) -> None:
         """The client first, within ``finish_timeout``; then a server from an image is
@@ -190,6 +203,7 @@ class ImagePrograms(OwnPrograms):
         evidence.unready.update(self.unready)
         if image_of(self.plan, "server") is None:
             return super().finish(hosts, processes, evidence, workdir)
+        deadline = time.monotonic() + self.plan.server_finish_timeout + self.slack
         client = processes["client"]
         try:
             evidence.exit_status["client"] = client.wait(self.plan.server_finish_timeout
@@ -198,6 +212,13 @@ class ImagePrograms(OwnPrograms):
             client.close_stdin()
             evidence.exit_status["client"] = client.kill()
             evidence.stopped.append("client")
+        # The client's process is gone, its connection may not be (a lost FIN is sent
+        # again): stopping the server now would close the connection in its place.
+        for role in ("client", "server"):
+            try:
+                self.settled(deadline - time.monotonic()).on(hosts[role])
+            except WaitTimedOut:
+                pass    # a server that never closes its end: stopped as it is
         server = processes["server"]
         if server.poll() is None:
             evidence.stopped.append("server")

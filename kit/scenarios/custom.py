@@ -47,6 +47,8 @@ class CheckSpec:
     refused {expect}                the server answered the SYN with an RST (expect:
                                     false, the default, for "never")
     in_time {role}                  the program ended by itself, before the kit stopped it
+    first   {from, flag}            the first segment with ``flag`` (of either host) is
+                                    ``from``'s: who closes first (FIN), who resets
     serving {role}                  a long-running server (an image's) still ran when the
                                     client was done, and the kit stopped it then
     """
@@ -128,6 +130,16 @@ class CheckSpec:
                      f"the {role} was stopped by the kit ({status})" if stopped
                      else f"the {role}: {status}")
 
+    def _first(self, ev: Evidence) -> Check:
+        sender, flag = self.options["from"], self.options["flag"]
+        flagged = sorted((s for role in ROLES for s in ev.segments(role, flag)),
+                         key=lambda s: s["t"])
+        first = flagged[0] if flagged else None
+        return Check(self.name, "custom", first is not None and first["from"] == sender,
+                     f"the {sender} sends the first {flag}",
+                     f"the first {flag} is the {first['from']}'s, at {at(first)}" if first
+                     else f"no {flag} from either host")
+
     def _serving(self, ev: Evidence) -> Check:
         role = self.options["role"]
         status = describe_exit(ev.exit_status.get(role))
@@ -153,7 +165,8 @@ class CheckSpec:
 
 CHECK_KINDS = {"exit": ("role", "status"), "packet": ("from", "flag"), "bytes": ("from", "to"),
                "state": ("role", "reached"), "output": ("role", "contains"),
-               "connected": (), "refused": (), "in_time": ("role",), "serving": ("role",)}
+               "connected": (), "refused": (), "in_time": ("role",), "first": ("from", "flag"),
+               "serving": ("role",)}
 
 # What a run of your own programs is judged on when it states no checks: a run in which
 # nothing happened must never pass.
@@ -184,7 +197,7 @@ def check_spec(name: str, kind: str, options: dict) -> CheckSpec:
     for key in ("role", "from", "to"):
         if key in options and options[key] not in ROLES:
             raise BadInput(f"{key} must be client or server: got {options[key]!r}")
-    if kind == "packet" and options["flag"] not in FLAGS:
+    if kind in ("packet", "first") and options["flag"] not in FLAGS:
         raise BadInput(f"flag must be one of {', '.join(FLAGS)}: got {options['flag']!r}")
     if kind == "exit" and not isinstance(options["status"], int):
         raise BadInput(f"status must be a whole number: got {options['status']!r}")

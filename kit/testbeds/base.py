@@ -139,9 +139,11 @@ class Provider(Protocol):
         """Fail at once, before anything is built or written, if what this kind needs
         is missing (an engine, Compose, the machines' file)."""
 
-    def prepare(self, images: tuple[str, ...] = ()) -> None:
+    def prepare(self, images: tuple[str, ...] = (),
+                builds: tuple[tuple[str, str], ...] = ()) -> None:
         """Make its images ready (may take minutes the first time), and your programs'
-        ``images`` (pulled if missing; BadInput where one cannot be had)."""
+        ``images``: those of ``builds`` (name, directory) built here, the others pulled if
+        missing (BadInput where one cannot be had)."""
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
              shapes: bool = False) -> Labs:

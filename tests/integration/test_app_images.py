@@ -101,3 +101,18 @@ def test_an_image_that_no_registry_has_is_one_line_and_exit_2(tmp_path):
     assert last.startswith("error: image netkit-test/absent:0 is not on the engine and "
                            "could not be pulled") and "docker load" in last, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_the_redis_example_builds_its_image_and_shows_who_closes_first(tmp_path):
+    result = invoke("experiment", "experiments/redis-close.yaml", "--out", str(tmp_path),
+                    timeout=600)
+    study = tmp_path / "experiments" / "redis-close"
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "8 of 8 runs done: 8 passed" in (study / "summary.md").read_text()
+    for run_json in (study / "runs").glob("*/run.json"):
+        record = json.loads(run_json.read_text())
+        passed = {c["name"] for c in record["checks"] if c["passed"]}
+        closer = "client" if record["scenario"] == "ping" else "server"
+        assert {f"{closer}-closes-first", f"{closer}-keeps-time-wait",
+                "server-serves-until-stopped"} <= passed, run_json
+        assert record["programs"]["server"]["image"] == "netkit-example/redis"

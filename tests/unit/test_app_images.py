@@ -110,3 +110,31 @@ def test_an_experiment_file_takes_images(tmp_path: Path):
                     "    client: c\n")
     with pytest.raises(BadInput, match="server_image must name an image"):
         load_experiment(path)
+
+
+def test_who_sends_the_first_fin_is_judged_across_both_captures():
+    from kit.scenarios.custom import check_spec
+    evidence = working_run(packets=[segment("server", ["FIN", "ACK"], 0.46),
+                                    segment("client", ["FIN", "PSH", "ACK"], 0.67)])
+    client_first = check_spec("client-closes-first", "first", {"from": "client", "flag": "FIN"})
+    server_first = check_spec("server-closes-first", "first", {"from": "server", "flag": "FIN"})
+    assert client_first.judge(evidence).passed is False
+    assert client_first.judge(evidence).observed == "the first FIN is the server's, at +0.460 s"
+    assert server_first.judge(evidence).passed is True
+    assert client_first.judge(working_run(packets=[])).observed == "no FIN from either host"
+    with pytest.raises(BadInput, match="flag must be one of"):
+        check_spec("x", "first", {"from": "client", "flag": "FYN"})
+
+
+def test_an_experiment_builds_the_images_it_names(tmp_path: Path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "apps.yaml"
+    path.write_text("name: apps\nimages:\n  my-app:1: app\nruns:\n  - name: line\n"
+                    "    server_image: my-app:1\n    client: c\n")
+    assert load_experiment(path).builds == (("my-app:1", str(tmp_path / "app")),)
+    path.write_text("name: apps\nimages:\n  my-app:1: nowhere\nruns:\n  - name: line\n"
+                    "    server_image: my-app:1\n    client: c\n")
+    with pytest.raises(BadInput, match=r"apps.yaml:3: .*nowhere has no Dockerfile to build "
+                                       "my-app:1 from"):
+        load_experiment(path)

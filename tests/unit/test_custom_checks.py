@@ -101,7 +101,7 @@ def test_the_spec_from_the_command_line_and_its_plan():
 
 @pytest.mark.parametrize("kind, options, message", [
     ("speed", {}, "unknown check kind 'speed': choose one of exit, packet, bytes, state, "
-                  "output, connected, refused, in_time, serving"),
+                  "output, connected, refused, in_time, first, serving"),
     ("exit", {"role": "client"}, "a exit check needs role, status: status missing"),
     ("bytes", {}, "a bytes check needs from, to: from, to missing"),
     ("exit", {"role": "router", "status": 0}, "role must be client or server: got 'router'"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 import docker.errors
@@ -21,6 +22,7 @@ from kit.core.progress import step
 from kit.hosts.base import Host, PolledProcess
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client, translated
+from kit.testbeds.docker.image import build_image, context_hash
 
 APP_OF = "io.netkit.app-of"     # the role whose namespace an application's container joins
 
@@ -39,6 +41,21 @@ def ensure_images(images: tuple[str, ...]) -> None:
             raise BadInput(f"image {image!r}: the engine refuses it: "
                            f"{error.explanation or error}") from None
         pull(engine, image)
+
+
+def build_app_images(builds: tuple[tuple[str, str], ...], base_image: str) -> None:
+    """Each (name, directory) built here unless the engine has it from the same files,
+    ``base_image`` (the lab's base) as its BASE_IMAGE: where no registry has Debian's
+    image, the one the kit built with debootstrap stands in for it."""
+    for name, directory in builds:
+        wanted = context_hash(Path(directory), client().images.get(base_image).id)
+        try:
+            built = client().images.get(name).labels.get(labels.CONTEXT_HASH)
+        except docker.errors.ImageNotFound:
+            built = None
+        if built != wanted:
+            build_image(name, Path(directory), {"BASE_IMAGE": base_image}, "app", wanted,
+                        f"building {name} from {directory}")
 
 
 def pull(engine: Any, image: str) -> None:

@@ -16,7 +16,7 @@ from kit.core.errors import BadInput, EnvironmentProblem, KitError
 from kit.core.roles import Role
 from kit.impair.apply import NetemProbe
 from kit.testbeds.docker import labels
-from kit.testbeds.docker.apps import ensure_images
+from kit.testbeds.docker.apps import build_app_images, ensure_images
 from kit.testbeds.docker.compose import compose_cli
 from kit.testbeds.docker.engine import (
     NEW_HOST_KEYS_WITHOUT_SSH,
@@ -95,9 +95,11 @@ class DockerProvider:
         if self.accept_new_host_keys:
             trust_new_host_keys()
 
-    def prepare(self, images: tuple[str, ...] = ()) -> None:
+    def prepare(self, images: tuple[str, ...] = (),
+                builds: tuple[tuple[str, str], ...] = ()) -> None:
         if self._image is None:
             self._image = ensure_lab_image(self.base_image)
+        build_app_images(builds, self._image.base)
         ensure_images(images)
 
     def build(self, rebuild: bool = False) -> str:

@@ -50,7 +50,8 @@ class KernelProvider:
             raise EnvironmentProblem("--kernel needs a local Docker engine: the VM's SSH "
                                      "ports are reached at its container's address")
 
-    def prepare(self, images: tuple[str, ...] = ()) -> None:
+    def prepare(self, images: tuple[str, ...] = (),
+                builds: tuple[tuple[str, str], ...] = ()) -> None:
         self._images.prepare()     # your images are refused here (check_options)
         self._vm_image = ensure_vm_image(self.kernel, self._images.image)
 

@@ -51,7 +51,8 @@ class SshProvider:
     def preflight(self) -> None:
         client()     # the engine that makes the lab image (no Compose needed)
 
-    def prepare(self, images: tuple[str, ...] = ()) -> None:
+    def prepare(self, images: tuple[str, ...] = (),
+                builds: tuple[tuple[str, str], ...] = ()) -> None:
         self._images.prepare()     # your images are refused here (check_options)
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
