@@ -88,17 +88,22 @@ def test(c, unit=False, k=None):
                       "pooled run's own overhead (about 3 min)",
             "kernels": "only Debian's kernels 5.10, 6.1 and 6.12 under qemu (--kernel): the "
                        "VM image, the boot, and --runs runs of each close variant in one VM "
-                       "(about 5 min with the images built; each missing image about 3 more)"})
+                       "(about 5 min with the images built; each missing image about 3 more)",
+            "images": "only what a server run as an image (--server-image) costs against "
+                      "the same server as a command in the kit's container: --runs runs "
+                      "each, interleaved (about 1 min)"})
 def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False,
-          cpu=False, testbed=None, cluster=False, pytest=False, kernels=False):
+          cpu=False, testbed=None, cluster=False, pytest=False, kernels=False, images=False):
     """Benchmark: cold set-up, a warm run (scenario time vs overhead, CPU-seconds), a bare
     Compose cycle; --link: how exact the link impairments are, per engine; --parallel: how
     experiments scale with parallel labs; --cpu: only the CPU-seconds; --pytest: a pytest
-    session of 20 runs, labs shared against fresh; --kernels: Debian's kernels under qemu."""
+    session of 20 runs, labs shared against fresh; --kernels: Debian's kernels under qemu;
+    --images: a server run as an image against the same as a command."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else "") + (" --cpu" if cpu else "")
              + (" --pytest" if pytest else "") + (" --kernels" if kernels else "")
+             + (" --images" if images else "")
              + (f" --testbed {shlex.quote(testbed)}" if testbed else "")
              + (" --cluster" if cluster else ""))
     c.run(f"{sys.executable} -m kit.bench --runs {shlex.quote(str(runs))}{extra}",

@@ -1,5 +1,5 @@
 """invoke bench: python -m kit.bench [--runs N] [--no-cold]
-[--evidence | --link | --parallel | --cpu | --pytest | --cluster | --kernels |
+[--evidence | --link | --parallel | --cpu | --pytest | --cluster | --kernels | --images |
 --testbed FILE]."""
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
                              "fresh")
     parser.add_argument("--kernels", action="store_true",
                         help="only Debian's kernels under qemu (--kernel): image, boot, runs")
+    parser.add_argument("--images", action="store_true",
+                        help="only what a server run as an image costs against a command")
     parser.add_argument("--testbed", default=None,
                         help="only a run on this testbed file's machines against a Docker lab")
     return parser
@@ -66,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         except KitError as error:
             print(f"error: {error}", file=sys.stderr)
             return error.exit_code
+    if options.images:
+        from kit.bench import images as bench_images
+
+        return bench_images.main(options.runs)
     if options.kernels:
         from kit.bench import kernels as bench_kernels
 

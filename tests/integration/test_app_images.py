@@ -5,12 +5,18 @@ namespace while the kit's observers watch from the kit's container beside it."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from kit.testbeds.docker import labels
-from tests.integration.conftest import invoke
+from kit.testbeds.docker.apps import APP_OF
+from tests.integration.conftest import ROOT, invoke, kit_resources
 
 APP = Path(__file__).resolve().parent / "apps" / "scratch-server"
 SOCAT_CLIENT = ("--client-command", "socat - TCP:{server}:{port}")
@@ -101,6 +107,29 @@ def test_an_image_that_no_registry_has_is_one_line_and_exit_2(tmp_path):
     assert last.startswith("error: image netkit-test/absent:0 is not on the engine and "
                            "could not be pulled") and "docker load" in last, result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_while_an_image_serves_removes_its_container_with_the_lab(
+        tmp_path, scratch_server, docker_client):
+    # A client that holds its connection for 30 s: the server's image is up meanwhile.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "run", "--server-image", scratch_server,
+         "--server-command", "{port}", "--client-command",
+         "sh -c 'sleep 30 | socat - TCP:{server}:{port}'", "--out", str(tmp_path)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not docker_client.containers.list(filters={"label": APP_OF}) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.killpg(process.pid, signal.SIGINT)      # what a terminal's Ctrl-C does
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in output, output
+    assert kit_resources(docker_client) == []
+    assert docker_client.containers.list(all=True, filters={"label": APP_OF}) == []
+    (run_json,) = tmp_path.glob("*/run.json")
+    assert "interrupted" in json.loads(run_json.read_text())["error"]
 
 
 def test_the_redis_example_builds_its_image_and_shows_who_closes_first(tmp_path):

@@ -195,7 +195,7 @@ NOTHING_TO_SWEEP = {("run", "kernel_trace"), ("run", "fresh_labs"), ("experiment
                     ("bench", "runs"), ("bench", "cold"),
                     ("bench", "evidence"), ("bench", "link"), ("bench", "vm"),
                     ("bench", "parallel"), ("bench", "cpu"), ("bench", "cluster"),
-                    ("bench", "pytest"), ("bench", "kernels")}
+                    ("bench", "pytest"), ("bench", "kernels"), ("bench", "images")}
 
 
 def invoke(line: str, files: Path) -> subprocess.CompletedProcess:
