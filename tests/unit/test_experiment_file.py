@@ -42,7 +42,7 @@ def error_of(tmp_path, text: str) -> str:
     ("runs:\n  - scenario: closing\n",
      "study.yaml:2: runs[0].scenario: unknown scenario 'closing'"),
     ("runs:\n  - scenario: close\nrepetition: 3\n",
-     "study.yaml:3: repetition: unknown field; allowed: name, description, runs, parameters, "
+     "study.yaml:3: repetition: unknown field; allowed: name, description, images, runs, parameters, "
      "link, matrix, repetitions, measures"),
     ("runs:\n  - scenario: close\nrepetitions: 0\n",
      "study.yaml:3: repetitions: must be a whole number from 1 to 1000: got 0"),
