@@ -36,7 +36,13 @@ from kit.run.result import RunResult
 from kit.run.session import RunSession
 from kit.scenarios import CATALOG
 from kit.testbeds.base import Labs, Provider
-from kit.testbeds.factory import DEFAULT_BASE_IMAGE, build_images, kept_labs, provider_for
+from kit.testbeds.factory import (
+    DEFAULT_BASE_IMAGE,
+    build_images,
+    kept_labs,
+    provider_for,
+    remove_killed_runs_scratch,
+)
 
 
 def run(scenario: str | None = None, **options: Any) -> int:
@@ -290,6 +296,9 @@ def clean(images=False, testbed: str | None = None, accept_new_host_keys=False) 
     scratch = remove_stale_scratch()
     if scratch:
         say(f"removed {scratch} scratch directory(ies) of cluster workers that died mid-cell")
+    killed = remove_killed_runs_scratch()
+    if killed:
+        say(f"removed {killed} scratch directory(ies) of kernel runs that were killed")
 
 
 def shell_exec(command: list[str]) -> int:

@@ -14,7 +14,6 @@ import ctypes
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kit.core.record import RunRecord
+from kit.core.scratch import remove_dead_scratch
 from kit.experiment.cell import STATUSES
 from kit.impair.apply import NetemProbe
 from kit.run.spec import RunSpec
@@ -139,23 +139,7 @@ def run_cell_process(spec: RunSpec, log: Path, stop_event: str) -> str:
 def remove_stale_scratch() -> int:
     """The scratch directories of workers of this host that died mid-cell (SIGKILL, no
     cleanup ran): a task of a live worker removes them, and so does 'invoke clean'."""
-    removed = 0
-    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = path.name[len(SCRATCH_PREFIX):].split("-")[0]
-        if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True       # someone else's
-    return True
+    return remove_dead_scratch(SCRATCH_PREFIX)
 
 
 def interrupt_when_parent_dies() -> None:

@@ -13,6 +13,7 @@ from kit.testbeds.base import KeptLabs, Provider
 from kit.testbeds.docker.engine import close_tunnel
 from kit.testbeds.docker.provider import DockerKeptLabs, DockerProvider
 from kit.testbeds.kernel.provider import KernelProvider
+from kit.testbeds.kernel.vm import remove_stale_scratch
 from kit.testbeds.ssh.config import read_machines
 from kit.testbeds.ssh.provider import SshProvider
 
@@ -26,7 +27,7 @@ KINDS: dict[str, Callable[[dict], Provider]] = {
 }
 
 __all__ = ["DEFAULT_BASE_IMAGE", "DOCKER", "build_images", "close_connections", "kept_labs",
-           "provider_for", "provider_from_json"]
+           "provider_for", "provider_from_json", "remove_killed_runs_scratch"]
 
 
 def provider_for(testbed: str | None = None, *, base_image: str = DEFAULT_BASE_IMAGE,
@@ -62,6 +63,12 @@ def close_connections() -> None:
     """End what this process opened to reach testbeds (an ssh:// engine's tunnel), where
     atexit will not run (a process of multiprocessing ends with os._exit)."""
     close_tunnel()
+
+
+def remove_killed_runs_scratch() -> int:
+    """This machine's scratch directories of runs killed before their cleanup (a kernel
+    VM's login key and testbed file); how many were removed."""
+    return remove_stale_scratch()
 
 
 def kept_labs(base_image: str = DEFAULT_BASE_IMAGE) -> KeptLabs:

@@ -9,7 +9,6 @@ import io
 import secrets
 import shutil
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ import yaml
 from kit.core.errors import EnvironmentProblem, LabFailure
 from kit.core.kernels import KERNELS
 from kit.core.progress import step
+from kit.core.scratch import remove_dead_scratch, scratch_directory
 from kit.testbeds.docker.engine import throwaway_container, translated
 from kit.testbeds.docker.image import (
     CONTAINERS_DIR,
@@ -35,6 +35,7 @@ PORTS = {"client": 2201, "server": 2202}
 ADDRESSES = {"client": ("192.168.77.1", "lab0"), "server": ("192.168.77.2", "lab1")}
 BOOT_TIMEOUT = 300.0      # under software emulation; about 20 s on this project's machine
 READY = "### machines up"
+SCRATCH_PREFIX = "netkit-kernel-"       # then the PID of the kit's process
 
 
 def ensure_vm_image(kernel: str, lab: LabImage) -> str:
@@ -64,11 +65,19 @@ def booted(image: str, kernel: str) -> Iterator[Path]:
 
 @contextmanager
 def _scratch() -> Iterator[Path]:
-    directory = Path(tempfile.mkdtemp(prefix="netkit-kernel-"))
+    # Named after this process: a run killed by SIGKILL or SIGTERM leaves it, and
+    # 'invoke clean' removes it once that process is gone (remove_stale_scratch).
+    directory = scratch_directory(SCRATCH_PREFIX)
     try:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def remove_stale_scratch() -> int:
+    """The scratch directories (login key, testbed file) of kernel runs whose process is
+    gone; how many were removed."""
+    return remove_dead_scratch(SCRATCH_PREFIX)
 
 
 def _wait_until_up(container, kernel: str) -> None:
