@@ -106,3 +106,14 @@ def test_other_labs_and_listeners_are_left_out():
                       43211, offset=-9.0)
     assert [(r["host"], r["newstate"], r["t"]) for r in records] == [("client", "FIN-WAIT-1",
                                                                       1.000003)]
+
+
+def test_tcpdump_counts_are_the_closing_ones_after_the_drain_s_sigusr1_lines(data):
+    # netkit-observe asks tcpdump for its counts (SIGUSR1: one 'tcpdump: ...' line each
+    # time) until it has written what its filter took; the closing lines decide.
+    log = (data / "tcpdump-drained-client.txt").read_text()
+    assert "tcpdump: 15 packets captured, 15 packets received by filter" in log
+    assert capture_counts(log) == {"captured": 15, "received": 15, "dropped": 0}
+    earlier = "tcpdump: 9 packets captured, 10 packets received by filter, 0 packets " \
+              "dropped by kernel\n"
+    assert capture_counts(earlier + log) == {"captured": 15, "received": 15, "dropped": 0}
