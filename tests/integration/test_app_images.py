@@ -24,7 +24,8 @@ SOCAT_CLIENT = ("--client-command", "socat - TCP:{server}:{port}")
 CONTRACT = ("run.json", "summary.md", "report.html", "counters.json", "packets.jsonl",
             "kernel.jsonl", "timeline.jsonl", "sequence.svg", "tcp_info.svg",
             "logs/client.log", "logs/server.log", "pcap/client.pcap", "pcap/server.pcap",
-            "ss/client.jsonl", "ss/server.jsonl", "raw/kernel.trace",
+            "ss/client.jsonl", "ss/server.jsonl", "events/client.jsonl",
+            "events/server.jsonl", "raw/kernel.trace",
             "raw/server/program.log", "raw/server/capture.pcap", "raw/server/ss.raw")
 
 

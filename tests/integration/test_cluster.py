@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from distributed import Client
 
 from tests.integration.clusterhosts import dask_scheduler
 from tests.integration.conftest import ROOT, invoke
@@ -160,6 +161,10 @@ def test_a_scheduler_lost_mid_study_is_one_line_and_keeps_what_landed(studies, t
                                    "--no-dashboard"], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL, start_new_session=True)
         try:
+            # The study refuses a cluster with no worker: wait until this one has joined
+            # (on a loaded machine it took longer than the study's start once).
+            with Client(scheduler, timeout="30s") as client:
+                client.wait_for_workers(1, timeout=120)
             out = tmp_path / "out"
             study = subprocess.Popen(
                 [sys.executable, "-m", "invoke", "experiment", str(root / "spread.yaml"),
