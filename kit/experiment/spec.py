@@ -19,7 +19,7 @@ from kit.impair.options import NAMES as LINK_NAMES
 from kit.impair.spec import parse_link, parse_values
 from kit.scenarios import CATALOG, RunParameters, Scenario
 from kit.scenarios.base import ScriptStep
-from kit.scenarios.custom import CustomScenario, ProgramsSpec, check_spec
+from kit.scenarios.custom import CHECK_KINDS, CustomScenario, ProgramsSpec, check_spec
 
 TOP_LEVEL = ("name", "description", "images", "runs", "parameters", "link", "matrix",
              "repetitions", "measures")
@@ -262,8 +262,8 @@ def _run(source: Source, where: tuple, entry, base_dir: Path) -> RunEntry:
     for index, raw in enumerate(values.get("checks", []) or []):
         at = where + ("checks", index)
         if not isinstance(raw, dict) or "name" not in raw or len(raw) != 2:
-            raise source.error(at, "each check is 'name: ...' and one kind (exit, packet, "
-                                   "bytes, state, output) with its options")
+            raise source.error(at, f"each check is 'name: ...' and one kind "
+                                   f"({', '.join(CHECK_KINDS)}) with its options")
         kind = next(key for key in raw if key != "name")
         options = raw[kind]
         if not isinstance(options, dict):

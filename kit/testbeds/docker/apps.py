@@ -96,8 +96,8 @@ class AppProcess(PolledProcess):
         try:
             self._stdin.sendall(data)
         except OSError as error:
-            raise LabFailure(f"cannot write to the {self._host.name}'s container: "
-                                     f"{error} (status: {self.poll()})") from None
+            raise LabFailure(f"cannot write to the {self._host.name}'s container: {error} "
+                             f"(status: {self.poll()})") from None
 
     def close_stdin(self) -> None:
         if self._stdin is not None:
@@ -141,8 +141,8 @@ class AppProcess(PolledProcess):
         finally:
             try:
                 self.container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
+            except docker.errors.APIError:
+                pass    # gone, or going: the lab's removal by label takes it either way
 
 
 def start_app(host: Host, sidecar: Any, image: str, command: list[str], stdin: bool,
