@@ -33,6 +33,15 @@ def command(plan: Plan, role: Role, server_address: str | None = None) -> list[s
     return [KIT_PROGRAMS[role], *args, *([server_address] if server_address else [])]
 
 
+def waited(wait: Wait, host: Host, process: Process) -> str:
+    """What ``wait`` saw of ``process`` on ``host``: its test's name, ENDED, or
+    'timed out'."""
+    try:
+        return wait.on(host, process)
+    except WaitTimedOut:
+        return "timed out"
+
+
 def image_of(plan: Plan, role: Role) -> str | None:
     return plan.server_image if role == "server" else plan.client_image
 
@@ -68,10 +77,7 @@ class Programs:
         (listening, or connected), or fail with what it said."""
         process = self.launch(host, role, server_address, workdir)
         wait = self.ready(role, workdir)
-        try:
-            seen = wait.on(host, process)
-        except WaitTimedOut:
-            seen = "timed out"
+        seen = waited(wait, host, process)
         if seen == "done" or (seen == ENDED and self.ending_is_ready):
             return process
         raise self.failure(host, process, wait, workdir)
@@ -177,10 +183,7 @@ class ImagePrograms(OwnPrograms):
             return super().start(host, role, server_address, workdir)
         process = self.launch(host, role, server_address, workdir)
         wait = self.ready(role, workdir)
-        try:
-            seen = wait.on(host, process)
-        except WaitTimedOut:
-            seen = "timed out"
+        seen = waited(wait, host, process)
         if seen == ENDED:
             self.unready[role] = (f"ended ({describe_exit(process.poll())}) before it would "
                                   f"{wait.what}")

@@ -9,7 +9,6 @@ FROM scratch works), and it carries the kit's labels, so it goes with its lab.""
 from __future__ import annotations
 
 import signal
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,13 @@ import docker.errors
 import docker.utils
 import requests
 
-from kit.core.errors import BadInput, LabFailure
+from kit.core.errors import BadInput
 from kit.core.progress import step
-from kit.hosts.base import Host, PolledProcess
+from kit.hosts.base import Host
 from kit.testbeds.docker import labels
 from kit.testbeds.docker.engine import client, translated
 from kit.testbeds.docker.image import build_image, context_hash
+from kit.testbeds.docker.stdin import AttachedStdin
 
 APP_OF = "io.netkit.app-of"     # the role whose namespace an application's container joins
 
@@ -75,7 +75,7 @@ def pull(engine: Any, image: str) -> None:
                        f"it with 'docker load -i FILE.tar', then run again") from None
 
 
-class AppProcess(PolledProcess):
+class AppProcess(AttachedStdin):
     """An application's container as a host's program: its output, the container's
     logs, is written to ``output`` on the host once it ends; its exit status is the
     engine's; stdin (a client's) goes through the attached socket."""
@@ -87,24 +87,8 @@ class AppProcess(PolledProcess):
         self.command = command
         self.host_name = host.name
         self._output = output
-        self._stdin = getattr(stdin_socket, "_sock", stdin_socket)
         self._status: int | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._stdin is None:
-            raise LabFailure(f"the {self._host.name}'s image was started without stdin")
-        try:
-            self._stdin.sendall(data)
-        except OSError as error:
-            raise LabFailure(f"cannot write to the {self._host.name}'s container: {error} "
-                             f"(status: {self.poll()})") from None
-
-    def close_stdin(self) -> None:
-        if self._stdin is not None:
-            try:
-                self._stdin.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass    # the container is gone, and its stdin with it
+        self.attach(stdin_socket)
 
     def poll(self) -> int | None:
         if self._status is None:
@@ -132,9 +116,7 @@ class AppProcess(PolledProcess):
 
     def release(self) -> None:
         """Remove the container (its output is saved first if it still runs)."""
-        if self._stdin is not None:
-            self._stdin.close()
-            self._stdin = None
+        self.detach()
         try:
             if self._status is None and self.poll() is None:
                 self.save_output()

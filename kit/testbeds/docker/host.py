@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import secrets
 import signal
-import socket
 import tarfile
 import threading
 import time
@@ -24,10 +23,11 @@ import docker.errors
 from docker.models.containers import Container
 
 from kit.core.errors import LabFailure
-from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut, PolledProcess
+from kit.hosts.base import CommandFailed, CommandResult, CommandTimedOut
 from kit.testbeds.docker.agent import HostAgent
 from kit.testbeds.docker.apps import AppProcess, start_app
 from kit.testbeds.docker.engine import translated
+from kit.testbeds.docker.stdin import AttachedStdin
 
 # $0 is the PID file; the command follows (with OUTPUT_WRAPPER, after the output file).
 PID_WRAPPER = 'echo $$ >"$0"; exec "$@"'
@@ -40,7 +40,7 @@ def new_pid_file() -> str:
     return f"/tmp/netkit-exec-{secrets.token_hex(6)}.pid"
 
 
-class DockerProcess(PolledProcess):
+class DockerProcess(AttachedStdin):
     """A process started with ``docker exec``; stdin goes through the attached socket."""
 
     def __init__(self, host: DockerHost, exec_id: str, command: list[str], pid_file: str,
@@ -50,24 +50,7 @@ class DockerProcess(PolledProcess):
         self.command = command
         self.host_name = host.name
         self._pid_file = pid_file
-        # exec_start(socket=True) returns a read-only wrapper: write to the socket beneath.
-        self._stdin = getattr(stdin_socket, "_sock", stdin_socket)
-
-    def write(self, data: bytes) -> None:
-        if self._stdin is None:
-            raise LabFailure(f"{self.command[0]} on {self._host.name} was started without stdin")
-        try:
-            self._stdin.sendall(data)
-        except OSError as error:
-            raise LabFailure(f"cannot write to {self.command[0]} on {self._host.name}: {error} "
-                             f"(has it exited? status: {self.poll()})") from None
-
-    def close_stdin(self) -> None:
-        if self._stdin is not None:
-            try:
-                self._stdin.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass  # the process is gone, and its stdin with it
+        self.attach(stdin_socket)
 
     def poll(self) -> int | None:
         with translated(f"ask about {self.command[0]} on {self._host.name}"):
@@ -78,9 +61,7 @@ class DockerProcess(PolledProcess):
         self._host.signal_pid_file(self._pid_file, signum)
 
     def release(self) -> None:
-        if self._stdin is not None:
-            self._stdin.close()
-            self._stdin = None
+        self.detach()
 
 
 class Watchdog:
