@@ -32,6 +32,7 @@ class Play:
     clock: Clock
     timings: Timings
     report: Callable[[str], None] = lambda text: None
+    before_server: Callable[[], object] = lambda: None   # waited for before the server starts
 
     def __call__(self) -> dict[Role, dict]:
         """Play the run; the counters before and after, per host."""
@@ -47,6 +48,7 @@ class Play:
                                                  self.endpoints[role].interface)
                              for role in ROLES}
                 starting = {role: self.pool.submit(observers[role].start) for role in ROLES}
+                self.before_server()
                 processes = {"server": programs.start(self.hosts["server"], "server",
                                                       server_address, self._workdir("server"))}
                 started = {role: future.result() for role, future in starting.items()}
@@ -62,11 +64,13 @@ class Play:
                 self.report("waiting for the programs to finish")
                 programs.finish(self.hosts, processes, self.evidence, self._workdir("client"))
             # The samplers run on and see the final states (TIME-WAIT). The last segments
-            # (an exit's FIN or RST, their ACKs) may still be on the way, held by a shaped
-            # link or just leaving: let them reach the captures before those stop (else
-            # tcpdump counts one it never writes; seen unshaped too).
+            # (an exit's FIN or RST, their ACKs) may still be held by a shaped link: let
+            # them reach the captures before those stop (else tcpdump counts one it never
+            # writes). Unshaped, the captures' own stop waits until they have been quiet
+            # for 100 ms (netkit-observe), which covers one just leaving.
             held = max(self.evidence.egress.values(), default=0.0)
-            self.clock.sleep(held + LINK_DRAIN_MARGIN)
+            if held > 0:
+                self.clock.sleep(held + LINK_DRAIN_MARGIN)
             with self.timings.measure("observers_stop"):
                 stopped = dict(zip(ROLES, self.pool.map(HostObservers.stop,
                                                         observers.values())))

@@ -218,19 +218,21 @@ class RunSession:
                 if setup.shaping is not None:
                     progress.update(f"shaping the link ({setup.shaping.engine})")
                     self.shape(lab, endpoints, setup.shaping, found, evidence)
-                tracer = tracer_ready.result()
-                found.kernel_trace = tracer_slot.status
                 # Closed alongside the lab's teardown (a tracer is not the lab's), and
                 # again, a no-op then, after it.
                 in_lab.callback(background.submit, tracer_slot.close)
                 t0 = found.t0 = self.clock.time()
                 try:
                     with self.timings.measure("scenario"):
+                        # The tracer may still be starting (a warm or pooled lab is up at
+                        # once): the observers start meanwhile, the server after it.
                         counters = Play(lab.hosts, endpoints, setup.plan, setup.params,
                                         evidence, t0, self.clock, self.timings,
-                                        progress.update)()
+                                        progress.update, before_server=tracer_ready.result)()
                     directory.write_json("counters.json", counters)
                 finally:
+                    tracer = tracer_ready.result()
+                    found.kernel_trace = tracer_slot.status
                     found.hosts = {role: {**found.hosts[role],
                                           **({"sysctls": evidence.sysctls[role]}
                                              if role in evidence.sysctls else {})}
