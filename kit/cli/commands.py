@@ -65,6 +65,9 @@ def run(scenario: str | None = None, **options: Any) -> int:
         raise BadInput(f"--parallel runs several labs at once; {request.where.where()} "
                        "holds one run at a time: leave out --parallel")
     check_parallel(request, labs)
+    if labs > 1 and request.warm:
+        raise BadInput("--parallel runs a study in labs of its own; --warm keeps one lab "
+                       "for the next command: leave out one of them")
     if labs > 1:
         return run_study(study_of(request), labs, str(request.out), request.base_image,
                          request.junit, request.fresh_labs, None, request.where)
@@ -90,7 +93,7 @@ def execute(request: RunRequest,
     written = [] if written is None else written
     labs = pools(provider, trace) if pools and request.may_share_labs else \
         provider.labs(trace=trace, shared=request.pooled, keep=request.keep,
-                      shapes=request.shapes_a_link())
+                      shapes=request.shapes_a_link(), warm=request.warm)
     try:
         # A session's pools outlive this call; labs of its own go with it.
         with nullcontext(labs) if pools and request.may_share_labs else labs:

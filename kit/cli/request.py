@@ -39,6 +39,7 @@ class RunRequest:
     link_options: tuple[tuple[str, str], ...] = ()   # the link options as given
     fresh_labs: bool = False                 # a new lab per run, even for several runs
     provider: Provider | None = None         # where it runs (None: a Docker lab)
+    warm: bool = False                       # labs kept warm between commands
 
     def __post_init__(self) -> None:
         if self.provider is None:
@@ -102,6 +103,7 @@ def build_request(scenario: str | None = None, *,
     custom, runs = chosen_runs(scenario, given["variant"], programs)
     if given["keep"] and len(runs) > 1:
         raise BadInput("--keep keeps one lab up: give --variant too")
+    check_warm(given, custom)
     params = on_its_port(replace(parse_parameters(**of_group(given, PARAMETER)),
                                  link_rtt=link.round_trip_bound()), custom)
     base_image = BY_NAME["base_image"].check(given["base_image"])
@@ -110,10 +112,25 @@ def build_request(scenario: str | None = None, *,
     kept_link = tuple((name, str(value)) for name, value in (link_options or {}).items()
                       if value is not None)
     provider = where_to_run(given["testbed"], base_image, given["accept_new_host_keys"],
-                            keep=given["keep"], custom=custom, kernel=one_kernel(given["kernel"]))
+                            keep=given["keep"], custom=custom, kernel=one_kernel(given["kernel"]),
+                            warm=given["warm"])
     return RunRequest(custom.name if custom else str(scenario), runs, params, out_path,
                       given["keep"], base_image, link, custom, junit_path, kept_link,
-                      given["fresh_labs"], provider)
+                      given["fresh_labs"], provider, warm=given["warm"])
+
+
+def check_warm(given: Mapping[str, Any], custom: CustomScenario | None) -> None:
+    """--warm shares a lab with later commands: refused where a run needs a lab of its own."""
+    if not given["warm"]:
+        return
+    if given["keep"]:
+        raise BadInput("--warm keeps the lab for the next run, --keep for you to explore: "
+                       "choose one")
+    if given["fresh_labs"]:
+        raise BadInput("--warm and --fresh-labs contradict each other: choose one")
+    if custom is not None and custom.spec.port is not None:
+        raise BadInput("--port fixes the port, and a warm lab may still hold the last run's "
+                       "TIME-WAIT on it: leave out --warm (or --port, and use {port})")
 
 
 def on_its_port(params: RunParameters, custom: CustomScenario | None) -> RunParameters:
@@ -159,13 +176,13 @@ def one_kernel(value: str | list[str] | tuple[str, ...] | None) -> str | None:
 
 def where_to_run(testbed: str | None, base_image: str, accept_new_host_keys: bool, *,
                  keep: bool, custom: CustomScenario | None,
-                 kernel: str | None = None) -> Provider:
+                 kernel: str | None = None, warm: bool = False) -> Provider:
     """The testbed (a Docker lab, a file's machines, a kernel's VM), checked against
     what else was asked."""
     provider = provider_for(testbed, base_image=base_image,
                             accept_new_host_keys=accept_new_host_keys, kernel=kernel)
     provider.check_options(keep, custom.spec.mount if custom else None,
-                           images=bool(custom and custom.spec.images()))
+                           images=bool(custom and custom.spec.images()), warm=warm)
     return provider
 
 

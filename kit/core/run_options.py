@@ -104,6 +104,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
               parse=lambda option, value: writable_file(option, Path(value))),
     RunOption("fresh_labs", COMMAND, "a new lab for every run (default: several runs share "
               "labs, each reset between runs; run.json's environment.lab says which)", False),
+    RunOption("warm", COMMAND, "keep the lab up, reset, for the next command's run to take "
+              "(it skips the lab's start and removal): a reaper process removes it once no "
+              "command has used it for NETKIT_WARM_IDLE seconds (default 60), also after "
+              "the command was killed", False),
     RunOption("parallel", COMMAND, "runs at a time, for several variants or --scenario all "
               "(default 1): run as a study in <out>/experiments/, which the same command "
               "resumes", "1", parse=lambda option, value: labs_at_once(value, option)),

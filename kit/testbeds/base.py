@@ -131,9 +131,10 @@ class Provider(Protocol):
 
     name: str
 
-    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+    def check_options(self, keep: bool, mount: str | None, images: bool = False,
+                      warm: bool = False) -> None:
         """Refuse (BadInput) what this kind cannot do: keep a lab up, mount programs, run
-        your images."""
+        your images, keep labs warm between commands."""
 
     def preflight(self) -> None:
         """Fail at once, before anything is built or written, if what this kind needs
@@ -146,10 +147,10 @@ class Provider(Protocol):
         missing (BadInput where one cannot be had)."""
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
-             shapes: bool = False) -> Labs:
+             shapes: bool = False, warm: bool = False) -> Labs:
         """Labs for a command's runs: ``shared``, kept and reset between runs; else a new
         lab per run (``keep``: left up after it). ``shapes``: some run shapes the link
-        (checked for before any run)."""
+        (checked for before any run). ``warm``: taken from, and left to, later commands."""
 
     def lending(self, trace: bool) -> LabLending[Any] | None:
         """Labs to lend to runs in other processes; None where this kind has none."""

@@ -37,6 +37,7 @@ from kit.testbeds.docker.pool import LabPool, Lease, PooledTestbed
 from kit.testbeds.docker.probe import probe_netem
 from kit.testbeds.docker.testbed import DockerComposeTestbed
 from kit.testbeds.docker.tracer import leftover_instances
+from kit.testbeds.docker.warm import WarmLabs, forget_warm_labs
 
 KIND = "docker"
 
@@ -82,8 +83,9 @@ class DockerProvider:
         assert self._image is not None
         return self._image
 
-    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
-        pass     # a Docker lab can be kept up, mounts programs and runs your images
+    def check_options(self, keep: bool, mount: str | None, images: bool = False,
+                      warm: bool = False) -> None:
+        pass     # a Docker lab can be kept up or warm, mounts programs, runs your images
 
     def preflight(self) -> None:
         self._trust_new_host_keys()
@@ -108,7 +110,9 @@ class DockerProvider:
         return f"{image.name} ({image.id[:19]}) from {image.base}"
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
-             shapes: bool = False) -> LabPool | FreshLabs:
+             shapes: bool = False, warm: bool = False) -> LabPool | FreshLabs | WarmLabs:
+        if warm:
+            return WarmLabs(self.image, trace=trace)
         return LabPool(self.image, trace=trace) if shared and not keep \
             else FreshLabs(self.image)
 
@@ -140,6 +144,7 @@ class DockerProvider:
     def clean(self, images: bool = False) -> list[str]:
         self._trust_new_host_keys()
         containers, networks = remove_by_label()
+        forget_warm_labs()
         instances = remove_trace_instances()
         removed = remove_images() if images else 0
         return [f"removed {containers} container(s), {networks} network(s)"

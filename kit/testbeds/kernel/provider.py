@@ -34,7 +34,10 @@ class KernelProvider:
         self._images = DockerProvider(base_image, image=image)
         self._vm_image: str | None = None
 
-    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+    def check_options(self, keep: bool, mount: str | None, images: bool = False,
+                      warm: bool = False) -> None:
+        if warm:
+            raise BadInput("--warm keeps Docker labs warm: leave it out with --kernel")
         if images:
             raise BadInput("--server-image and --client-image run in a Docker lab: leave "
                            "out --kernel")
@@ -62,7 +65,7 @@ class KernelProvider:
         return KernelLabs(self._vm_image, self.kernel, self._images.image, shapes)
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
-             shapes: bool = False) -> KernelLabs:
+             shapes: bool = False, warm: bool = False) -> KernelLabs:
         return self._machines(shapes)
 
     def lending(self, trace: bool) -> None:

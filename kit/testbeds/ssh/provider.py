@@ -37,7 +37,10 @@ class SshProvider:
     def image(self) -> LabImage:
         return self._images.image
 
-    def check_options(self, keep: bool, mount: str | None, images: bool = False) -> None:
+    def check_options(self, keep: bool, mount: str | None, images: bool = False,
+                      warm: bool = False) -> None:
+        if warm:
+            raise BadInput("--warm keeps Docker labs warm: leave it out with --testbed")
         if images:
             raise BadInput("--server-image and --client-image run in a Docker lab: leave "
                            "out --testbed")
@@ -56,7 +59,7 @@ class SshProvider:
         self._images.prepare()     # your images are refused here (check_options)
 
     def labs(self, *, trace: bool, shared: bool, keep: bool = False,
-             shapes: bool = False) -> SshTestbed:
+             shapes: bool = False, warm: bool = False) -> SshTestbed:
         return SshTestbed(self.machines, self.image, self.accept_new_host_keys, shapes=shapes)
 
     def lending(self, trace: bool) -> None:
