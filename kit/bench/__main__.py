@@ -14,10 +14,10 @@ from pathlib import Path
 
 from kit.bench.warm import bare_cycle, cold_setup, evidence_bench, spread, warm_run
 from kit.core.errors import KitError
-from kit.core.record import RunRecord
 from kit.testbeds.docker.compose import compose_cli, compose_v2
 from kit.testbeds.docker.engine import engine_url, versions
 from kit.testbeds.docker.image import ensure_lab_image
+from kit.testbeds.docker.warm import remove_warm_labs
 
 
 def parser() -> argparse.ArgumentParser:
@@ -126,41 +126,57 @@ def print_cold_setup() -> None:
 
 
 def warm_bench(runs: int) -> None:
-    """A warm graceful run, ``runs`` times: whole command, scripted part, overhead, each
-    phase; and a bare Compose cycle of the same file between them."""
+    """A warm graceful run, ``runs`` times in a new lab and in a lab kept warm (--warm):
+    whole command, scripted part, overhead, each phase; and a bare Compose cycle of the
+    same file between them."""
     image = ensure_lab_image()
     # The target is set against Compose v2's bare cycle, whichever Compose the kit uses.
     v2 = compose_v2()
-    walls, scripted, overheads, bare, bare_v2 = [], [], [], [], []
+    kinds = {"new lab": (), "lab kept warm (--warm)": ("--warm",)}
+    walls: dict[str, list[float]] = {kind: [] for kind in kinds}
+    scripted: dict[str, list[float]] = {kind: [] for kind in kinds}
+    phases: dict[str, dict[str, list[float]]] = {kind: {} for kind in kinds}
+    bare, bare_v2 = [], []
     with tempfile.TemporaryDirectory(prefix="netkit-bench-") as out:
-        warm_run(Path(out))  # once unmeasured: caches, page cache, the image check
-        for _ in range(runs):
-            wall, record = warm_run(Path(out))
-            walls.append(wall)
-            scripted.append(record.timings_s["script"])
-            overheads.append(wall - record.timings_s["script"])
-            bare.append(bare_cycle(image.name))
-            if v2 is not None:
-                bare_v2.append(bare_cycle(image.name, v2))
-        phases = {name: statistics.median(RunRecord.load(p.parent).timings_s[name]
-                                          for p in Path(out).glob("*/run.json"))
-                  for name in ("lab_up", "tracer_start", "capture_start", "observers_stop",
-                               "collect", "lab_down")}
+        try:
+            for extra in kinds.values():   # once unmeasured: caches, the image check, the lab
+                warm_run(Path(out), *extra)
+            for _ in range(runs):
+                for kind, extra in kinds.items():
+                    wall, record = warm_run(Path(out), *extra)
+                    walls[kind].append(wall)
+                    scripted[kind].append(record.timings_s["script"])
+                    for name, value in record.timings_s.items():
+                        phases[kind].setdefault(name, []).append(value)
+                bare.append(bare_cycle(image.name))
+                if v2 is not None:
+                    bare_v2.append(bare_cycle(image.name, v2))
+        finally:
+            remove_warm_labs()
     print("\nwarm 'invoke run --scenario close --variant graceful' (server delay 1 s)")
-    print(f"  whole command                {spread(walls)}")
-    print(f"  scripted part of the scenario {spread(scripted)}")
-    print(f"  kit overhead (the rest)      {spread(overheads)}")
-    print("     medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items())
-          + " (tracer_start runs alongside lab_up); the rest is Python start-up, checks, "
-          "waiting for the server and client to start, and writing results")
+    overhead = {}
+    for kind in kinds:
+        overheads = [wall - script for wall, script in zip(walls[kind], scripted[kind])]
+        overhead[kind] = statistics.median(overheads)
+        medians = {name: statistics.median(values) for name, values in phases[kind].items()
+                   if name in ("lab_up", "tracer_start", "capture_start", "observers_stop",
+                               "collect", "lab_down")}
+        print(f"  {kind}:")
+        print(f"    whole command                 {spread(walls[kind])}")
+        print(f"    scripted part of the scenario {spread(scripted[kind])}")
+        print(f"    kit overhead (the rest)       {spread(overheads)}")
+        print("       medians: " + ", ".join(f"{k} {v:.2f} s" for k, v in medians.items()))
+    print("  (tracer_start runs alongside lab_up and the observers' start; the rest is "
+          "Python start-up, checks, waiting for the programs to start, writing results)")
     print(f"bare compose up -d + down      {spread(bare)} ({compose_cli().described})")
     if v2 is None:
         print("\noverhead / bare Compose v2 cycle: no Compose v2 here "
               "(pip install 'netkit[compose]')")
         return
     print(f"bare Compose v2 up -d + down   {spread(bare_v2)} ({v2.described})")
-    ratio = statistics.median(overheads) / statistics.median(bare_v2)
-    print(f"\noverhead / bare Compose v2 cycle: {ratio:.2f} (target at most 1.2)")
+    for kind in kinds:
+        ratio = overhead[kind] / statistics.median(bare_v2)
+        print(f"\noverhead / bare Compose v2 cycle, {kind}: {ratio:.2f} (target at most 1.2)")
 
 
 if __name__ == "__main__":

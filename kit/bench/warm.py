@@ -68,10 +68,12 @@ def cold_setup() -> dict[str, float] | str:
     return timings
 
 
-def warm_run(out: Path) -> tuple[float, RunRecord]:
+def warm_run(out: Path, *extra: str) -> tuple[float, RunRecord]:
+    """One 'invoke run --scenario close --variant graceful' (and ``extra``) as a user
+    types it: its wall time and its record."""
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "invoke", "run", "--scenario", "close",
-                             "--variant", "graceful", "--out", str(out)], cwd=ROOT,
+                             "--variant", "graceful", "--out", str(out), *extra], cwd=ROOT,
                             capture_output=True, text=True)
     wall = time.monotonic() - started
     if result.returncode != 0:
