@@ -94,11 +94,12 @@ def test(c, unit=False, k=None):
                       "each, interleaved (about 1 min)"})
 def bench(c, runs="5", cold=True, evidence=False, link=False, vm=True, parallel=False,
           cpu=False, testbed=None, cluster=False, pytest=False, kernels=False, images=False):
-    """Benchmark: cold set-up, a warm run (scenario time vs overhead, CPU-seconds), a bare
-    Compose cycle; --link: how exact the link impairments are, per engine; --parallel: how
-    experiments scale with parallel labs; --cpu: only the CPU-seconds; --pytest: a pytest
-    session of 20 runs, labs shared against fresh; --kernels: Debian's kernels under qemu;
-    --images: a server run as an image against the same as a command."""
+    """Benchmark: cold set-up, a warm run in a new lab and in one kept warm with --warm
+    (scenario time vs overhead, CPU-seconds), a bare Compose cycle; --link: how exact the
+    link impairments are, per engine; --parallel: how experiments scale with parallel labs;
+    --cpu: only the CPU-seconds; --pytest: a pytest session of 20 runs, labs shared against
+    fresh; --kernels: Debian's kernels under qemu; --images: a server run as an image
+    against the same as a command."""
     extra = (("" if cold else " --no-cold") + (" --evidence" if evidence else "")
              + (" --link" if link else "") + ("" if vm else " --no-vm")
              + (" --parallel" if parallel else "") + (" --cpu" if cpu else "")
