@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 
 from kit.core.errors import KitError
 from kit.core.interrupts import deferred_interrupt
@@ -199,7 +200,7 @@ def remove_warm_lab(lab_id: str) -> None:
         remove_quietly(helper.name)
 
 
-def ensure_reaper(directory) -> None:
+def ensure_reaper(directory: Path) -> None:
     """Start this engine's reaper unless one runs (it holds reaper.lock); it outlives
     this command, in a session of its own, and ends when no warm lab is left."""
     if reaper_running(directory):
