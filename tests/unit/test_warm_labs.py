@@ -46,7 +46,6 @@ def engine(monkeypatch):
     done: list[tuple[str, str]] = []
     monkeypatch.setattr(warm, "remove_warm_lab", lambda lab: done.append(("removed", lab)))
     monkeypatch.setattr(warm, "reset_lab", lambda lab: done.append(("reset", lab)))
-    monkeypatch.setattr(reaper, "reset_lab", lambda lab: done.append(("reset", lab)))
     monkeypatch.setattr(warm, "lab_is_up", lambda lab: True)
     monkeypatch.setattr(warm, "ensure_reaper", lambda directory: None)
     return done

@@ -14,14 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from kit.core.errors import KitError
-from kit.testbeds.docker.pool import reset_lab
-from kit.testbeds.docker.warm import remove_warm
+from kit.testbeds.docker.warm import tend, why_due
 from kit.testbeds.docker.warmstore import (
-    BUSY,
     DIRTY,
-    READY,
-    HeldEntry,
     hold,
     lab_files,
     read_entry,
@@ -37,34 +32,17 @@ def reap(directory: Path) -> None:
         seen = read_entry(path)
         if seen is None and not path.exists():
             continue     # removed meanwhile
-        due = seen is None or seen.state == BUSY or seen.idle_until <= time.time()
-        if not due and seen is not None and seen.state != DIRTY:
-            continue
+        if seen is not None and why_due(seen) is None and seen.state != DIRTY:
+            continue     # ready, or in use: nothing to do
         held = hold(path)     # not held: a command uses it (BUSY) or has just taken it
-        if held is not None:
-            tend(held)
-
-
-def tend(held: HeldEntry) -> None:
-    """A lab held by the reaper: reset if it waits for that, removed if due."""
-    entry = held.entry
-    try:
-        if entry is None or entry.state == BUSY or entry.idle_until <= time.time():
-            why = "unreadable" if entry is None else \
-                "its command died mid-run" if entry.state == BUSY else "idle"
-            log(f"removing {held.lab} ({why})")
-            remove_warm(held)
-            return
-        if entry.state == DIRTY:
-            reset_lab(entry.lab)
-            held.mark(READY)
-        held.release()
-    except KitError as error:
-        log(f"{held.lab}: {error}: removing it")
-        remove_warm(held)
-    except Exception as error:     # the engine went away: try again next round
-        log(f"{held.lab}: {error!r}")
-        held.release()
+        if held is None:
+            continue
+        try:
+            if tend(held, log):
+                held.release()
+        except Exception as error:     # the engine went away mid-reset: next round
+            log(f"{held.lab}: {error!r}")
+            held.release()
 
 
 def log(message: str) -> None:

@@ -14,7 +14,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +34,7 @@ from kit.testbeds.docker.warmstore import (
     BUSY,
     DIRTY,
     LAB_PREFIX,
+    READY,
     HeldEntry,
     WarmEntry,
     create,
@@ -100,19 +101,11 @@ class WarmLabs:
     def _usable(self, held: HeldEntry) -> bool:
         """Whether a lab just held can take a run (reset if it was not); else it is
         removed (expired, its command died, not up, not coming clean)."""
-        entry = held.entry
-        try:
-            if entry is None or entry.state == BUSY or entry.idle_until < time.time() \
-                    or not lab_is_up(entry.lab):
-                remove_warm(held)
-                return False
-            if entry.state == DIRTY:
-                reset_lab(entry.lab)
-            return True
-        except KitError as error:
-            say(f"{error}: that lab is removed")
+        if why_due(held.entry) is None and not lab_is_up(held.lab):
+            say(f"removing {held.lab}: its containers are not running")
             remove_warm(held)
             return False
+        return tend(held, say)
 
     def _new(self, user_dir: str | None) -> HeldEntry:
         """A new lab, written down (busy) before it starts, so that the reaper removes
@@ -178,6 +171,35 @@ class WarmTestbed(PooledTestbed):
 
     def up(self, run_id: str, keep: bool = False) -> WarmLab:
         return WarmLab(self)
+
+
+def why_due(entry: WarmEntry | None) -> str | None:
+    """Why a warm lab is to be removed now, if it is."""
+    if entry is None:
+        return "its file is unreadable"
+    if entry.state == BUSY:
+        return "its command died mid-run"
+    if entry.idle_until <= time.time():
+        return "no command took it within its idle time"
+    return None
+
+
+def tend(held: HeldEntry, tell: Callable[[str], None]) -> bool:
+    """Make a held lab ready for a run, for a command or the reaper: reset if it was
+    given back dirty; removed (False) if it is due or does not come clean."""
+    why = why_due(held.entry)
+    if why is None:
+        assert held.entry is not None
+        try:
+            if held.entry.state == DIRTY:
+                reset_lab(held.lab)
+                held.mark(READY)
+            return True
+        except KitError as error:
+            why = str(error)
+    tell(f"removing {held.lab}: {why}")
+    remove_warm(held)
+    return False
 
 
 def lab_is_up(lab_id: str) -> bool:
